@@ -1,0 +1,97 @@
+//! Small helpers shared by the integration tests: a temp dir per test and a way to run the
+//! `daneroll` binary and look at what it did.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary directory removed when dropped.
+pub struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("daneroll-test-")
+                .tempdir()
+                // invariant: the system temp dir is writable in tests.
+                .expect("create temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The path of `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `contents` to `name` and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(name);
+        if let Some(parent) = path.parent() {
+            // invariant: the temp dir exists; creating a subdirectory in it succeeds.
+            std::fs::create_dir_all(parent).expect("create parent dir");
+        }
+        // invariant: the temp dir is writable.
+        std::fs::write(&path, contents).expect("write test file");
+        path
+    }
+}
+
+/// The `daneroll` binary built for this test run.
+pub fn daneroll() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_daneroll"));
+    command.stdin(Stdio::null());
+    command
+}
+
+/// What a finished run printed and how it exited.
+pub struct Run {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from_output(output: Output) -> Self {
+        Self {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit status, showing both streams when it differs.
+    pub fn expect_status(&self, status: i32) -> &Self {
+        assert_eq!(
+            self.status,
+            Some(status),
+            "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts success (exit 0).
+    pub fn ok(&self) -> &Self {
+        self.expect_status(0)
+    }
+
+    /// The stdout lines.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Runs `daneroll` with `args` and collects what it did.
+pub fn run(args: &[&str]) -> Run {
+    // invariant: the binary was built by cargo for this test run.
+    Run::from_output(daneroll().args(args).output().expect("run daneroll"))
+}
