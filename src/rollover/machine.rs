@@ -568,7 +568,16 @@ impl Rollover {
             return Err(self.wrong_state(name, "awaiting live confirmation"));
         };
         if presented == current.record {
-            self.stage = after_current_confirmed(current.clone(), std::mem::take(retiring));
+            let current = current.clone();
+            let retiring = std::mem::take(retiring);
+            self.stage = if retiring.is_empty() {
+                Stage::AwaitingNextKey {
+                    current,
+                    swap: None,
+                }
+            } else {
+                Stage::AwaitingRetirement { current, retiring }
+            };
         } else if retiring.contains(&presented) {
             // The MTA still presents an old key (not reloaded yet): keep its record, look again.
             *attempts += 1;
