@@ -15,10 +15,12 @@
 //! daneroll for the same host (dnst does the same before running hooks).
 
 use std::future::Future;
+use std::time::Duration;
 
 use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
 
+use super::clock::later;
 use super::history::{Entry, Event};
 use super::input::{
     Action, ActionKind, DiskView, Input, Next, Notice, PropagationReport, TooEarly, Waiting,
@@ -100,13 +102,13 @@ pub trait World {
         expected: &Tlsa,
     ) -> impl Future<Output = Result<Tlsa, Self::Error>> + Send;
 
-    /// Removes `record` if the RRset holds every record of `expected_rrset`. Returns whether it
+    /// Removes `record` while the RRset holds every record of `keep`. Returns whether it
     /// was already absent.
     fn retire(
         &mut self,
         host: &str,
         record: &Tlsa,
-        expected_rrset: &[Tlsa],
+        keep: &[Tlsa],
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
@@ -185,7 +187,12 @@ pub struct Driver<'a, W: World> {
     world: &'a mut W,
     policy: &'a Policy,
     wait: LockWait,
+    /// Actions in a row without a wait before the run is stopped as a runaway.
     max_actions: u32,
+    /// Failed actions after which a foreground run gives up (tick always returns at once).
+    max_failures: u32,
+    /// How long (by the world's clock) a foreground run may wait in total before it returns.
+    foreground_limit: Duration,
 }
 
 /// Everything one run holds while it has the lock.
@@ -195,6 +202,8 @@ struct Run {
     report: RunReport,
     /// A foreground `rollover` given while a previous swap was finishing: fed again later.
     pending: Option<Input>,
+    /// Actions since the last wait.
+    since_wait: u32,
 }
 
 impl<'a, W: World> Driver<'a, W> {
@@ -204,8 +213,17 @@ impl<'a, W: World> Driver<'a, W> {
             world,
             policy,
             wait,
-            max_actions: 200,
+            max_actions: 100,
+            max_failures: 20,
+            foreground_limit: Duration::from_secs(7 * 24 * 3600),
         }
+    }
+
+    /// Caps how long a foreground run waits in total (default 7 days): a rollover that cannot
+    /// finish in that time returns and says what it waits for.
+    pub fn with_foreground_limit(mut self, limit: Duration) -> Self {
+        self.foreground_limit = limit;
+        self
     }
 
     /// Runs `command` for `host` in `mode`. See the module docs for the order of things.
@@ -216,26 +234,24 @@ impl<'a, W: World> Driver<'a, W> {
         mode: Mode,
     ) -> Result<RunReport, DriverError> {
         let lock = self.store.lock(host, self.wait)?;
+        let give_up_at = later(self.world.now(), self.foreground_limit);
         let mut run = self.resume(lock)?;
         let mut step = self.inspect(&mut run).await?;
         let input = command.input();
-        self.log(&run, Event::Command(input.clone()))?;
-        match self.feed(&mut run, input.clone()) {
-            Ok(next) => step = next,
-            Err(DriverError::Machine(MachineError::WrongState { .. }))
-                if mode == Mode::Foreground && finishing(&run.rollover.stage) =>
-            {
-                run.pending = Some(input);
-            }
-            Err(error) => return Err(error),
+        if mode == Mode::Foreground && input != Input::Tick && finishing(&run.rollover.stage) {
+            // Adoption or the end of a previous swap first; the command is fed when it can be.
+            run.pending = Some(input);
+        } else {
+            self.log(&run, Event::Command(input.clone()))?;
+            step = self.feed(&mut run, input)?;
         }
         loop {
             match step.next {
                 Next::Act(action) => {
-                    if run.report.actions >= self.max_actions {
+                    if run.since_wait >= self.max_actions {
                         return Err(DriverError::Runaway {
                             host: host.to_string(),
-                            count: run.report.actions,
+                            count: run.since_wait,
                         });
                     }
                     step = self.act(&mut run, action).await?;
@@ -243,10 +259,13 @@ impl<'a, W: World> Driver<'a, W> {
                 Next::TooEarly(wait) => {
                     self.log(&run, Event::Wait(wait))?;
                     run.report.come_back = Some(wait);
+                    run.since_wait = 0;
                     let steady = matches!(run.rollover.stage, Stage::Ready { .. });
                     if mode == Mode::Once
                         || (steady && run.pending.is_none())
                         || wait.waiting_for == Waiting::SecureZone
+                        || run.report.failures >= self.max_failures
+                        || wait.until > give_up_at
                     {
                         run.report.state = run.rollover.stage.name();
                         return Ok(run.report);
@@ -276,6 +295,7 @@ impl<'a, W: World> Driver<'a, W> {
             lock,
             rollover,
             pending: None,
+            since_wait: 0,
         })
     }
 
@@ -310,6 +330,7 @@ impl<'a, W: World> Driver<'a, W> {
     async fn act(&mut self, run: &mut Run, action: Action) -> Result<Step, DriverError> {
         self.log(run, Event::Intent(action.clone()))?;
         run.report.actions += 1;
+        run.since_wait += 1;
         let input = match action {
             Action::RequestCertificate { record } => {
                 return self.request_certificate(run, record).await;
@@ -354,17 +375,15 @@ impl<'a, W: World> Driver<'a, W> {
                 .verify_live(host, &expected)
                 .await
                 .map(|presented| Input::Live { presented }),
-            Action::Retire {
-                record,
-                expected_rrset,
-            } => self
-                .world
-                .retire(host, &record, &expected_rrset)
-                .await
-                .map(|already_absent| Input::Retired {
-                    record,
-                    already_absent,
-                }),
+            Action::Retire { record, keep } => {
+                self.world
+                    .retire(host, &record, &keep)
+                    .await
+                    .map(|already_absent| Input::Retired {
+                        record,
+                        already_absent,
+                    })
+            }
             Action::RequestCertificate { record } => self
                 .world
                 .request_certificate(host, &record)
@@ -407,7 +426,11 @@ impl<'a, W: World> Driver<'a, W> {
                     ),
                 },
             )?;
-            return self.inspect(run).await;
+            // Look at the disk again before anything else (the main loop performs it).
+            return Ok(Step {
+                notices: Vec::new(),
+                next: Next::Act(Action::Inspect),
+            });
         }
         self.outcome(run, input)
     }

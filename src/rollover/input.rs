@@ -137,12 +137,11 @@ pub enum Action {
     Deploy { record: Tlsa },
     /// Ask the live service which key it presents; answer with [`Input::Live`].
     VerifyLive { expected: Tlsa },
-    /// Remove `record` from the RRset, only if the RRset holds every record of
-    /// `expected_rrset` (compare-and-swap where the backend can). Absent already is success.
-    Retire {
-        record: Tlsa,
-        expected_rrset: Vec<Tlsa>,
-    },
+    /// Remove `record` from the RRset, but only while the RRset holds every record of `keep`
+    /// (the live key's): a backend checks this in the same update where it can (prerequisite,
+    /// compare-and-swap), so the RRset is never left without the live key's record. Absent
+    /// already is success.
+    Retire { record: Tlsa, keep: Vec<Tlsa> },
 }
 
 /// The kind of an action, for failures and the retry backoff.
@@ -318,6 +317,9 @@ pub enum Notice {
     },
     /// Alert: the certificate request succeeded but no certificate with the next key appeared.
     NoCertificateForNextKey { record: Tlsa },
+    /// Alert: the staged certificate with an unexpected key is gone before it could be
+    /// deployed; the key's record is retired.
+    StagedCertificateGone { record: Tlsa },
     /// Alert: a staged certificate uses a key that is being retired; it is not deployed.
     StagedRetiredKey { record: Tlsa },
     /// Alert: the live service still presents the old key after several checks.
@@ -428,6 +430,12 @@ impl fmt::Display for Notice {
             Notice::NoCertificateForNextKey { record } => write!(
                 f,
                 "the certificate request ran but no certificate with the next key {} appeared",
+                record.short()
+            ),
+            Notice::StagedCertificateGone { record } => write!(
+                f,
+                "the staged certificate with key {} was replaced or removed before it could be \
+                 deployed; retiring its record",
                 record.short()
             ),
             Notice::StagedRetiredKey { record } => write!(

@@ -16,9 +16,7 @@ use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
 
 use super::clock::later;
-use super::input::{
-    ActionKind, CertSeen, DiskView, Input, Next, Notice, PropagationReport, ZoneVerdict,
-};
+use super::input::{ActionKind, Input, Next, Notice, PropagationReport, ZoneVerdict};
 use super::policy::Policy;
 use super::state::{
     CurrentKey, Incoming, KeyOrigin, NextKey, Retry, Rollover, SafeKey, Stage, StateName,
@@ -186,7 +184,7 @@ impl Rollover {
     }
 
     /// Ready → AwaitingSwap.
-    fn begin_swap(&mut self, trigger: Trigger, staged: bool) {
+    pub(super) fn begin_swap(&mut self, trigger: Trigger, staged: bool) {
         let stage = std::mem::replace(&mut self.stage, Stage::AwaitingCurrentKey);
         self.stage = match stage {
             Stage::Ready { current, next } => Stage::AwaitingSwap {
@@ -287,11 +285,13 @@ impl Rollover {
             other => {
                 self.stage = other;
                 return Err(match &self.stage {
-                    Stage::AwaitingPublication { incoming, .. } => {
-                        self.wrong_record(name, &[incoming.next.record.clone()], &[record])
-                    }
+                    Stage::AwaitingPublication { incoming, .. } => self.wrong_record(
+                        name,
+                        std::slice::from_ref(&incoming.next.record),
+                        &[record],
+                    ),
                     Stage::AwaitingCurrentPublication { current, .. } => {
-                        self.wrong_record(name, &[current.record.clone()], &[record])
+                        self.wrong_record(name, std::slice::from_ref(&current.record), &[record])
                     }
                     _ => self.wrong_state(name, "awaiting publication or current publication"),
                 });
@@ -617,7 +617,7 @@ impl Rollover {
         Ok(())
     }
 
-    fn fail(&mut self, action: ActionKind, error: String, now: OffsetDateTime) {
+    pub(super) fn fail(&mut self, action: ActionKind, error: String, now: OffsetDateTime) {
         let failures = match &self.retry {
             Some(retry) if retry.action == action => retry.failures.saturating_add(1),
             _ => 1,
@@ -628,237 +628,6 @@ impl Rollover {
             last_failure_at: now,
             error,
         });
-    }
-
-    fn on_certificates(
-        &mut self,
-        view: DiskView,
-        now: OffsetDateTime,
-        policy: &Policy,
-        notices: &mut Vec<Notice>,
-    ) {
-        let Some(deployed) = view.deployed else {
-            notices.push(Notice::NoDeployedCertificate);
-            self.fail(
-                ActionKind::Inspect,
-                "no deployed certificate found".into(),
-                now,
-            );
-            return;
-        };
-        let Some(current) = self.stage.current().cloned() else {
-            // First sight of this host: adopt what is deployed, make sure its record is served.
-            self.stage = Stage::AwaitingCurrentPublication {
-                current: CurrentKey {
-                    record: deployed.record,
-                    live_since: now,
-                },
-                retiring: Vec::new(),
-            };
-            return;
-        };
-        if deployed.record != current.record {
-            if matches!(self.stage, Stage::Ready { .. } | Stage::AwaitingSwap { .. })
-                && self.stage.next_record() == Some(&deployed.record)
-            {
-                // The safe next key went live (a swap command did it, or someone by hand).
-                let stage = std::mem::replace(&mut self.stage, Stage::AwaitingCurrentKey);
-                self.stage = match stage {
-                    Stage::Ready { current, next } => went_live(current, next, Vec::new(), now),
-                    Stage::AwaitingSwap {
-                        current,
-                        next,
-                        swap,
-                        ..
-                    } => went_live(current, next, swap.superseded, now),
-                    other => other,
-                };
-            } else {
-                notices.push(Notice::UnexpectedDeployment {
-                    record: deployed.record.clone(),
-                    expected: Some(current.record),
-                });
-                self.adopt_in_emergency(deployed.record, now);
-            }
-            return;
-        }
-        if let Some(staged) = &view.staged {
-            self.on_staged(staged, now, notices);
-        }
-        if let Stage::AwaitingSwap {
-            next,
-            swap,
-            requested_at,
-            ..
-        } = &mut self.stage
-            && requested_at.is_some()
-            && !swap.staged
-        {
-            // The request ran, yet no certificate with the next key: ask again after a backoff.
-            notices.push(Notice::NoCertificateForNextKey {
-                record: next.record.clone(),
-            });
-            *requested_at = None;
-            self.fail(
-                ActionKind::RequestCertificate,
-                "no certificate with the next key appeared".into(),
-                now,
-            );
-        }
-        self.check_expiry(&deployed, now, policy, notices);
-    }
-
-    fn on_staged(&mut self, staged: &CertSeen, now: OffsetDateTime, notices: &mut Vec<Notice>) {
-        let record = &staged.record;
-        if self.stage.current().is_some_and(|c| c.record == *record) {
-            notices.push(Notice::SameKeyRenewal {
-                record: record.clone(),
-            });
-            self.same_key_renewal = true;
-            return;
-        }
-        if self.stage.next_record() == Some(record) {
-            match &mut self.stage {
-                Stage::AwaitingPublication { incoming, .. }
-                | Stage::AwaitingPropagation { incoming, .. }
-                | Stage::AwaitingCacheExpiry { incoming, .. } => match &mut incoming.swap {
-                    Some(swap) if swap.staged => {}
-                    Some(swap) => {
-                        swap.staged = true;
-                        notices.push(Notice::RenewalStaged {
-                            record: record.clone(),
-                        });
-                    }
-                    None => {
-                        incoming.swap = Some(SwapRequest {
-                            trigger: Trigger::Renewal,
-                            staged: true,
-                            superseded: Vec::new(),
-                        });
-                        notices.push(Notice::RenewalStaged {
-                            record: record.clone(),
-                        });
-                    }
-                },
-                Stage::AwaitingSwap { swap, .. } => swap.staged = true,
-                Stage::Ready { .. } => self.begin_swap(Trigger::Renewal, true),
-                _ => {}
-            }
-            return;
-        }
-        if self.stage.retiring().contains(record) {
-            notices.push(Notice::StagedRetiredKey {
-                record: record.clone(),
-            });
-            return;
-        }
-        // A key daneroll did not expect: publish it at once, swap to it once it is safe, keep
-        // the current certificate deployed meanwhile. A next key it replaces is retired later.
-        let stage = std::mem::replace(&mut self.stage, Stage::AwaitingCurrentKey);
-        let (current, mut superseded) = match stage {
-            Stage::AwaitingNextKey { current, .. } => (current, Vec::new()),
-            Stage::AwaitingPublication { current, incoming }
-            | Stage::AwaitingPropagation {
-                current, incoming, ..
-            }
-            | Stage::AwaitingCacheExpiry {
-                current, incoming, ..
-            } => {
-                let superseded = incoming.swap.map(|s| s.superseded).unwrap_or_default();
-                let mut superseded = superseded;
-                superseded.push(incoming.next.record);
-                (current, superseded)
-            }
-            Stage::Ready { current, next } => (current, vec![next.record]),
-            Stage::AwaitingSwap {
-                current,
-                next,
-                mut swap,
-                ..
-            } => {
-                swap.superseded.push(next.record);
-                (current, swap.superseded)
-            }
-            other => {
-                self.stage = other;
-                notices.push(Notice::UnexpectedKeyDeferred {
-                    record: record.clone(),
-                });
-                return;
-            }
-        };
-        superseded.dedup();
-        notices.push(Notice::UnexpectedKey {
-            record: record.clone(),
-        });
-        self.stage = Stage::AwaitingPublication {
-            current,
-            incoming: Incoming {
-                next: NextKey {
-                    record: record.clone(),
-                    origin: KeyOrigin::Renewal,
-                    since: now,
-                },
-                swap: Some(SwapRequest {
-                    trigger: Trigger::UnexpectedKey,
-                    staged: true,
-                    superseded,
-                }),
-            },
-        };
-    }
-
-    /// A renewal waits for its key to be safe: say so loudly if the deployed certificate expires
-    /// before then. It stays deployed anyway (see [`Notice::ExpiresBeforeSafe`]).
-    fn check_expiry(
-        &self,
-        deployed: &CertSeen,
-        now: OffsetDateTime,
-        policy: &Policy,
-        notices: &mut Vec<Notice>,
-    ) {
-        let (incoming, safe_at) = match &self.stage {
-            Stage::AwaitingPublication { incoming, .. }
-            | Stage::AwaitingPropagation { incoming, .. } => (incoming, None),
-            Stage::AwaitingCacheExpiry {
-                incoming,
-                propagated,
-                ..
-            } => (incoming, Some(propagated.safe_at(policy.safety_factor))),
-            _ => return,
-        };
-        if !incoming.swap.as_ref().is_some_and(|s| s.staged) {
-            return;
-        }
-        let expires_first = match safe_at {
-            Some(safe_at) => deployed.not_after < safe_at,
-            None => deployed.not_after <= now,
-        };
-        if expires_first {
-            notices.push(Notice::ExpiresBeforeSafe {
-                record: deployed.record.clone(),
-                not_after: deployed.not_after,
-                safe_at,
-            });
-        }
-    }
-
-    /// A key went live that daneroll did not put there: make sure its record is served at once,
-    /// and retire every other record once it is confirmed live.
-    fn adopt_in_emergency(&mut self, live: Tlsa, now: OffsetDateTime) {
-        let mut retiring: Vec<Tlsa> = Vec::new();
-        for record in self.stage.known_records() {
-            if record != live && !retiring.contains(&record) {
-                retiring.push(record);
-            }
-        }
-        self.stage = Stage::AwaitingCurrentPublication {
-            current: CurrentKey {
-                record: live,
-                live_since: now,
-            },
-            retiring,
-        };
     }
 
     fn wrong_state(&self, input: &'static str, expected: &'static str) -> MachineError {
@@ -882,7 +651,7 @@ impl Rollover {
 }
 
 /// The next key is live: confirm it, then retire the old key's record and replaced ones.
-fn went_live(
+pub(super) fn went_live(
     current: CurrentKey,
     next: SafeKey,
     superseded: Vec<Tlsa>,
@@ -965,6 +734,8 @@ fn list(records: &[Tlsa]) -> String {
         .collect::<Vec<_>>()
         .join(" + ")
 }
+
+mod certificates;
 
 #[cfg(test)]
 mod tests;

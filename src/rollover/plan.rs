@@ -5,7 +5,8 @@
 //! idempotent, so doing it twice is harmless. Guards that keep the promise:
 //! - `Publish` only with a fresh verdict that the zone is DNSSEC-secure (a TLSA record in an
 //!   insecure zone is ignored by senders, RFC 7672 §2.2);
-//! - `Deploy` of the next key only from `AwaitingSwap`, and only after its record was seen served
+//! - `Deploy` of the next key only from `AwaitingSwap`, only when the clock reads at least its
+//!   safe time (a clock that went back waits again), and only after its record was seen served
 //!   everywhere within `poll_interval`;
 //! - `Retire` never names the current key's record.
 
@@ -105,7 +106,11 @@ impl Rollover {
                 requested_at,
                 ..
             } => {
-                if now >= later(next.checked_at, policy.poll_interval) {
+                if now < next.safe_since {
+                    // The clock went back since the key became safe: wait until it reads the
+                    // safe time again rather than trust the earlier reading.
+                    too_early(next.safe_since, Waiting::CacheExpiry)
+                } else if now >= later(next.checked_at, policy.poll_interval) {
                     Next::Act(Action::Observe {
                         records: vec![next.record.clone()],
                     })
@@ -131,12 +136,11 @@ impl Rollover {
                 })
             }),
             Stage::AwaitingRetirement { current, retiring } => {
-                let mut expected_rrset = vec![current.record.clone()];
-                expected_rrset.extend(retiring.iter().cloned());
+                let keep = vec![current.record.clone()];
                 match retiring.first() {
                     Some(record) => Next::Act(Action::Retire {
                         record: record.clone(),
-                        expected_rrset,
+                        keep,
                     }),
                     // Only a hand-edited state file gets here; any input settles it into
                     // AwaitingNextKey.
