@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod history;
+pub mod status;
+
 /// Rolls DANE TLSA records for mail servers without breaking mail.
 #[derive(Debug, Parser)]
 #[command(name = "daneroll", version, about, long_about = None)]
@@ -14,9 +17,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Show where each host's rollover stands (read-only).
+    Status(status::StatusArgs),
+    /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
+    History(history::HistoryArgs),
+}
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Status(args) => status::run(args),
+        Command::History(args) => history::run(args),
+    }
 }
