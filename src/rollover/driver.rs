@@ -449,10 +449,12 @@ impl<'a, W: World> Driver<'a, W> {
 
     /// Feeds a deferred `rollover` once the machine can take it.
     fn feed_pending(&mut self, run: &mut Run) -> Result<Option<Step>, DriverError> {
-        if run.pending.is_none() || finishing(&run.rollover.stage) {
+        if finishing(&run.rollover.stage) {
             return Ok(None);
         }
-        let input = run.pending.take().expect("invariant: checked just above");
+        let Some(input) = run.pending.take() else {
+            return Ok(None);
+        };
         self.log(run, Event::Command(input.clone()))?;
         self.feed(run, input).map(Some)
     }

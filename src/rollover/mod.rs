@@ -14,6 +14,30 @@
 //! - [`driver`]: loads the state under the lock, performs the action through a [`driver::World`],
 //!   persists the outcome, feeds it back, and stops (or sleeps, in the foreground) when told
 //!   "too early".
+//!
+//! The states, each named after what it waits for (→ action it asks for):
+//!
+//! ```text
+//! AwaitingCurrentKey ─certificates─▶ AwaitingCurrentPublication ─published─▶
+//!   (→ Inspect)                        (→ Preflight, Publish current)
+//! AwaitingCurrentPropagation ─everywhere─▶ AwaitingNextKey ─key generated─▶
+//!   (→ Observe current)                      (→ GenerateNextKey)
+//! AwaitingPublication ─published─▶ AwaitingPropagation ─everywhere since T─▶
+//!   (→ Preflight, Publish next)      (→ Observe next, every poll_interval)
+//! AwaitingCacheExpiry ─T + factor × TTL passed, still served─▶ Ready ─rollover / key age /
+//!   (too early until safe_at; → Observe next)                  (→ Observe both, recheck)
+//!   renewal with next key─▶ AwaitingSwap ─deployed─▶ AwaitingLiveConfirmation ─live = new─▶
+//!                           (→ Observe, RequestCertificate,  (→ VerifyLive)
+//!                              Inspect, Deploy)
+//! AwaitingRetirement ─all retired─▶ AwaitingNextKey ─▶ … ─▶ Ready
+//!   (→ Retire old, keep live)
+//! ```
+//!
+//! Off the main path: a renewal with an unexpected key restarts at `AwaitingPublication` with
+//! that key (the old certificate stays deployed, the replaced next key is retired after the
+//! swap); a certificate deployed behind daneroll's back, or a live key it did not deploy, goes
+//! to `AwaitingCurrentPublication` (publish it at once, retire the rest once it is confirmed); a
+//! record that vanished sends its key back to publication.
 
 pub mod clock;
 pub mod driver;
