@@ -231,7 +231,13 @@ impl Rollover {
             return Err(self.wrong_state(name, "awaiting next key"));
         };
         if record == current.record {
-            return Err(self.wrong_record(name, &[], &[record]));
+            return Err(MachineError::WrongRecord {
+                host: self.host.clone(),
+                state: self.stage.name(),
+                input: name,
+                expected: "a key other than the current one".into(),
+                got: record.short(),
+            });
         }
         self.stage = Stage::AwaitingPublication {
             current: current.clone(),

@@ -41,6 +41,7 @@
 
 pub mod clock;
 pub mod driver;
+pub mod dry_run;
 pub mod history;
 pub mod input;
 pub mod machine;
