@@ -238,7 +238,7 @@ impl<'a, W: World> Driver<'a, W> {
         let mut run = self.resume(lock)?;
         let mut step = self.inspect(&mut run).await?;
         let input = command.input();
-        if mode == Mode::Foreground && input != Input::Tick && finishing(&run.rollover.stage) {
+        if mode == Mode::Foreground && input != Input::Tick && run.rollover.stage.finishing() {
             // Adoption or the end of a previous swap first; the command is fed when it can be.
             run.pending = Some(input);
         } else {
@@ -449,7 +449,7 @@ impl<'a, W: World> Driver<'a, W> {
 
     /// Feeds a deferred `rollover` once the machine can take it.
     fn feed_pending(&mut self, run: &mut Run) -> Result<Option<Step>, DriverError> {
-        if finishing(&run.rollover.stage) {
+        if run.rollover.stage.finishing() {
             return Ok(None);
         }
         let Some(input) = run.pending.take() else {
@@ -496,19 +496,6 @@ impl<'a, W: World> Driver<'a, W> {
         };
         Ok(self.store.append_history(&run.lock, &entry)?)
     }
-}
-
-/// The states in which a swap is still being finished (or a host adopted): a `rollover` given
-/// now waits for them to end.
-fn finishing(stage: &Stage) -> bool {
-    matches!(
-        stage,
-        Stage::AwaitingCurrentKey
-            | Stage::AwaitingCurrentPublication { .. }
-            | Stage::AwaitingCurrentPropagation { .. }
-            | Stage::AwaitingLiveConfirmation { .. }
-            | Stage::AwaitingRetirement { .. }
-    )
 }
 
 #[cfg(test)]

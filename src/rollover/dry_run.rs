@@ -76,7 +76,7 @@ pub fn plan_rollover(
     // Bounded: a rollover is a few dozen steps; a longer plan means the assumptions cannot
     // finish one (e.g. an insecure zone), and the plan so far says where it stops.
     for _ in 0..100 {
-        if !commanded && !finishing(&sim.stage) {
+        if !commanded && !sim.stage.finishing() {
             step = sim.step(
                 Input::Rollover {
                     trigger: super::state::Trigger::Operator,
@@ -180,17 +180,6 @@ fn assume(
             already_absent: false,
         },
     }
-}
-
-fn finishing(stage: &Stage) -> bool {
-    matches!(
-        stage,
-        Stage::AwaitingCurrentKey
-            | Stage::AwaitingCurrentPublication { .. }
-            | Stage::AwaitingCurrentPropagation { .. }
-            | Stage::AwaitingLiveConfirmation { .. }
-            | Stage::AwaitingRetirement { .. }
-    )
 }
 
 #[cfg(test)]

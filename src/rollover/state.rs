@@ -308,6 +308,19 @@ impl Stage {
         }
     }
 
+    /// Whether a host is being adopted or a swap finished: a `rollover` command is refused now
+    /// (a foreground run keeps it until the machine can take it).
+    pub fn finishing(&self) -> bool {
+        matches!(
+            self,
+            Stage::AwaitingCurrentKey
+                | Stage::AwaitingCurrentPublication { .. }
+                | Stage::AwaitingCurrentPropagation { .. }
+                | Stage::AwaitingLiveConfirmation { .. }
+                | Stage::AwaitingRetirement { .. }
+        )
+    }
+
     /// Every record this state knows of: current, next, and those waiting to be retired.
     pub fn known_records(&self) -> Vec<Tlsa> {
         let mut records: Vec<Tlsa> = self
