@@ -160,8 +160,7 @@ impl<'a> Fields<'a> {
 
     /// The next field, which must have `tag`.
     pub fn expect(&mut self, tag: u8, expected: &'static str) -> Result<Tlv<'a>, DerError> {
-        self.optional(tag)?
-            .ok_or(DerError::Unexpected { expected })
+        self.optional(tag)?.ok_or(DerError::Unexpected { expected })
     }
 
     /// The next field if it has `tag`; otherwise nothing is consumed.
@@ -264,7 +263,10 @@ mod tests {
     #[test]
     fn reads_short_and_long_lengths() {
         let (tlv, rest) = read_tlv(&[0x04, 0x02, 0xAA, 0xBB, 0xCC]).unwrap();
-        assert_eq!((tlv.tag, tlv.contents, rest), (0x04, &[0xAA, 0xBB][..], &[0xCC][..]));
+        assert_eq!(
+            (tlv.tag, tlv.contents, rest),
+            (0x04, &[0xAA, 0xBB][..], &[0xCC][..])
+        );
         let mut long = vec![0x04, 0x81, 0x80];
         long.extend(std::iter::repeat_n(7, 0x80));
         let (tlv, rest) = read_tlv(&long).unwrap();
@@ -277,11 +279,23 @@ mod tests {
     fn rejects_truncation_and_non_der_lengths() {
         assert_eq!(read_tlv(&[]).err(), Some(DerError::Truncated));
         assert_eq!(read_tlv(&[0x30]).err(), Some(DerError::Truncated));
-        assert_eq!(read_tlv(&[0x30, 0x05, 0x00]).err(), Some(DerError::Truncated));
+        assert_eq!(
+            read_tlv(&[0x30, 0x05, 0x00]).err(),
+            Some(DerError::Truncated)
+        );
         assert_eq!(read_tlv(&[0x30, 0x80]).err(), Some(DerError::BadLength));
-        assert_eq!(read_tlv(&[0x30, 0x81, 0x05]).err(), Some(DerError::BadLength));
-        assert_eq!(read_tlv(&[0x30, 0x82, 0x00, 0x80]).err(), Some(DerError::BadLength));
-        assert_eq!(read_tlv(&[0x1F, 0x01]).err(), Some(DerError::UnsupportedTag));
+        assert_eq!(
+            read_tlv(&[0x30, 0x81, 0x05]).err(),
+            Some(DerError::BadLength)
+        );
+        assert_eq!(
+            read_tlv(&[0x30, 0x82, 0x00, 0x80]).err(),
+            Some(DerError::BadLength)
+        );
+        assert_eq!(
+            read_tlv(&[0x1F, 0x01]).err(),
+            Some(DerError::UnsupportedTag)
+        );
         assert_eq!(
             read_whole(&[0x05, 0x00, 0x00], NULL, "NULL").err(),
             Some(DerError::Leftover)

@@ -152,7 +152,7 @@ pub enum InputProblem {
     #[error("{0} is not valid base64")]
     BadBase64(Place),
     /// The DER (of the file or of a PEM block) ends early.
-    #[error("{0} ends early: the DER is truncated")]
+    #[error("{0} is truncated (the DER ends early)")]
     TruncatedDer(Place),
     /// Bytes after the DER element.
     #[error("{place} has {bytes} bytes of trailing data after {what}")]
@@ -393,7 +393,12 @@ fn parse_block(block: &Block<'_>) -> Result<Option<Item>, InputProblem> {
 
 /// A block that does not parse as its label says: if it is some other known form, the label is
 /// wrong; otherwise it is simply invalid.
-fn mismatch_or_invalid(place: Place, what: &'static str, der: &[u8], error: ContentError) -> InputProblem {
+fn mismatch_or_invalid(
+    place: Place,
+    what: &'static str,
+    der: &[u8],
+    error: ContentError,
+) -> InputProblem {
     match item::classify(der) {
         Some(Ok(item)) => InputProblem::LabelMismatch {
             place,

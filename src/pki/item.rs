@@ -112,8 +112,8 @@ impl Certificate {
     /// Parses a DER certificate that fills `der` exactly.
     pub fn from_der(der: Vec<u8>) -> Result<Self, ContentError> {
         whole_element(&der)?;
-        let (rest, cert) = X509Certificate::from_der(&der)
-            .map_err(|e| ContentError::Invalid(x509_reason(&e)))?;
+        let (rest, cert) =
+            X509Certificate::from_der(&der).map_err(|e| ContentError::Invalid(x509_reason(&e)))?;
         if !rest.is_empty() {
             return Err(ContentError::Invalid("unexpected data inside it".into()));
         }

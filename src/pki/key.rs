@@ -120,7 +120,9 @@ pub fn spki_from_pkcs8(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     fields.finish().map_err(&bad)?;
 
     let mut alg_fields = Fields::new(algorithm.contents);
-    let alg_oid = alg_fields.expect(der::OID, "an algorithm OID").map_err(&bad)?;
+    let alg_oid = alg_fields
+        .expect(der::OID, "an algorithm OID")
+        .map_err(&bad)?;
     match alg_oid.contents {
         oid::RSA_ENCRYPTION | oid::RSASSA_PSS => {
             let public = rsa_public_key(private.contents)?;
@@ -205,7 +207,9 @@ fn rsa_public_key(der: &[u8]) -> Result<Vec<u8>, KeyError> {
         }));
     }
     let n = fields.expect(der::INTEGER, "the modulus").map_err(&bad)?;
-    let e = fields.expect(der::INTEGER, "the public exponent").map_err(&bad)?;
+    let e = fields
+        .expect(der::INTEGER, "the public exponent")
+        .map_err(&bad)?;
     for what in ["d", "p", "q", "dP", "dQ", "qInv"] {
         fields
             .expect(der::INTEGER, "the private INTEGERs")
@@ -295,7 +299,11 @@ impl<'a> EcPrivateKey<'a> {
 
     /// The public point for `curve`: the embedded one (checked against the private scalar) or,
     /// without one, computed in uncompressed form as OpenSSL does by default.
-    fn public_key(&self, curve: &[u8], pkcs8_public: Option<&'a [u8]>) -> Result<Vec<u8>, KeyError> {
+    fn public_key(
+        &self,
+        curve: &[u8],
+        pkcs8_public: Option<&'a [u8]>,
+    ) -> Result<Vec<u8>, KeyError> {
         let embedded = self.public.or(pkcs8_public);
         let (algorithm, field_len) = match curve {
             oid::P256 => (&agreement::ECDH_P256, 32),
@@ -378,7 +386,11 @@ mod tests {
             ("p256c.key.der", "p256c.pub.der"),
             ("ed25519.key.der", "ed25519.pub.der"),
         ] {
-            assert_eq!(spki_from_pkcs8(&fixture(key)).unwrap(), fixture(public), "{key}");
+            assert_eq!(
+                spki_from_pkcs8(&fixture(key)).unwrap(),
+                fixture(public),
+                "{key}"
+            );
         }
         assert_eq!(
             spki_from_pkcs1(&fixture("rsa2048.pkcs1.der")).unwrap(),

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use daneroll_providers::Tlsa;
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize, SignatureAlgorithm};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize, SignatureAlgorithm,
+};
 use serde::{Deserialize, Serialize};
 
 use super::key;
@@ -81,7 +83,9 @@ impl fmt::Display for KeyType {
 
 /// A key type name that is not one of [`KeyType::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key type {given:?}; expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096")]
+#[error(
+    "unknown key type {given:?}; expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096"
+)]
 pub struct UnknownKeyType {
     /// What was given.
     pub given: String,
@@ -210,12 +214,11 @@ pub fn generate_key(key_type: KeyType) -> Result<GeneratedKey, KeygenError> {
     }
     .map_err(error)?;
     // The record is computed the way `daneroll tlsa` reads the written file, so the two agree.
-    let spki = key::spki_from_pkcs8(key_pair.serialized_der()).map_err(|e| {
-        KeygenError::Generate {
+    let spki =
+        key::spki_from_pkcs8(key_pair.serialized_der()).map_err(|e| KeygenError::Generate {
             key_type,
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(GeneratedKey {
         key_type,
         key_pair,

@@ -226,21 +226,31 @@ mod tests {
 
     #[test]
     fn frames_blocks_between_text() {
-        let input = format!("subject=CN = x\n{CERT}between\r\n{}tail", CERT.replace('\n', "\r\n"));
+        let input = format!(
+            "subject=CN = x\n{CERT}between\r\n{}tail",
+            CERT.replace('\n', "\r\n")
+        );
         let found = blocks(input.as_bytes()).unwrap();
         assert_eq!(found.len(), 2);
         assert_eq!((found[0].label, found[0].line), ("CERTIFICATE", 2));
         assert_eq!(found[1].line, 6);
         for block in &found {
-            assert_eq!(decode(block, Label::Certificate).unwrap(), [0x30, 3, 2, 1, 1]);
+            assert_eq!(
+                decode(block, Label::Certificate).unwrap(),
+                [0x30, 3, 2, 1, 1]
+            );
         }
     }
 
     #[test]
     fn accepts_indented_blocks() {
-        let input = "  -----BEGIN CERTIFICATE-----  \n    MAMC\n    AQE=\n  -----END CERTIFICATE-----\n";
+        let input =
+            "  -----BEGIN CERTIFICATE-----  \n    MAMC\n    AQE=\n  -----END CERTIFICATE-----\n";
         let found = blocks(input.as_bytes()).unwrap();
-        assert_eq!(decode(&found[0], Label::Certificate).unwrap(), [0x30, 3, 2, 1, 1]);
+        assert_eq!(
+            decode(&found[0], Label::Certificate).unwrap(),
+            [0x30, 3, 2, 1, 1]
+        );
     }
 
     #[test]

@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(tlsa_for(cert, 2, 1, 2).unwrap().data.len(), 64);
         assert_eq!(tlsa_for(cert, 2, 1, 2).unwrap().usage, 2);
         assert_eq!(tlsa_for(cert, 3, 2, 1), Err(TlsaError::UnknownSelector(2)));
-        assert_eq!(tlsa_for(cert, 3, 1, 3), Err(TlsaError::UnknownMatchingType(3)));
+        assert_eq!(
+            tlsa_for(cert, 3, 1, 3),
+            Err(TlsaError::UnknownMatchingType(3))
+        );
     }
 
     #[test]
@@ -138,7 +141,10 @@ mod tests {
         for name in ["p256.key.pem", "p256.pub.pem", "p256.csr.pem"] {
             let items = fixture(name);
             let err = tlsa_for(&items[0], 3, 0, 1).unwrap_err();
-            assert!(matches!(err, TlsaError::SelectorNeedsCertificate(_)), "{name}");
+            assert!(
+                matches!(err, TlsaError::SelectorNeedsCertificate(_)),
+                "{name}"
+            );
             assert!(err.to_string().contains("--selector 1"), "{err}");
         }
     }
@@ -155,7 +161,10 @@ mod tests {
             .iter()
             .map(|i| i.subject().unwrap().to_string())
             .collect();
-        assert_eq!(ta, ["CN=daneroll test intermediate", "CN=daneroll test root"]);
+        assert_eq!(
+            ta,
+            ["CN=daneroll test intermediate", "CN=daneroll test root"]
+        );
         let single = fixture("root.pem");
         assert_eq!(subjects(&single, 2).unwrap().len(), 1);
     }
