@@ -159,7 +159,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next field, which must have `tag`.
-    pub fn expect(&mut self, tag: u8, expected: &'static str) -> Result<Tlv<'a>, DerError> {
+    pub fn required(&mut self, tag: u8, expected: &'static str) -> Result<Tlv<'a>, DerError> {
         self.optional(tag)?.ok_or(DerError::Unexpected { expected })
     }
 
@@ -329,9 +329,9 @@ mod tests {
         write_tlv(&mut seq, OCTET_STRING, &[9, 9]);
         let mut fields = Fields::new(&seq);
         assert!(fields.optional(CONTEXT_0).unwrap().is_none());
-        assert_eq!(fields.expect(INTEGER, "version").unwrap().contents, &[1]);
-        assert!(fields.expect(INTEGER, "n").is_err());
-        fields.expect(OCTET_STRING, "key").unwrap();
+        assert_eq!(fields.required(INTEGER, "version").unwrap().contents, &[1]);
+        assert!(fields.required(INTEGER, "n").is_err());
+        fields.required(OCTET_STRING, "key").unwrap();
         fields.finish().unwrap();
     }
 }

@@ -207,8 +207,8 @@ impl PublicKey {
             .map_err(|e| ContentError::Invalid(e.to_string()))?;
         let mut fields = der::Fields::new(outer.contents);
         fields
-            .expect(der::INTEGER, "the modulus")
-            .and_then(|_| fields.expect(der::INTEGER, "the public exponent"))
+            .required(der::INTEGER, "the modulus")
+            .and_then(|_| fields.required(der::INTEGER, "the public exponent"))
             .and_then(|_| fields.finish())
             .map_err(|e| ContentError::Invalid(e.to_string()))?;
         let mut alg = Vec::new();

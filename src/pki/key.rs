@@ -82,10 +82,10 @@ pub fn is_encrypted_pkcs8(der: &[u8]) -> bool {
     let parse = || -> Result<bool, DerError> {
         let outer = der::read_whole(der, der::SEQUENCE, "SEQUENCE")?;
         let mut fields = Fields::new(outer.contents);
-        let alg = fields.expect(der::SEQUENCE, "AlgorithmIdentifier")?;
-        fields.expect(der::OCTET_STRING, "encryptedData")?;
+        let alg = fields.required(der::SEQUENCE, "AlgorithmIdentifier")?;
+        fields.required(der::OCTET_STRING, "encryptedData")?;
         fields.finish()?;
-        let alg_oid = Fields::new(alg.contents).expect(der::OID, "OID")?;
+        let alg_oid = Fields::new(alg.contents).required(der::OID, "OID")?;
         Ok(alg_oid.contents.starts_with(oid::PKCS5_PREFIX)
             || alg_oid.contents.starts_with(oid::PKCS12_PBE_PREFIX))
     };
@@ -100,17 +100,17 @@ pub fn spki_from_pkcs8(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let bad = malformed(KeyFormat::Pkcs8);
     let outer = der::read_whole(der, der::SEQUENCE, "a SEQUENCE").map_err(&bad)?;
     let mut fields = Fields::new(outer.contents);
-    let version = fields.expect(der::INTEGER, "a version").map_err(&bad)?;
+    let version = fields.required(der::INTEGER, "a version").map_err(&bad)?;
     if version.contents != [0] && version.contents != [1] {
         return Err(bad(DerError::Unexpected {
             expected: "version 0 or 1",
         }));
     }
     let algorithm = fields
-        .expect(der::SEQUENCE, "an AlgorithmIdentifier")
+        .required(der::SEQUENCE, "an AlgorithmIdentifier")
         .map_err(&bad)?;
     let private = fields
-        .expect(der::OCTET_STRING, "the privateKey OCTET STRING")
+        .required(der::OCTET_STRING, "the privateKey OCTET STRING")
         .map_err(&bad)?;
     fields.optional(der::CONTEXT_0).map_err(&bad)?; // attributes
     let embedded = match fields.optional(der::CONTEXT_1_PRIMITIVE).map_err(&bad)? {
@@ -121,7 +121,7 @@ pub fn spki_from_pkcs8(der: &[u8]) -> Result<Vec<u8>, KeyError> {
 
     let mut alg_fields = Fields::new(algorithm.contents);
     let alg_oid = alg_fields
-        .expect(der::OID, "an algorithm OID")
+        .required(der::OID, "an algorithm OID")
         .map_err(&bad)?;
     match alg_oid.contents {
         oid::RSA_ENCRYPTION | oid::RSASSA_PSS => {
@@ -200,19 +200,19 @@ fn rsa_public_key(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let bad = malformed(KeyFormat::Pkcs1);
     let outer = der::read_whole(der, der::SEQUENCE, "a SEQUENCE").map_err(&bad)?;
     let mut fields = Fields::new(outer.contents);
-    let version = fields.expect(der::INTEGER, "a version").map_err(&bad)?;
+    let version = fields.required(der::INTEGER, "a version").map_err(&bad)?;
     if version.contents != [0] && version.contents != [1] {
         return Err(bad(DerError::Unexpected {
             expected: "version 0 or 1",
         }));
     }
-    let n = fields.expect(der::INTEGER, "the modulus").map_err(&bad)?;
+    let n = fields.required(der::INTEGER, "the modulus").map_err(&bad)?;
     let e = fields
-        .expect(der::INTEGER, "the public exponent")
+        .required(der::INTEGER, "the public exponent")
         .map_err(&bad)?;
     for what in ["d", "p", "q", "dP", "dQ", "qInv"] {
         fields
-            .expect(der::INTEGER, "the private INTEGERs")
+            .required(der::INTEGER, "the private INTEGERs")
             .map_err(|e| KeyError::Malformed {
                 format: KeyFormat::Pkcs1,
                 reason: format!("{e} ({what} missing)"),
@@ -263,14 +263,14 @@ impl<'a> EcPrivateKey<'a> {
         let bad = malformed(KeyFormat::Sec1);
         let outer = der::read_whole(der, der::SEQUENCE, "a SEQUENCE").map_err(&bad)?;
         let mut fields = Fields::new(outer.contents);
-        let version = fields.expect(der::INTEGER, "version 1").map_err(&bad)?;
+        let version = fields.required(der::INTEGER, "version 1").map_err(&bad)?;
         if version.contents != [1] {
             return Err(bad(DerError::Unexpected {
                 expected: "version 1",
             }));
         }
         let scalar = fields
-            .expect(der::OCTET_STRING, "the privateKey OCTET STRING")
+            .required(der::OCTET_STRING, "the privateKey OCTET STRING")
             .map_err(&bad)?
             .contents;
         let curve = match fields.optional(der::CONTEXT_0).map_err(&bad)? {
