@@ -9,4 +9,5 @@
 pub mod cli;
 pub mod exit;
 pub mod output;
+pub mod pki;
 pub mod rollover;
