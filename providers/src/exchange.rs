@@ -220,7 +220,10 @@ mod tests {
 
     #[test]
     fn reads_server_time_from_other_data() {
-        assert_eq!(server_time(&[0, 0, 0x65, 0x4A, 0x7B, 0x00]), Some(0x654A_7B00));
+        assert_eq!(
+            server_time(&[0, 0, 0x65, 0x4A, 0x7B, 0x00]),
+            Some(0x654A_7B00)
+        );
         assert_eq!(server_time(&[]), None);
     }
 

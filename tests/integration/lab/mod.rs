@@ -53,11 +53,10 @@
 //! removes the addresses and the temp dir. If the test process dies, `PR_SET_PDEATHSIG` kills
 //! the daemons and the next lab that starts removes the addresses ([`process`], [`net`]).
 //!
-//! Sharing one lab between tests (`static LAB: OnceLock<Lab>`) works: daemons are forked from a
-//! keeper thread that lives as long as the process, so they survive the first test's thread.
-//! Tests sharing a lab must use different owner names, and tests that pause the secondary or
-//! block transfers need their own lab. A static is never dropped: its temp dir stays behind
-//! and its addresses until the next lab starts. `DANEROLL_LAB_KEEP=1` keeps the temp dir
+//! [`Lab::shared`] gives one lab to every test of the binary that asks (torn down at exit):
+//! daemons are forked from a keeper thread that lives as long as the process, so they survive
+//! the first test's thread. Tests sharing a lab must use owner names of their own; tests that
+//! pause the secondary or block transfers need their own `Lab::start()`. `DANEROLL_LAB_KEEP=1` keeps the temp dir
 //! (configs, zone files, daemon logs) for a post-mortem and prints its path.
 //!
 //! Needs root (for `ip addr` and port 53) and the Debian packages bind9, bind9-utils,
@@ -197,6 +196,34 @@ impl Lab {
         match Self::try_start() {
             Ok(lab) => lab,
             Err(e) => panic!("lab did not start: {e}"),
+        }
+    }
+
+    /// One lab for the whole test binary, started by the first caller and torn down when the
+    /// process exits (an `atexit` hook: statics are never dropped). For tests that neither
+    /// pause the secondary nor block transfers, and that use owner names of their own.
+    pub fn shared() -> &'static Lab {
+        SHARED.get_or_init(|| {
+            let lab = Lab::start();
+            // SAFETY: registers a plain extern "C" function; it runs once at process exit.
+            unsafe { libc::atexit(shutdown_shared) };
+            lab
+        })
+    }
+
+    /// Stops every daemon and removes the addresses and the temp dir, without dropping.
+    fn shutdown(&self) {
+        let s = &self.servers;
+        s.unbound.daemon().stop();
+        s.mx_secondary.daemon().stop();
+        let p = &s.primaries;
+        for daemon in [&p.mx_primary, &p.misc, &p.tld, &p.root].map(|b| b.daemon()) {
+            daemon.stop();
+        }
+        p.knot.daemon().stop();
+        self.block.remove_all();
+        if std::env::var_os("DANEROLL_LAB_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
@@ -403,9 +430,10 @@ impl Lab {
             script.push_str(&format!("server {} {}\n", primary.ip(), primary.port()));
         }
         script.push_str(&format!("zone {}\n{commands}\nsend\n", zone.name));
-        let path = self
-            .dir
-            .join(format!("nsupdate-{}.txt", std::process::id()));
+        // One file per call: tests sharing a lab run nsupdate concurrently.
+        static SCRIPTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.join(format!("nsupdate-{n}.txt"));
         bind::write(&path, &script)?;
         let mut command = Command::new("nsupdate");
         command.arg("-k").arg(&key.bind_file).arg(&path);
@@ -438,6 +466,14 @@ impl Lab {
     /// Where the daemons log, for failure messages.
     pub fn log_dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+static SHARED: std::sync::OnceLock<Lab> = std::sync::OnceLock::new();
+
+extern "C" fn shutdown_shared() {
+    if let Some(lab) = SHARED.get() {
+        lab.shutdown();
     }
 }
 
