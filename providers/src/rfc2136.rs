@@ -265,6 +265,13 @@ impl Rfc2136 {
     async fn owner_route(&self, owner: &str) -> Result<(Name, Route), BackendError> {
         let owner = parse_owner(owner)?;
         let route = self.route(&owner).await?;
+        // invariant kept by `route`, checked again because no message may be built otherwise.
+        if !route.zone.zone_of(&owner) {
+            return Err(BackendError::OutsideZone {
+                owner: owner.to_string(),
+                zone: route.zone.to_string(),
+            });
+        }
         Ok((owner, route))
     }
 }

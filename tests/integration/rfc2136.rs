@@ -108,6 +108,22 @@ async fn contract_holds_over_tcp_only() {
 }
 
 #[tokio::test]
+async fn hmac_sha512_keys_work() {
+    let lab = Lab::shared();
+    let owner = "_465._tcp.mail.mx.example.";
+    let backend = backend(lab, key_from_bind_file(&lab.keys.sha512));
+    assert_eq!(
+        backend.add(owner, &ee(5), 5).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(
+        backend.remove(owner, &ee(5)).await.unwrap(),
+        Outcome::Changed
+    );
+    assert!(backend.read(owner).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn finds_zone_and_primary_from_soa() {
     let lab = Lab::shared();
     let apex = find_zone(lab.resolver, "_25._tcp.mail.mx.example")

@@ -16,7 +16,7 @@
 //! |---|---|---|---|---|
 //! | `root` | `.` | BIND | signed, CSK (trust anchor) | – |
 //! | `tld` | `example.` | BIND | secure | – |
-//! | `mx` | `mx.example.` | BIND primary (2 addresses) + BIND secondary (2 addresses) | secure | `keys.mx`, `keys.other` TLSA anywhere; `keys.narrow` only `_25._tcp.mail2.mx.example.` |
+//! | `mx` | `mx.example.` | BIND primary (2 addresses) + BIND secondary (2 addresses) | secure | `keys.mx`, `keys.other`, `keys.sha512` TLSA anywhere; `keys.narrow` only `_25._tcp.mail2.mx.example.` |
 //! | `corp` | `corp.example.` (MX domain, `MX 10 mail.mx.example.`) | same as `mx` | secure | – |
 //! | `insecure` | `insecure.example.` | BIND (misc) | unsigned, no DS | `keys.mx`, `keys.other` |
 //! | `bogus` | `bogus.example.` | BIND (misc) | signed, DS at parent does not match | `keys.mx`, `keys.other` |
@@ -132,6 +132,8 @@ pub struct LabKeys {
     pub other: TsigKey,
     /// `narrow-key`: BIND only, TLSA at `_25._tcp.mail2.mx.example.` only.
     pub narrow: TsigKey,
+    /// `daneroll-512` (hmac-sha512): TLSA updates in `mx.example.`.
+    pub sha512: TsigKey,
     /// `rndc-key`: controls the BIND servers.
     rndc: TsigKey,
 }
@@ -478,16 +480,16 @@ extern "C" fn shutdown_shared() {
 }
 
 fn make_tsig_keys(dir: &Path) -> Result<LabKeys, String> {
-    let generate = |name: &str| TsigKey::generate(dir, name, "hmac-sha256");
     std::thread::scope(|scope| {
         let handles = [
-            "daneroll-mx",
-            "daneroll-knot",
-            "other-publisher",
-            "narrow-key",
-            "rndc-key",
+            ("daneroll-mx", "hmac-sha256"),
+            ("daneroll-knot", "hmac-sha256"),
+            ("other-publisher", "hmac-sha256"),
+            ("narrow-key", "hmac-sha256"),
+            ("rndc-key", "hmac-sha256"),
+            ("daneroll-512", "hmac-sha512"),
         ]
-        .map(|name| scope.spawn(move || generate(name)));
+        .map(|(name, algorithm)| scope.spawn(move || TsigKey::generate(dir, name, algorithm)));
         let mut keys = handles.map(join);
         let mut take = |i: usize| std::mem::replace(&mut keys[i], Err(String::new()));
         Ok(LabKeys {
@@ -496,6 +498,7 @@ fn make_tsig_keys(dir: &Path) -> Result<LabKeys, String> {
             other: take(2)?,
             narrow: take(3)?,
             rndc: take(4)?,
+            sha512: take(5)?,
         })
     })
 }
@@ -574,11 +577,12 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
                 "grant \"{}\" name _25._tcp.mail2.mx.example. TLSA;",
                 keys.narrow.name
             ));
+            grants.push(format!("grant \"{}\" zonesub TLSA;", keys.sha512.name));
         }
         grants
     };
     let secondary_notify = [plan.mx_secondary[0]];
-    let updaters = [&keys.mx, &keys.other, &keys.narrow];
+    let updaters = [&keys.mx, &keys.other, &keys.narrow, &keys.sha512];
     let mx_primary = Bind::start(
         "mx primary",
         &dir.join("mx1"),
