@@ -2,6 +2,8 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod contract;
+mod keygen;
 mod lab;
 mod rfc2136;
+mod tlsa;
 mod util;
