@@ -1,6 +1,8 @@
 //! The clock, injected: signature validity (RFC 4034 §3.1.5) and the safe time both depend on
 //! "now", and tests must be able to move it without sleeping.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,6 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// Waits `duration` (the real clock sleeps; a test clock just moves).
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// The system's real-time clock.
@@ -17,6 +22,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 
@@ -52,6 +61,11 @@ impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         // invariant: the lock is never held across a panic.
         *self.now.lock().expect("clock lock")
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.advance(duration);
+        Box::pin(std::future::ready(()))
     }
 }
 

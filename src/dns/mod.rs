@@ -34,6 +34,7 @@ pub mod safe_time;
 pub(crate) mod testing;
 pub mod transport;
 pub mod trust_anchor;
+pub mod wait;
 
 pub use clock::{Clock, SystemClock};
 pub use transport::{QueryError, Question, Transport};
