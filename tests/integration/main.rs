@@ -1,4 +1,5 @@
 //! The one integration-test binary: the CLI and the library against real software (BIND, Knot,
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
+mod lab;
 mod util;
