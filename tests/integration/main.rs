@@ -2,4 +2,5 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod lab;
+mod observer;
 mod util;
