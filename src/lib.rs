@@ -8,6 +8,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod exit;
 pub mod output;
-pub mod dns;

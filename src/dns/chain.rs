@@ -58,23 +58,23 @@ impl ZoneStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsecureLink {
     /// No configured trust anchor is at or above the zone.
-    NoTrustAnchor { zone: Name, anchors: String },
+    NoTrustAnchor { zone: String, anchors: String },
     /// The parent proves it has no DS for the child (RFC 4035 §5.2).
     NoDs {
-        parent: Name,
-        child: Name,
+        parent: String,
+        child: String,
         child_signed: bool,
     },
     /// Every DS for the child uses an algorithm or digest daneroll cannot validate
     /// (RFC 4035 §5.2: treated as insecure).
-    UnsupportedAlgorithms { parent: Name, child: Name },
+    UnsupportedAlgorithms { parent: String, child: String },
 }
 
 /// Where and why a chain is bogus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BogusLink {
     /// The zone whose keys could not be proven.
-    pub zone: Name,
+    pub zone: String,
     /// What is wrong.
     pub reason: BogusReason,
 }
@@ -85,14 +85,20 @@ pub enum BogusReason {
     /// The trust anchor matches no key that signs the anchored zone's DNSKEY RRset.
     AnchorMismatch(SignatureProblem),
     /// The parent's DS RRset does not validate.
-    DsInvalid { parent: Name, problem: SignatureProblem },
+    DsInvalid {
+        parent: String,
+        problem: SignatureProblem,
+    },
     /// The parent answers "no DS" without a valid proof.
-    DsDenialInvalid { parent: Name, problem: DenialProblem },
+    DsDenialInvalid {
+        parent: String,
+        problem: DenialProblem,
+    },
     /// The parent has a DS but the zone serves no DNSKEY.
-    NoDnskey { parent: Name },
+    NoDnskey { parent: String },
     /// No DNSKEY of the zone matches a DS at the parent.
     NoMatchingKey {
-        parent: Name,
+        parent: String,
         ds_tags: Vec<u16>,
         key_tags: Vec<u16>,
     },
@@ -136,10 +142,16 @@ impl fmt::Display for BogusLink {
         let zone = &self.zone;
         match &self.reason {
             BogusReason::AnchorMismatch(problem) => {
-                write!(f, "the trust anchor for {zone} does not validate its DNSKEY RRset: {problem}")
+                write!(
+                    f,
+                    "the trust anchor for {zone} does not validate its DNSKEY RRset: {problem}"
+                )
             }
             BogusReason::DsInvalid { parent, problem } => {
-                write!(f, "the DS RRset for {zone} at {parent} does not validate: {problem}")
+                write!(
+                    f,
+                    "the DS RRset for {zone} at {parent} does not validate: {problem}"
+                )
             }
             BogusReason::DsDenialInvalid { parent, problem } => write!(
                 f,
@@ -197,7 +209,9 @@ pub enum ChainError {
         question: String,
         rcode: String,
     },
-    #[error("resolver {resolver} returned no SOA record for {name}: cannot tell which zone holds it")]
+    #[error(
+        "resolver {resolver} returned no SOA record for {name}: cannot tell which zone holds it"
+    )]
     NoZone { resolver: SocketAddr, name: Name },
 }
 
@@ -229,13 +243,16 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
 
     async fn ask(&self, name: &Name, rtype: RecordType) -> Result<Message, ChainError> {
         let question = Question::recursive_unchecked(name.clone(), rtype);
-        let message = self.transport.query(self.resolver, question.clone()).await?;
+        let message = self
+            .transport
+            .query(self.resolver, question.clone())
+            .await?;
         match message.metadata.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => Ok(message),
             other => Err(ChainError::Rcode {
                 resolver: self.resolver,
                 question: question.to_string(),
-                rcode: other.to_string(),
+                rcode: super::observation::rcode_name(other),
             }),
         }
     }
@@ -273,7 +290,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         }
         let Some(anchor) = self.anchors.closest_to(zone) else {
             return Ok(ZoneStatus::Insecure(InsecureLink::NoTrustAnchor {
-                zone: zone.clone(),
+                zone: zone.to_string(),
                 anchors: self.anchors.source().to_string(),
             }));
         };
@@ -318,11 +335,15 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         let message = self.ask(zone, RecordType::DNSKEY).await?;
         let anchors = self.anchors;
         Ok(
-            match ZoneKeys::validate(zone, &message.answers, |k| anchors.trusts(zone, k), self.now)
-            {
+            match ZoneKeys::validate(
+                zone,
+                &message.answers,
+                |k| anchors.trusts(zone, k),
+                self.now,
+            ) {
                 Ok(keys) => ZoneStatus::Secure(keys),
                 Err(problem) => ZoneStatus::Bogus(BogusLink {
-                    zone: zone.clone(),
+                    zone: zone.to_string(),
                     reason: BogusReason::AnchorMismatch(problem),
                 }),
             },
@@ -346,7 +367,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
     ) -> Result<ZoneStatus, ChainError> {
         let bogus = |reason| {
             Ok(ZoneStatus::Bogus(BogusLink {
-                zone: child.clone(),
+                zone: child.to_string(),
                 reason,
             }))
         };
@@ -371,12 +392,12 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
                 self.now,
             ) {
                 Ok(_) => Ok(ZoneStatus::Insecure(InsecureLink::NoDs {
-                    parent: parent.clone(),
-                    child: child.clone(),
+                    parent: parent.to_string(),
+                    child: child.to_string(),
                     child_signed: self.has_dnskey(child).await?,
                 })),
                 Err(problem) => bogus(BogusReason::DsDenialInvalid {
-                    parent: parent.clone(),
+                    parent: parent.to_string(),
                     problem,
                 }),
             };
@@ -384,7 +405,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         if let Err(problem) = parent_keys.verify(child, RecordType::DS, &ds_reply.answers, self.now)
         {
             return bogus(BogusReason::DsInvalid {
-                parent: parent.clone(),
+                parent: parent.to_string(),
                 problem,
             });
         }
@@ -394,8 +415,8 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             .collect();
         if usable.is_empty() {
             return Ok(ZoneStatus::Insecure(InsecureLink::UnsupportedAlgorithms {
-                parent: parent.clone(),
-                child: child.clone(),
+                parent: parent.to_string(),
+                child: child.to_string(),
             }));
         }
         let key_reply = self.ask(child, RecordType::DNSKEY).await?;
@@ -408,14 +429,14 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             .collect();
         if key_tags.is_empty() {
             return bogus(BogusReason::NoDnskey {
-                parent: parent.clone(),
+                parent: parent.to_string(),
             });
         }
         let trusted = |k: &_| usable.iter().any(|ds| ds_matches(ds, child, k));
         match ZoneKeys::validate(child, &key_reply.answers, trusted, self.now) {
             Ok(keys) => Ok(ZoneStatus::Secure(keys)),
             Err(SignatureProblem::NoTrustedKey { .. }) => bogus(BogusReason::NoMatchingKey {
-                parent: parent.clone(),
+                parent: parent.to_string(),
                 ds_tags: usable.iter().map(|ds| ds.key_tag()).collect(),
                 key_tags,
             }),

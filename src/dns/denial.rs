@@ -44,17 +44,19 @@ pub struct Denial {
 #[non_exhaustive]
 pub enum DenialProblem {
     #[error("the negative answer for {qname} {qtype} carries no NSEC or NSEC3 records")]
-    NoProof { qname: Name, qtype: RecordType },
+    NoProof { qname: String, qtype: RecordType },
     #[error("the NSEC/NSEC3 records do not prove that {qname} {qtype} is absent: {reason}")]
     NotProven {
-        qname: Name,
+        qname: String,
         qtype: RecordType,
         reason: &'static str,
     },
-    #[error("the NSEC3 chain of {zone} uses {iterations} iterations (more than {MAX_NSEC3_ITERATIONS}; RFC 9276)")]
-    TooManyIterations { zone: Name, iterations: u16 },
+    #[error(
+        "the NSEC3 chain of {zone} uses {iterations} iterations (more than {MAX_NSEC3_ITERATIONS}; RFC 9276)"
+    )]
+    TooManyIterations { zone: String, iterations: u16 },
     #[error("{0}")]
-    Signature(SignatureProblem),
+    Signature(Box<SignatureProblem>),
 }
 
 /// Verifies that `authority` (the authority section of a negative answer from `keys`' zone)
@@ -85,7 +87,7 @@ pub fn verify_denial(
         })
         .collect();
     let not_proven = |reason| DenialProblem::NotProven {
-        qname: qname.clone(),
+        qname: qname.to_string(),
         qtype,
         reason,
     };
@@ -95,7 +97,7 @@ pub fn verify_denial(
         nsec3_proof(qname, qtype, nxdomain, zone, &nsec3s)?
     } else {
         return Err(DenialProblem::NoProof {
-            qname: qname.clone(),
+            qname: qname.to_string(),
             qtype,
         });
     };
@@ -108,7 +110,7 @@ pub fn verify_denial(
     for owner in used {
         let verified = keys
             .verify(&owner, rtype, authority, now)
-            .map_err(DenialProblem::Signature)?;
+            .map_err(|p| DenialProblem::Signature(Box::new(p)))?;
         expires = Some(expires.map_or(verified.expires, |e| e.min(verified.expires)));
     }
     Ok(Denial {
@@ -189,7 +191,11 @@ fn nsec_proof(
     let encloser = {
         let a = common_ancestor(qname, owner);
         let b = common_ancestor(qname, nsec.next_domain_name());
-        if a.num_labels() >= b.num_labels() { a } else { b }
+        if a.num_labels() >= b.num_labels() {
+            a
+        } else {
+            b
+        }
     };
     let wildcard = wildcard_of(&encloser).ok_or("cannot form the wildcard name")?;
     let (wild_owner, _) = nsecs
@@ -216,7 +222,7 @@ impl<'a> Nsec3Chain<'a> {
         let iterations = first.iterations();
         if iterations > MAX_NSEC3_ITERATIONS {
             return Err(DenialProblem::TooManyIterations {
-                zone: zone.clone(),
+                zone: zone.to_string(),
                 iterations,
             });
         }
@@ -300,7 +306,7 @@ fn nsec3_proof(
 ) -> Result<Proof, DenialProblem> {
     let chain = Nsec3Chain::new(zone, nsec3s)?;
     let not_proven = |reason| DenialProblem::NotProven {
-        qname: qname.clone(),
+        qname: qname.to_string(),
         qtype,
         reason,
     };
@@ -308,7 +314,9 @@ fn nsec3_proof(
         if let Some((owner, nsec3)) = chain.matching(qname) {
             let types: Vec<RecordType> = nsec3.type_bit_maps().collect();
             if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
-                return Err(not_proven("the NSEC3 at the name lists the type as present"));
+                return Err(not_proven(
+                    "the NSEC3 at the name lists the type as present",
+                ));
             }
             if qtype == RecordType::DS && types.contains(&RecordType::SOA) {
                 return Err(not_proven(
@@ -325,7 +333,9 @@ fn nsec3_proof(
             if nsec3.opt_out() {
                 return Ok((DenialKind::OptOut, vec![matched.clone(), covering.clone()]));
             }
-            return Err(not_proven("no NSEC3 matches the name and the span is not opt-out"));
+            return Err(not_proven(
+                "no NSEC3 matches the name and the span is not opt-out",
+            ));
         }
         return Err(not_proven("no NSEC3 matches the name"));
     }

@@ -43,15 +43,18 @@ impl ZoneKeys {
         let keys: Vec<DNSKEY> = records.iter().filter_map(dnskey).cloned().collect();
         if keys.is_empty() {
             return Err(SignatureProblem::NoRecords {
-                owner: zone.clone(),
+                owner: zone.to_string(),
                 rtype: RecordType::DNSKEY,
             });
         }
         let entry_points: Vec<DNSKEY> = keys.iter().filter(|k| trusted(k)).cloned().collect();
         if entry_points.is_empty() {
             return Err(SignatureProblem::NoTrustedKey {
-                zone: zone.clone(),
-                tags: keys.iter().filter_map(|k| k.calculate_key_tag().ok()).collect(),
+                zone: zone.to_string(),
+                tags: keys
+                    .iter()
+                    .filter_map(|k| k.calculate_key_tag().ok())
+                    .collect(),
             });
         }
         let verified = verify_rrset(zone, RecordType::DNSKEY, answer, zone, &entry_points, now)?;
@@ -128,49 +131,59 @@ pub struct Verified {
 #[non_exhaustive]
 pub enum SignatureProblem {
     #[error("no {rtype} records at {owner}")]
-    NoRecords { owner: Name, rtype: RecordType },
-    #[error("{owner} {rtype} carries no RRSIG (the zone is not signed, or the server strips DNSSEC records)")]
-    Unsigned { owner: Name, rtype: RecordType },
-    #[error("none of the DNSKEYs of {zone} (tags {tags:?}) matches a DS at the parent or a trust anchor")]
-    NoTrustedKey { zone: Name, tags: Vec<u16> },
+    NoRecords { owner: String, rtype: RecordType },
+    #[error(
+        "{owner} {rtype} carries no RRSIG (the zone is not signed, or the server strips DNSSEC records)"
+    )]
+    Unsigned { owner: String, rtype: RecordType },
+    #[error(
+        "none of the DNSKEYs of {zone} (tags {tags:?}) matches a DS at the parent or a trust anchor"
+    )]
+    NoTrustedKey { zone: String, tags: Vec<u16> },
     #[error("the RRSIG over {owner} {rtype} is signed by {signer}, not by the zone {zone}")]
     WrongSigner {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
-        signer: Name,
-        zone: Name,
+        signer: String,
+        zone: String,
     },
-    #[error("the RRSIG over {owner} {rtype} names key {key_tag} (algorithm {algorithm}), which is not in the validated DNSKEY RRset of {zone}")]
+    #[error(
+        "the RRSIG over {owner} {rtype} names key {key_tag} (algorithm {algorithm}), which is not in the validated DNSKEY RRset of {zone}"
+    )]
     UnknownKey {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
         algorithm: u8,
-        zone: Name,
+        zone: String,
     },
     #[error("the RRSIG over {owner} {rtype} by key {key_tag} expired at {}", super::clock::stamp(*at))]
     Expired {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
         at: SystemTime,
     },
     #[error("the RRSIG over {owner} {rtype} by key {key_tag} is not valid before {}", super::clock::stamp(*from))]
     NotYetValid {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
         from: SystemTime,
     },
-    #[error("the RRSIG over {owner} {rtype} by key {key_tag} does not verify (data or signature altered)")]
+    #[error(
+        "the RRSIG over {owner} {rtype} by key {key_tag} does not verify (data or signature altered)"
+    )]
     Invalid {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
     },
-    #[error("the RRSIG over {owner} {rtype} uses algorithm {algorithm}, which daneroll cannot verify")]
+    #[error(
+        "the RRSIG over {owner} {rtype} uses algorithm {algorithm}, which daneroll cannot verify"
+    )]
     UnsupportedAlgorithm {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         algorithm: u8,
     },
@@ -238,13 +251,13 @@ pub fn verify_rrset(
         .collect();
     if rrset.is_empty() {
         return Err(SignatureProblem::NoRecords {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
         });
     }
     let mut best: Option<Verified> = None;
     let mut problem = SignatureProblem::Unsigned {
-        owner: owner.clone(),
+        owner: owner.to_string(),
         rtype,
     };
     for sig in rrsigs_covering(records, owner, rtype) {
@@ -274,22 +287,22 @@ fn check_one(
     let key_tag = input.key_tag;
     if input.signer_name != *zone {
         return Err(SignatureProblem::WrongSigner {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
-            signer: input.signer_name.clone(),
-            zone: zone.clone(),
+            signer: input.signer_name.to_string(),
+            zone: zone.to_string(),
         });
     }
     if !input.algorithm.is_supported() {
         return Err(SignatureProblem::UnsupportedAlgorithm {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             algorithm: u8::from(input.algorithm),
         });
     }
     if input.num_labels > owner.num_labels() {
         return Err(SignatureProblem::Invalid {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
         });
@@ -299,7 +312,7 @@ fn check_one(
     let expiration = input.sig_expiration.get();
     if !serial_at_or_before(inception, stamp_now) {
         return Err(SignatureProblem::NotYetValid {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
             from: from_dnssec_time(inception, now),
@@ -307,7 +320,7 @@ fn check_one(
     }
     if !serial_at_or_before(stamp_now, expiration) {
         return Err(SignatureProblem::Expired {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
             at: from_dnssec_time(expiration, now),
@@ -323,10 +336,7 @@ fn check_one(
     for key in candidates {
         found = true;
         let covered = rrset.iter().copied();
-        if key
-            .verify_rrsig(owner, DNSClass::IN, sig, covered)
-            .is_ok()
-        {
+        if key.verify_rrsig(owner, DNSClass::IN, sig, covered).is_ok() {
             return Ok(Verified {
                 key_tag,
                 expires: from_dnssec_time(expiration, now),
@@ -336,17 +346,17 @@ fn check_one(
     }
     if found {
         Err(SignatureProblem::Invalid {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
         })
     } else {
         Err(SignatureProblem::UnknownKey {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
             algorithm: u8::from(input.algorithm),
-            zone: zone.clone(),
+            zone: zone.to_string(),
         })
     }
 }
@@ -425,7 +435,10 @@ mod tests {
             .verify(&owner, RecordType::TLSA, &records, zone.now())
             .unwrap_err();
         assert!(
-            matches!(err, SignatureProblem::UnknownKey { .. } | SignatureProblem::Invalid { .. }),
+            matches!(
+                err,
+                SignatureProblem::UnknownKey { .. } | SignatureProblem::Invalid { .. }
+            ),
             "{err}"
         );
         let unsigned = vec![tlsa_record(&owner, 300, 0xAA)];
@@ -448,8 +461,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(keys.keys().len(), 1);
-        let err = ZoneKeys::validate(&name("example.test."), &answer, |_| false, zone.now())
-            .unwrap_err();
-        assert!(matches!(err, SignatureProblem::NoTrustedKey { .. }), "{err}");
+        let err =
+            ZoneKeys::validate(&name("example.test."), &answer, |_| false, zone.now()).unwrap_err();
+        assert!(
+            matches!(err, SignatureProblem::NoTrustedKey { .. }),
+            "{err}"
+        );
     }
 }

@@ -3,4 +3,5 @@
 
 mod lab;
 mod observer;
+mod records;
 mod util;
