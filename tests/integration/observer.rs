@@ -15,7 +15,9 @@ use daneroll::dns::preflight::Preflight;
 use daneroll::dns::safe_time::{HoldSource, Status};
 use daneroll::dns::trust_anchor::TrustAnchors;
 use daneroll::dns::wait::{WaitOutcome, WaitSettings, wait_until_safe};
-use daneroll_providers::Tlsa;
+use daneroll_providers::rfc2136::{Rfc2136, Rfc2136Config};
+use daneroll_providers::tsig::TsigKey;
+use daneroll_providers::{DnsBackend, Outcome, Tlsa};
 use hickory_proto::rr::Name;
 
 use crate::lab::{Lab, LabZone};
@@ -63,13 +65,13 @@ async fn observer(
     .unwrap()
 }
 
-fn add(lab: &Lab, zone: &LabZone, owner: &str, tlsa: &Tlsa) {
-    lab.nsupdate(
-        &lab.keys.mx,
-        zone,
-        &format!("update add {owner} 5 TLSA {tlsa}"),
-    )
-    .unwrap();
+/// Publishes through daneroll's RFC 2136 backend (the way `records add` does).
+async fn add(lab: &Lab, zone: &LabZone, owner: &str, tlsa: &Tlsa) {
+    let key = TsigKey::from_file(&lab.keys.mx.bind_file, None).unwrap();
+    let mut config = Rfc2136Config::new(key, lab.resolver);
+    config.server = Some(zone.primary());
+    let backend = Rfc2136::new(config);
+    assert_eq!(backend.add(owner, tlsa, 5).await.unwrap(), Outcome::Changed);
 }
 
 async fn zone_status(lab: &Lab, anchors: &TrustAnchors, owner: &str) -> (Name, ZoneStatus) {
@@ -150,7 +152,7 @@ fn an_added_record_is_seen_signed_everywhere_then_safe_after_two_negative_ttls()
         assert_eq!(observer.servers().len(), 4, "{:?}", observer.servers());
         // Keep the secondary on the old zone so the negative answer is observed.
         lab.block_transfers();
-        add(&lab, &lab.mx, &owner, &tlsa);
+        add(&lab, &lab.mx, &owner, &tlsa).await;
         let expected = Expected {
             record: tlsa.clone(),
             present: true,
@@ -250,7 +252,7 @@ fn a_stopped_secondary_withholds_the_safe_time_until_it_resumes() {
         let transport = transport();
         let observer = observer(&lab, &transport, &owner).await;
         lab.pause_secondary();
-        add(&lab, &lab.mx, &owner, &tlsa);
+        add(&lab, &lab.mx, &owner, &tlsa).await;
         let expected = Expected {
             record: tlsa.clone(),
             present: true,

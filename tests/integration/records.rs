@@ -207,3 +207,142 @@ fn wait_exits_zero_after_the_safe_time_and_names_a_stopped_secondary_on_timeout(
         );
     }
 }
+
+#[test]
+fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
+    let lab = Lab::start();
+    let dir = Dir::new();
+    let config = config(&lab, &dir);
+    let host = lab.mx.host.as_str();
+    let owner = lab.mx.tlsa_owner(25);
+    let current = record(0x88).to_string();
+    let next = record(0x99).to_string();
+
+    // The name had no TLSA: the hold is the negative TTL (5 s in the lab), declared by add.
+    let run = daneroll_with(
+        &config,
+        &[
+            "records",
+            "add",
+            host,
+            &current,
+            "--ttl",
+            "5",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stdout.contains(&format!("added {current} at {owner}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("caches expired at"), "{}", run.stdout);
+    assert!(run.stdout.contains("2 × negative TTL 5s"), "{}", run.stdout);
+
+    // Idempotent.
+    let run = daneroll_with(&config, &["records", "add", host, &current, "--ttl", "5"]);
+    run.ok();
+    assert!(run.stdout.contains("already published"), "{}", run.stdout);
+
+    // The last record is not removed without --allow-empty.
+    let run = daneroll_with(&config, &["records", "remove", host, &current]);
+    run.expect_status(2);
+    assert!(
+        run.stderr.contains("is the only TLSA record"),
+        "{}",
+        run.stderr
+    );
+
+    // Someone else's 2 1 1 stays when daneroll adds and retires its own records.
+    let theirs = format!("2 1 1 {}", "AB".repeat(32));
+    lab.nsupdate(
+        &lab.keys.other,
+        &lab.mx,
+        &format!("update add {owner} 5 TLSA {theirs}"),
+    )
+    .unwrap();
+    daneroll_with(&config, &["records", "add", host, &next, "--ttl", "5"]).ok();
+    let run = daneroll_with(
+        &config,
+        &[
+            "records",
+            "remove",
+            host,
+            &current,
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stdout.contains(&format!("removed {current}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("absent at every authoritative address"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("2 × old RRset TTL 5s"),
+        "{}",
+        run.stdout
+    );
+    let served = lab.dig_short(lab.mx.primary(), &owner, "TLSA").join("\n");
+    assert!(served.contains("2 1 1 ABAB"), "{served}");
+    assert!(served.contains("3 1 1 9999"), "{served}");
+    assert!(!served.contains("3 1 1 8888"), "{served}");
+
+    // Removing what is gone succeeds without change.
+    let run = daneroll_with(&config, &["records", "remove", host, &current]);
+    run.ok();
+    assert!(run.stdout.contains("not published"), "{}", run.stdout);
+}
+
+#[test]
+fn add_refuses_a_zone_without_ds_and_names_the_link() {
+    let lab = Lab::start();
+    let dir = Dir::new();
+    let config = config(&lab, &dir);
+    let run = daneroll_with(
+        &config,
+        &["records", "add", &lab.nods.host, &record(0x12).to_string()],
+    );
+    run.expect_status(4);
+    assert!(
+        run.stderr
+            .contains("refusing to publish TLSA records at _25._tcp.mail.nods.example."),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("its parent example. has no DS record"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lab.dig_short(lab.nods.primary(), &lab.nods.tlsa_owner(25), "TLSA")
+            .is_empty()
+    );
+
+    let run = daneroll_with(
+        &config,
+        &[
+            "records",
+            "add",
+            "unknown.mx.example",
+            &record(0x12).to_string(),
+        ],
+    );
+    run.expect_status(2);
+    assert!(
+        run.stderr.contains("host unknown.mx.example is not in"),
+        "{}",
+        run.stderr
+    );
+}
