@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
-use hickory_proto::dnssec::{Algorithm, PublicKey, Verifier};
+use hickory_proto::dnssec::{PublicKey, Verifier};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::clock::{dnssec_now, from_dnssec_time, serial_at_or_before};
@@ -359,11 +359,6 @@ fn check_one(
             zone: zone.to_string(),
         })
     }
-}
-
-/// Whether daneroll can verify signatures made with `algorithm` (RFC 8624 §3.1 MUSTs).
-pub fn algorithm_supported(algorithm: Algorithm) -> bool {
-    algorithm.is_supported()
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde::Serialize;
 
-use super::clock::stamp;
 use super::denial::{DenialKind, verify_denial};
 use super::dnssec::ZoneKeys;
 use super::safe_time::{OldAnswer, ServerState};
@@ -358,11 +357,6 @@ pub fn judge_soa(zone: &Name, reply: &Message) -> Option<SoaSeen> {
             }),
             _ => None,
         })
-}
-
-/// A short "valid until" for tables.
-pub fn expiry_text(dnssec: &Dnssec) -> String {
-    dnssec.expires().map(stamp).unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]

@@ -64,14 +64,12 @@ impl fmt::Display for Hold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.source {
             HoldSource::OldRrset => write!(f, "old RRset TTL {}s", self.ttl),
-            HoldSource::Negative => write!(
-                f,
-                "negative TTL {}s (the name had no TLSA record)",
-                self.ttl
-            ),
+            HoldSource::Negative => {
+                write!(f, "negative TTL {}s: the name had no TLSA record", self.ttl)
+            }
             HoldSource::Assumed => write!(
                 f,
-                "{}s, the longest TTL seen (the old answer was not observed)",
+                "{}s, the longest TTL seen: the old answer was not observed",
                 self.ttl
             ),
         }

@@ -5,7 +5,6 @@
 //! something changes, so logs stay short and say when each server caught up.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -153,7 +152,7 @@ struct Display {
     tty: bool,
     expected: Expected,
     header: String,
-    rows: BTreeMap<SocketAddr, (String, String)>,
+    rows: Vec<(SocketAddr, String, String)>,
     status: Option<Status>,
     hold_text: String,
     resolver_text: String,
@@ -189,7 +188,7 @@ impl Display {
             tty,
             expected: expected.clone(),
             header,
-            rows: BTreeMap::new(),
+            rows: Vec::new(),
             status: None,
             hold_text: String::new(),
             resolver_text: String::new(),
@@ -213,15 +212,15 @@ impl Display {
             })
             .collect();
         for (addr, line, serial) in expected_rows {
-            let changed = self
-                .rows
-                .get(&addr)
-                .map(|(old, _)| old != &line)
-                .unwrap_or(true);
+            let known = self.rows.iter_mut().find(|(a, _, _)| *a == addr);
+            let changed = known.as_ref().is_none_or(|(_, old, _)| *old != line);
             if changed && !self.tty {
                 let _ = write_line(&format!("{}  {line} {serial}", stamp(report.now)));
             }
-            self.rows.insert(addr, (line, serial));
+            match known {
+                Some(row) => *row = (addr, line, serial),
+                None => self.rows.push((addr, line, serial)),
+            }
         }
         self.hold_text = format!("{} × {}", report.factor, report.hold);
         self.resolver_text = match &report.resolver.outcome {
@@ -267,7 +266,7 @@ impl Display {
             return;
         }
         let mut lines = vec![self.header.clone()];
-        for (line, serial) in self.rows.values() {
+        for (_, line, serial) in &self.rows {
             lines.push(format!("  {line}  {serial}"));
         }
         lines.push(format!("  {}", self.resolver_text));
