@@ -11,3 +11,4 @@ pub mod config;
 pub mod dns;
 pub mod exit;
 pub mod output;
+pub mod pki;

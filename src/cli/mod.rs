@@ -1,7 +1,9 @@
 //! The command line: one module per subcommand. Raw flags are parsed by clap here and turned
 //! into validated settings inside each subcommand's module before anything runs.
 
+pub mod keygen;
 pub mod records;
+pub mod tlsa;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +25,18 @@ pub struct Cli {
 pub enum Command {
     /// Show, publish, retire TLSA records and wait until a change is safe.
     Records(records::RecordsArgs),
+    /// Print TLSA records for certificates, chains, private keys, public keys and CSRs.
+    #[command(
+        after_help = "Exit status: 0 every file gave its records; 2 bad input (each bad \
+        file is named on stderr with its problem; the other files are still processed)."
+    )]
+    Tlsa(tlsa::TlsaArgs),
+    /// Generate a new private key (mode 0600) and print the 3 1 1 record to publish for it.
+    #[command(
+        after_help = "Exit status: 0 key (and CSR) written; 1 key generation failed; \
+        2 bad input (an existing file, a bad name, an unwritable path): nothing was written."
+    )]
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Runs the parsed command line and returns the process exit status.
@@ -30,5 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Records(args) => records::run(args, config),
+        Command::Tlsa(args) => tlsa::run(args),
+        Command::Keygen(args) => keygen::run(args),
     }
 }
