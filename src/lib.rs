@@ -7,6 +7,8 @@
 //! servers serve, `rollover` decides (without I/O) what may happen next and its driver does it.
 
 pub mod cli;
+pub mod config;
+pub mod dns;
 pub mod exit;
 pub mod output;
 pub mod pki;

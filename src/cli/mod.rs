@@ -3,9 +3,11 @@
 
 pub mod history;
 pub mod keygen;
+pub mod records;
 pub mod status;
 pub mod tlsa;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -14,12 +16,17 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "daneroll", version, about, long_about = None)]
 pub struct Cli {
+    /// The configuration file [env: DANEROLL_CONFIG; default: /etc/daneroll/daneroll.toml].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show, publish, retire TLSA records and wait until a change is safe.
+    Records(records::RecordsArgs),
     /// Print TLSA records for certificates, chains, private keys, public keys and CSRs.
     #[command(
         after_help = "Exit status: 0 every file gave its records; 2 bad input (each bad \
@@ -40,7 +47,9 @@ pub enum Command {
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref();
     match cli.command {
+        Command::Records(args) => records::run(args, config),
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Status(args) => status::run(args),

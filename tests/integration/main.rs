@@ -5,6 +5,8 @@ mod contract;
 mod keygen;
 mod status;
 mod lab;
+mod observer;
+mod records;
 mod rfc2136;
 mod tlsa;
 mod util;
