@@ -2,5 +2,6 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod keygen;
+mod lab;
 mod tlsa;
 mod util;
