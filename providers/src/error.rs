@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::http::ApiError;
+
 /// Where an operation was aimed. For RFC 2136: the server address, the zone, the TSIG key
 /// name. For REST backends: the API endpoint, the zone, the token's label or account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,11 @@ pub enum BackendError {
     /// Any other response code, or an answer that makes no sense.
     #[error("{at}: unexpected answer: {reason}")]
     Unexpected { at: Target, reason: String },
+
+    /// A DNS provider's HTTP API refused or failed the request; the [`ApiError`] names the
+    /// provider, endpoint, zone, credential source and record.
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
 
 impl BackendError {
@@ -155,7 +162,7 @@ impl BackendError {
                 | Self::ConnectionRefused { .. }
                 | Self::Network { .. }
                 | Self::ServerFailure { .. }
-        )
+        ) || matches!(self, Self::Api(api) if api.is_transient())
     }
 
     /// Whether a compare-and-swap lost a race: the caller should re-read and decide again.

@@ -37,9 +37,13 @@
 //!
 //! The trait is object-safe: the engine holds `Box<dyn DnsBackend>` chosen from configuration.
 
+pub mod credential;
 mod error;
 mod exchange;
+pub mod http;
+pub mod powerdns;
 mod record;
+mod rest;
 pub mod rfc2136;
 pub mod tsig;
 pub mod zone;
