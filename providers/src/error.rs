@@ -44,7 +44,9 @@ pub enum BackendError {
     OutsideZone { owner: String, zone: String },
 
     /// The zone holding the owner could not be found (SOA discovery through the resolver).
-    #[error("cannot find the zone that holds {owner} (SOA query via resolver {resolver}): {reason}")]
+    #[error(
+        "cannot find the zone that holds {owner} (SOA query via resolver {resolver}): {reason}"
+    )]
     ZoneNotFound {
         owner: String,
         resolver: String,
@@ -70,13 +72,13 @@ pub enum BackendError {
     )]
     Refused { at: Target, owner: String },
 
-    /// NOTAUTH without a TSIG error: the server is not authoritative (not the primary) for the
-    /// zone, or does not accept updates for it.
+    /// NOTAUTH without a TSIG error, or a query answered REFUSED or without the AA bit: the
+    /// server is not authoritative (not the primary) for the zone, or does not serve it to us.
     #[error(
-        "{at}: the server is not authoritative for the zone or does not accept updates to it \
-         (NOTAUTH); send updates to the zone's primary"
+        "{at}: the server is not authoritative for the zone or does not accept requests for it \
+         ({rcode}); send them to the zone's primary"
     )]
-    NotAuthoritative { at: Target },
+    NotAuthoritative { at: Target, rcode: String },
 
     /// NOTZONE: the server says the owner is not in the zone.
     #[error("{at}: the server says {owner} is not in the zone (NOTZONE)")]

@@ -19,7 +19,7 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::{DnsHandle, FirstAnswer};
-use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Message};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Message, OpCode};
 use hickory_proto::rr::rdata::tsig::TsigError;
 
 use crate::tsig::TsigKey;
@@ -146,8 +146,17 @@ impl Exchanger {
         server: SocketAddr,
         message: &Message,
     ) -> Result<DnsResponse, ExchangeError> {
+        // Queries are resent over UDP while unanswered; an UPDATE is not (a duplicate that
+        // arrives after the first one applied would fail its own prerequisite): when it gets no
+        // answer, the caller falls back to TCP.
+        let sends = if message.metadata.op_code == OpCode::Update {
+            1
+        } else {
+            3
+        };
         let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
             .with_timeout(Some(self.timeout))
+            .with_max_retries(sends)
             .build();
         let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
         let task = tokio::spawn(background);
@@ -220,7 +229,10 @@ mod tests {
 
     #[test]
     fn reads_server_time_from_other_data() {
-        assert_eq!(server_time(&[0, 0, 0x65, 0x4A, 0x7B, 0x00]), Some(0x654A_7B00));
+        assert_eq!(
+            server_time(&[0, 0, 0x65, 0x4A, 0x7B, 0x00]),
+            Some(0x654A_7B00)
+        );
         assert_eq!(server_time(&[]), None);
     }
 

@@ -29,11 +29,14 @@ use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::error::{BackendError, Target};
-use crate::exchange::{ExchangeError, Exchanger};
 pub use crate::exchange::{Clock, Transport};
+use crate::exchange::{ExchangeError, Exchanger};
 use crate::tsig::{FUDGE, TsigKey};
 use crate::zone::{self, parse_owner};
 use crate::{DnsBackend, Outcome, Tlsa, TlsaRrset};
+
+/// The least time given to the resolver for zone and primary discovery.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How to reach the zone's primary and authenticate.
 #[derive(Debug, Clone)]
@@ -76,6 +79,8 @@ struct Route {
 pub struct Rfc2136 {
     config: Rfc2136Config,
     exchanger: Exchanger,
+    /// For the resolver: recursion behind a slow or dead server takes longer than one answer.
+    discovery: Exchanger,
     routes: Mutex<HashMap<Name, Route>>,
 }
 
@@ -90,9 +95,11 @@ impl fmt::Debug for Rfc2136 {
 impl Rfc2136 {
     pub fn new(config: Rfc2136Config) -> Self {
         let exchanger = Exchanger::new(config.timeout, config.transport);
+        let discovery = Exchanger::new(config.timeout.max(DISCOVERY_TIMEOUT), config.transport);
         Self {
             config,
             exchanger,
+            discovery,
             routes: Mutex::new(HashMap::new()),
         }
     }
@@ -121,14 +128,14 @@ impl Rfc2136 {
                 if let Some(server) = self.config.server {
                     return Ok(self.remember(owner, zone, vec![server]));
                 }
-                zone::find_zone_with(&self.exchanger, resolver, &zone.to_string()).await?
+                zone::find_zone_with(&self.discovery, resolver, &zone.to_string()).await?
             }
-            None => zone::find_zone_with(&self.exchanger, resolver, &owner.to_string()).await?,
+            None => zone::find_zone_with(&self.discovery, resolver, &owner.to_string()).await?,
         };
         let zone = parse_zone(&apex.zone)?;
         let servers = match self.config.server {
             Some(server) => vec![server],
-            None => zone::primary_addresses_with(&self.exchanger, resolver, &apex).await?,
+            None => zone::primary_addresses_with(&self.discovery, resolver, &apex).await?,
         };
         Ok(self.remember(owner, zone, servers))
     }
@@ -195,10 +202,16 @@ impl Rfc2136 {
         let (answer, at) = self.send(route, &message).await?;
         match answer.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => {}
+            // To a query, REFUSED means "not my zone" (or not for you), not a policy on updates.
+            code @ (ResponseCode::Refused | ResponseCode::NotAuth) => {
+                let rcode = format!("{} to a query", mnemonic(code));
+                return Err(BackendError::NotAuthoritative { at, rcode });
+            }
             other => return Err(rcode_error(other, at, owner)),
         }
         if !answer.metadata.authoritative {
-            return Err(BackendError::NotAuthoritative { at });
+            let rcode = "an answer without the AA bit".into();
+            return Err(BackendError::NotAuthoritative { at, rcode });
         }
         let mut ttl = None;
         let mut records = Vec::new();
@@ -212,7 +225,12 @@ impl Rfc2136 {
     }
 
     /// Sends an UPDATE and maps a non-success response code.
-    async fn update(&self, route: &Route, owner: &Name, message: Message) -> Result<(), BackendError> {
+    async fn update(
+        &self,
+        route: &Route,
+        owner: &Name,
+        message: Message,
+    ) -> Result<(), BackendError> {
         let (answer, at) = self.send(route, &message).await?;
         match answer.response_code {
             ResponseCode::NoError => Ok(()),
@@ -247,6 +265,13 @@ impl Rfc2136 {
     async fn owner_route(&self, owner: &str) -> Result<(Name, Route), BackendError> {
         let owner = parse_owner(owner)?;
         let route = self.route(&owner).await?;
+        // invariant kept by `route`, checked again because no message may be built otherwise.
+        if !route.zone.zone_of(&owner) {
+            return Err(BackendError::OutsideZone {
+                owner: owner.to_string(),
+                zone: route.zone.to_string(),
+            });
+        }
         Ok((owner, route))
     }
 }
@@ -258,7 +283,10 @@ impl DnsBackend for Rfc2136 {
             Some(server) => server.to_string(),
             None => "the zone's primary (SOA MNAME)".into(),
         };
-        format!("RFC 2136 to {server} with TSIG key {}", self.config.key.name())
+        format!(
+            "RFC 2136 to {server} with TSIG key {}",
+            self.config.key.name()
+        )
     }
 
     async fn zone_of(&self, owner: &str) -> Result<String, BackendError> {
@@ -379,7 +407,10 @@ fn rcode_error(rcode: ResponseCode, at: Target, owner: &Name) -> BackendError {
     let owner = owner.to_string();
     match rcode {
         ResponseCode::Refused => BackendError::Refused { at, owner },
-        ResponseCode::NotAuth => BackendError::NotAuthoritative { at },
+        ResponseCode::NotAuth => BackendError::NotAuthoritative {
+            at,
+            rcode: "NOTAUTH".into(),
+        },
         ResponseCode::NotZone => BackendError::NotZone { at, owner },
         ResponseCode::ServFail => BackendError::ServerFailure { at },
         ResponseCode::NXRRSet
@@ -449,12 +480,21 @@ mod tests {
     #[test]
     fn response_codes_become_operator_errors() {
         let cases = [
-            (ResponseCode::Refused, "refused to change TLSA records at _25._tcp.mail"),
+            (
+                ResponseCode::Refused,
+                "refused to change TLSA records at _25._tcp.mail",
+            ),
             (ResponseCode::NotAuth, "not authoritative for the zone"),
             (ResponseCode::NotZone, "is not in the zone (NOTZONE)"),
             (ResponseCode::ServFail, "(SERVFAIL)"),
-            (ResponseCode::NXRRSet, "changed since they were read (prerequisite failed, NXRRSET)"),
-            (ResponseCode::FormErr, "unexpected answer: response code FORMERR"),
+            (
+                ResponseCode::NXRRSet,
+                "changed since they were read (prerequisite failed, NXRRSET)",
+            ),
+            (
+                ResponseCode::FormErr,
+                "unexpected answer: response code FORMERR",
+            ),
         ];
         for (rcode, expected) in cases {
             let text = rcode_error(rcode, at(), &owner()).to_string();

@@ -283,7 +283,10 @@ impl RawKey {
             name: name.clone(),
             field,
         };
-        let algorithm_text = self.algorithm.as_deref().ok_or_else(|| missing("algorithm"))?;
+        let algorithm_text = self
+            .algorithm
+            .as_deref()
+            .ok_or_else(|| missing("algorithm"))?;
         let algorithm = parse_algorithm(algorithm_text, origin, &name)?;
         let secret_text = self.secret.as_deref().ok_or_else(|| missing("secret"))?;
         let compact: String = secret_text.split_whitespace().collect();
@@ -410,7 +413,10 @@ fn parse_knot(text: &str, origin: &str) -> Result<Vec<RawKey>, KeyError> {
                 reason: "a key entry must start with `- id:`",
             });
         };
-        let value = value.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        let value = value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_string();
         match field.trim() {
             "id" => key.name = value,
             "algorithm" => key.algorithm = Some(value),
@@ -591,9 +597,16 @@ mod tests {
             bind_file("b", "hmac-sha384")
         );
         let err = TsigKey::parse(&text, "keys.conf", None).unwrap_err();
-        assert!(err.to_string().contains("several TSIG keys (a.example., b)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("several TSIG keys (a.example., b)"),
+            "{err}"
+        );
         let key = TsigKey::parse(&text, "keys.conf", Some("a.example")).unwrap();
-        assert_eq!((key.name(), key.algorithm()), ("a.example", Algorithm::HmacSha512));
+        assert_eq!(
+            (key.name(), key.algorithm()),
+            ("a.example", Algorithm::HmacSha512)
+        );
         let err = TsigKey::parse(&text, "keys.conf", Some("c")).unwrap_err();
         assert!(err.to_string().contains("no TSIG key named c"), "{err}");
     }
@@ -612,7 +625,10 @@ mod tests {
     #[test]
     fn reads_nsupdate_y_form() {
         let key = TsigKey::parse(&format!("hmac-sha384:upd:{SECRET}\n"), "env", None).unwrap();
-        assert_eq!((key.name(), key.algorithm()), ("upd", Algorithm::HmacSha384));
+        assert_eq!(
+            (key.name(), key.algorithm()),
+            ("upd", Algorithm::HmacSha384)
+        );
         let err = TsigKey::parse(&format!("upd:{SECRET}"), "env", None).unwrap_err();
         assert!(err.to_string().contains("algorithm is missing"), "{err}");
     }
@@ -620,8 +636,7 @@ mod tests {
     #[test]
     fn weak_algorithms_suggest_tsig_keygen() {
         for algorithm in ["hmac-md5", "HMAC-MD5.SIG-ALG.REG.INT.", "hmac-sha1"] {
-            let err =
-                TsigKey::parse(&bind_file("old", algorithm), "/etc/k.key", None).unwrap_err();
+            let err = TsigKey::parse(&bind_file("old", algorithm), "/etc/k.key", None).unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, KeyError::WeakAlgorithm { .. }), "{text}");
             assert!(text.contains("tsig-keygen -a hmac-sha256 old"), "{text}");
@@ -647,16 +662,25 @@ mod tests {
         }
         let key = TsigKey::parse(&bind_file("k", "hmac-sha256"), "f", None).unwrap();
         let shown = format!("{key:?}");
-        assert!(!shown.contains(&SECRET[..20]) && shown.contains("redacted"), "{shown}");
+        assert!(
+            !shown.contains(&SECRET[..20]) && shown.contains("redacted"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn syntax_errors_name_file_and_line() {
-        let err = TsigKey::parse("key \"k\" {\n algorithm hmac-sha256\n};", "f.key", None)
-            .unwrap_err();
-        assert_eq!(err.to_string(), "f.key line 2: expected `;` after a key field");
+        let err =
+            TsigKey::parse("key \"k\" {\n algorithm hmac-sha256\n};", "f.key", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.key line 2: expected `;` after a key field"
+        );
         let err = TsigKey::parse("options { };", "f.key", None).unwrap_err();
-        assert!(err.to_string().starts_with("f.key line 1: expected a `key"), "{err}");
+        assert!(
+            err.to_string().starts_with("f.key line 1: expected a `key"),
+            "{err}"
+        );
         let err = TsigKey::parse("   \n# nothing\n", "f.key", None).unwrap_err();
         assert!(matches!(err, KeyError::NoKey { .. }), "{err}");
     }

@@ -115,11 +115,16 @@ pub(crate) async fn primary_addresses_with(
         let answer = ask(exchanger, resolver, &mname, rtype)
             .await
             .map_err(|e| fail(describe(&e)))?;
-        addresses.extend(answer.answers.iter().filter_map(|record| match &record.data {
-            RData::A(a) => Some(SocketAddr::from((a.0, 53))),
-            RData::AAAA(aaaa) => Some(SocketAddr::from((aaaa.0, 53))),
-            _ => None,
-        }));
+        addresses.extend(
+            answer
+                .answers
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::A(a) => Some(SocketAddr::from((a.0, 53))),
+                    RData::AAAA(aaaa) => Some(SocketAddr::from((aaaa.0, 53))),
+                    _ => None,
+                }),
+        );
     }
     if addresses.is_empty() {
         return Err(fail("it has no A or AAAA record".into()));
@@ -171,17 +176,17 @@ mod tests {
     fn owner_names_are_absolute_and_lowercase() {
         let name = parse_owner("_25._tcp.Mail.Example.COM").unwrap();
         assert_eq!(name.to_string(), "_25._tcp.mail.example.com.");
-        assert_eq!(
-            parse_owner("_25._tcp.mail.example.com.").unwrap(),
-            name
-        );
+        assert_eq!(parse_owner("_25._tcp.mail.example.com.").unwrap(), name);
     }
 
     #[test]
     fn bad_owner_names_are_named_in_the_error() {
         for bad in ["", ".", "a..b", &"x".repeat(64)] {
             let err = parse_owner(bad).unwrap_err();
-            assert!(matches!(err, BackendError::InvalidOwner { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, BackendError::InvalidOwner { .. }),
+                "{bad}: {err}"
+            );
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
     }
