@@ -208,7 +208,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = TokenSource::File(dir.path().join("absent"));
         let err = missing.load().unwrap_err().to_string();
-        assert!(err.contains("absent") && err.contains("no such file"), "{err}");
+        assert!(
+            err.contains("absent") && err.contains("no such file"),
+            "{err}"
+        );
 
         let empty = dir.path().join("empty");
         std::fs::write(&empty, "\n").unwrap();

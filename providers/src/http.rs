@@ -180,9 +180,7 @@ pub enum ApiError {
     },
 
     /// No HTTP answer after every retry (refused, reset, timeout, TLS failure).
-    #[error(
-        "{provider} API ({at}): no answer from the API after {attempts} attempt(s): {reason}"
-    )]
+    #[error("{provider} API ({at}): no answer from the API after {attempts} attempt(s): {reason}")]
     Unreachable {
         provider: &'static str,
         at: Target,
@@ -213,7 +211,9 @@ pub enum ApiError {
 
     /// An accepted change did not take effect (an asynchronous action failed or did not finish,
     /// or concurrent writers kept replacing the RRset).
-    #[error("{provider} API ({at}): the change to the TLSA records at {owner} did not take effect: {reason}")]
+    #[error(
+        "{provider} API ({at}): the change to the TLSA records at {owner} did not take effect: {reason}"
+    )]
     ChangeFailed {
         provider: &'static str,
         at: Target,
@@ -467,7 +467,11 @@ impl Api {
     }
 
     /// A 2xx answer's body as `T`.
-    pub fn decode<T: DeserializeOwned>(&self, call: &Call<'_>, reply: &Reply) -> Result<T, ApiError> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        reply: &Reply,
+    ) -> Result<T, ApiError> {
         serde_json::from_slice(&reply.body).map_err(|e| self.bad_response(call, e.to_string()))
     }
 
@@ -729,7 +733,10 @@ mod tests {
     fn retry_after_replaces_the_table_within_the_budget() {
         let policy = RetryPolicy::default();
         assert_eq!(policy.next(0, secs(0), Some(secs(7))), Next::Retry(secs(7)));
-        assert_eq!(policy.next(1, secs(50), Some(secs(10))), Next::Retry(secs(10)));
+        assert_eq!(
+            policy.next(1, secs(50), Some(secs(10))),
+            Next::Retry(secs(10))
+        );
         // Longer than what is left of the budget: give up now, do not sleep for nothing.
         assert_eq!(policy.next(1, secs(50), Some(secs(11))), Next::GiveUp);
         assert_eq!(policy.next(0, secs(0), Some(secs(3600))), Next::GiveUp);

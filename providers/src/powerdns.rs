@@ -7,7 +7,9 @@
 //! - zones: `GET /servers/{server_id}/zones`; the zone holding a name is the longest one that
 //!   ends it (unless `zone` is configured);
 //! - read: `GET /servers/{server_id}/zones/{zone_id}?rrset_name=…&rrset_type=TLSA` (servers
-//!   older than 4.9 ignore the filters and return the whole zone; we filter either way);
+//!   without the filters return the whole zone; we filter either way). The filtered answer leaves
+//!   out `disabled` records (PowerDNS 4.7, seen in this crate's tests), so the read before a
+//!   write fetches the whole zone: a write must put disabled records back;
 //! - write: `PATCH /servers/{server_id}/zones/{zone_id}` with one RRset and `changetype`
 //!   `REPLACE` (the whole TLSA RRset) or `DELETE` (when no record is left).
 //!
@@ -167,8 +169,8 @@ impl PowerDns {
         let path = format!("/servers/{}/zones", segment(&self.server_id));
         let call = Call::get(path, "");
         let zones: Vec<ZoneListing> = self.api.send_json(&call).await?;
-        let name = rest::longest_zone(owner, zones.iter().map(|z| z.name.as_str())).ok_or_else(
-            || {
+        let name =
+            rest::longest_zone(owner, zones.iter().map(|z| z.name.as_str())).ok_or_else(|| {
                 self.api.zone_not_found(
                     owner,
                     format!(
@@ -177,14 +179,64 @@ impl PowerDns {
                         self.server_id
                     ),
                 )
-            },
-        )?;
+            })?;
         let id = zones
             .iter()
             .find(|z| rest::absolute(&z.name) == name)
             .map(|z| z.id.clone())
             .unwrap_or_else(|| name.clone());
         Ok(ZoneRef { name, id })
+    }
+
+    /// The TLSA RRset at `owner`; `whole_zone` also sees disabled records (see the module docs).
+    async fn fetch(
+        &self,
+        zone: &ZoneRef,
+        owner: &str,
+        whole_zone: bool,
+    ) -> Result<TlsaRrset, BackendError> {
+        let mut call = Call::get(self.zone_path(zone), &zone.name).about(owner, None);
+        if !whole_zone {
+            call = call.query("rrset_name", owner).query("rrset_type", "TLSA");
+        }
+        let reply = self.api.send(&call).await?;
+        if reply.status.as_u16() == 404 {
+            let message = self.api.message(&reply);
+            let detail = format!(
+                "zone {} does not exist on the server ({message})",
+                zone.name
+            );
+            return Err(self.api.zone_not_found(owner, detail).into());
+        }
+        if !reply.status.is_success() {
+            return Err(self.api.fail(&call, &reply).into());
+        }
+        let detail: ZoneDetail = self.api.decode(&call, &reply)?;
+        let mut records = Vec::new();
+        let mut disabled = Vec::new();
+        let mut ttl = None;
+        let wanted = detail
+            .rrsets
+            .into_iter()
+            .filter(|r| r.rtype.eq_ignore_ascii_case("TLSA") && rest::absolute(&r.name) == owner);
+        for rrset in wanted {
+            ttl = rrset.ttl.or(ttl);
+            for raw in rrset.records {
+                if raw.disabled {
+                    disabled.push(raw);
+                    continue;
+                }
+                let record: Tlsa = raw.content.parse().map_err(|e| {
+                    self.api
+                        .bad_response(&call, format!("TLSA record at {owner}: {e}"))
+                })?;
+                records.push(record);
+            }
+        }
+        if whole_zone && let Ok(mut map) = self.disabled.lock() {
+            map.insert(owner.to_string(), disabled);
+        }
+        Ok(TlsaRrset::new(records, ttl))
     }
 }
 
@@ -204,44 +256,7 @@ impl RrsetStore for PowerDns {
     }
 
     async fn load(&self, zone: &ZoneRef, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let call = Call::get(self.zone_path(zone), &zone.name)
-            .query("rrset_name", owner)
-            .query("rrset_type", "TLSA")
-            .about(owner, None);
-        let reply = self.api.send(&call).await?;
-        if reply.status.as_u16() == 404 {
-            let message = self.api.message(&reply);
-            let detail = format!("zone {} does not exist on the server ({message})", zone.name);
-            return Err(self.api.zone_not_found(owner, detail).into());
-        }
-        if !reply.status.is_success() {
-            return Err(self.api.fail(&call, &reply).into());
-        }
-        let detail: ZoneDetail = self.api.decode(&call, &reply)?;
-        let mut records = Vec::new();
-        let mut disabled = Vec::new();
-        let mut ttl = None;
-        let wanted = detail.rrsets.into_iter().filter(|r| {
-            r.rtype.eq_ignore_ascii_case("TLSA") && rest::absolute(&r.name) == owner
-        });
-        for rrset in wanted {
-            ttl = rrset.ttl.or(ttl);
-            for raw in rrset.records {
-                if raw.disabled {
-                    disabled.push(raw);
-                    continue;
-                }
-                let record: Tlsa = raw.content.parse().map_err(|e| {
-                    self.api
-                        .bad_response(&call, format!("TLSA record at {owner}: {e}"))
-                })?;
-                records.push(record);
-            }
-        }
-        if let Ok(mut map) = self.disabled.lock() {
-            map.insert(owner.to_string(), disabled);
-        }
-        Ok(TlsaRrset::new(records, ttl))
+        self.fetch(zone, owner, true).await
     }
 
     async fn store(
@@ -312,7 +327,7 @@ impl DnsBackend for PowerDns {
     async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
         let owner = rest::owner_name(owner)?;
         let zone = RrsetStore::zone(self, &owner).await?;
-        self.load(&zone, &owner).await
+        self.fetch(&zone, &owner, false).await
     }
 
     async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {

@@ -271,8 +271,7 @@ pub(crate) trait RecordStore: Send + Sync {
     ) -> Result<(), BackendError>;
 
     /// Deletes one record.
-    async fn delete(&self, zone: &ZoneRef, owner: &str, entry: &Entry)
-    -> Result<(), BackendError>;
+    async fn delete(&self, zone: &ZoneRef, owner: &str, entry: &Entry) -> Result<(), BackendError>;
 }
 
 /// Adds `record` at `owner` through a per-record API. A new RRset gets `ttl`, an existing one's
@@ -344,13 +343,21 @@ mod tests {
             Some("_25._tcp.mail")
         );
         assert_eq!(relative("example.com.", "example.com."), Some(""));
-        assert_eq!(relative("_25._tcp.mail.badexample.com.", "example.com."), None);
+        assert_eq!(
+            relative("_25._tcp.mail.badexample.com.", "example.com."),
+            None
+        );
         assert_eq!(relative("a.example.", "."), Some("a.example"));
     }
 
     #[test]
     fn the_most_specific_zone_wins() {
-        let zones = ["example.com", "mail.example.com.", "other.org", "Example.COM."];
+        let zones = [
+            "example.com",
+            "mail.example.com.",
+            "other.org",
+            "Example.COM.",
+        ];
         assert_eq!(
             longest_zone("_25._tcp.mx.mail.example.com.", zones).as_deref(),
             Some("mail.example.com.")

@@ -4,6 +4,7 @@
 mod contract;
 mod keygen;
 mod lab;
+mod powerdns;
 mod rfc2136;
 mod tlsa;
 mod util;
