@@ -31,7 +31,8 @@
 //!
 //! # Errors
 //!
-//! 401 is a bad token, 403 a token without permission; other 4xx are left to the backend, which
+//! 401 is a bad token, 403 a token without permission (or what the provider's error codes say,
+//! e.g. Cloudflare's 9109 "Invalid access token"); other 4xx are left to the backend, which
 //! knows whether a 404 means "no such zone" or "no such RRset (yet)". Messages from response
 //! bodies are shortened and scrubbed of the token, in case an API ever echoes it.
 
@@ -75,6 +76,17 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Where a hosted provider's API is and how to authenticate to it.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The API's base URL (the provider's public endpoint unless overridden).
+    pub api_url: String,
+    pub token: TokenSource,
+    /// The zone, if it should not be looked up in the account's zone list.
+    pub zone: Option<String>,
+    pub retry: RetryPolicy,
+}
+
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -103,27 +115,29 @@ impl RetryPolicy {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// 401: the token is wrong, expired or revoked.
+    /// The token is wrong, expired or revoked (401, or the provider's equivalent).
     #[error(
-        "{provider} API ({at}): the API token was rejected (HTTP 401: {message}); check the \
-         {key}: is it the right token, still valid, not revoked?",
+        "{provider} API ({at}): the API token was rejected (HTTP {status}: {message}); check \
+         the {key}: is it the right token, still valid, not revoked?",
         key = at.key
     )]
     BadToken {
         provider: &'static str,
         at: Target,
+        status: u16,
         message: String,
     },
 
-    /// 403: the token is valid but may not do this.
+    /// The token is valid but may not do this (403, or the provider's equivalent).
     #[error(
-        "{provider} API ({at}): the API token is not allowed to do this (HTTP 403: {message}); \
-         give it permission to edit DNS records of zone {zone}",
+        "{provider} API ({at}): the API token is not allowed to do this (HTTP {status}: \
+         {message}); give it permission to read and edit DNS records of zone {zone}",
         zone = at.zone
     )]
     Forbidden {
         provider: &'static str,
         at: Target,
+        status: u16,
         message: String,
     },
 
@@ -314,8 +328,31 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
 }
 
-/// Extracts a provider's error message from a JSON error body.
-pub(crate) type ErrorText = fn(&serde_json::Value) -> Option<String>;
+/// How a provider words its errors.
+#[derive(Clone, Copy)]
+pub(crate) struct Dialect {
+    /// The human message in a JSON error body.
+    pub error_text: fn(&serde_json::Value) -> Option<String>,
+    /// Whether a 4xx answer (its status and JSON body) says the token was rejected or lacks
+    /// permission; [`by_status`] for APIs that use 401 and 403 as HTTP means them.
+    pub auth_failure: fn(StatusCode, &serde_json::Value) -> Option<AuthFailure>,
+}
+
+/// An authentication problem a provider reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthFailure {
+    BadToken,
+    Forbidden,
+}
+
+/// 401 is a bad token, 403 a token without permission (RFC 9110 §15.5.2, §15.5.4).
+pub(crate) fn by_status(status: StatusCode, _body: &serde_json::Value) -> Option<AuthFailure> {
+    match status {
+        StatusCode::UNAUTHORIZED => Some(AuthFailure::BadToken),
+        StatusCode::FORBIDDEN => Some(AuthFailure::Forbidden),
+        _ => None,
+    }
+}
 
 /// A provider's API endpoint with its credential and retry policy.
 pub(crate) struct Api {
@@ -326,7 +363,7 @@ pub(crate) struct Api {
     credential: String,
     secret: Secret,
     policy: RetryPolicy,
-    error_text: ErrorText,
+    dialect: Dialect,
 }
 
 impl fmt::Debug for Api {
@@ -348,7 +385,7 @@ impl Api {
         source: &TokenSource,
         secret: Secret,
         policy: RetryPolicy,
-        error_text: ErrorText,
+        dialect: Dialect,
     ) -> Result<Self, ApiError> {
         let bad_chars = || ApiError::Credential {
             provider,
@@ -386,8 +423,31 @@ impl Api {
             credential: source.to_string(),
             secret,
             policy,
-            error_text,
+            dialect,
         })
+    }
+
+    /// Reads the token `config` names and prepares the client.
+    pub fn from_config(
+        provider: &'static str,
+        config: &ApiConfig,
+        auth: Auth,
+        dialect: Dialect,
+    ) -> Result<Self, ApiError> {
+        let secret = config
+            .token
+            .load()
+            .map_err(|source| ApiError::Credential { provider, source })?;
+        let retry = config.retry.clone();
+        Self::new(
+            provider,
+            &config.api_url,
+            auth,
+            &config.token,
+            secret,
+            retry,
+            dialect,
+        )
     }
 
     pub fn provider(&self) -> &'static str {
@@ -423,19 +483,8 @@ impl Api {
         loop {
             let attempt = self.attempt(call).await;
             let (retry_after, failure) = match attempt {
-                Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
-                    return Err(ApiError::BadToken {
-                        provider: self.provider,
-                        at: self.target(call.zone),
-                        message: self.message(&reply),
-                    });
-                }
-                Ok(reply) if reply.status == StatusCode::FORBIDDEN => {
-                    return Err(ApiError::Forbidden {
-                        provider: self.provider,
-                        at: self.target(call.zone),
-                        message: self.message(&reply),
-                    });
+                Ok(reply) if reply.status.is_client_error() && reply.status != 429 => {
+                    return self.check_auth(call, reply);
                 }
                 Ok(reply) if is_retryable(reply.status) => {
                     (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
@@ -454,6 +503,27 @@ impl Api {
                     return Err(self.gave_up(call, attempts, retry_after, failure));
                 }
             }
+        }
+    }
+
+    /// The answer unless it is an authentication failure.
+    fn check_auth(&self, call: &Call<'_>, reply: Reply) -> Result<Reply, ApiError> {
+        let json = serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        let (provider, at) = (self.provider, self.target(call.zone));
+        match (self.dialect.auth_failure)(reply.status, &json) {
+            None => Ok(reply),
+            Some(AuthFailure::BadToken) => Err(ApiError::BadToken {
+                provider,
+                at,
+                status: reply.status.as_u16(),
+                message: self.message(&reply),
+            }),
+            Some(AuthFailure::Forbidden) => Err(ApiError::Forbidden {
+                provider,
+                at,
+                status: reply.status.as_u16(),
+                message: self.message(&reply),
+            }),
         }
     }
 
@@ -534,7 +604,7 @@ impl Api {
     pub fn message(&self, reply: &Reply) -> String {
         let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
             .ok()
-            .and_then(|json| (self.error_text)(&json))
+            .and_then(|json| (self.dialect.error_text)(&json))
             .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).trim().to_string());
         let text = if text.is_empty() {
             reply

@@ -30,7 +30,7 @@ use serde_json::json;
 
 use crate::credential::TokenSource;
 use crate::error::BackendError;
-use crate::http::{Api, ApiError, Auth, Call, RetryPolicy, segment};
+use crate::http::{Api, ApiError, Auth, Call, Dialect, RetryPolicy, by_status, segment};
 use crate::record::Tlsa;
 use crate::rest::{self, RrsetStore, ZoneCache, ZoneRef};
 use crate::{DnsBackend, Outcome, TlsaRrset};
@@ -137,7 +137,10 @@ impl PowerDns {
             &config.token,
             secret,
             config.retry,
-            error_text,
+            Dialect {
+                error_text,
+                auth_failure: by_status,
+            },
         )?;
         Ok(Self {
             api,
@@ -162,6 +165,7 @@ impl PowerDns {
             let zone = ZoneRef {
                 name: name.clone(),
                 id: name.replace('/', "=2F"),
+                default_ttl: None,
             };
             rest::inside(owner, &zone)?;
             return Ok(zone);
@@ -185,7 +189,11 @@ impl PowerDns {
             .find(|z| rest::absolute(&z.name) == name)
             .map(|z| z.id.clone())
             .unwrap_or_else(|| name.clone());
-        Ok(ZoneRef { name, id })
+        Ok(ZoneRef {
+            name,
+            id,
+            default_ttl: None,
+        })
     }
 
     /// The TLSA RRset at `owner`; `whole_zone` also sees disabled records (see the module docs).

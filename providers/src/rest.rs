@@ -46,6 +46,8 @@ pub(crate) struct ZoneRef {
     pub name: String,
     /// The provider's handle for it (Cloudflare's id, PowerDNS's zone id, or the name).
     pub id: String,
+    /// The TTL records get when their own is unset (Hetzner's zone default).
+    pub default_ttl: Option<u32>,
 }
 
 /// The owner name, absolute and lower case, or [`BackendError::InvalidOwner`].
