@@ -18,8 +18,8 @@
 //! | 4 | 8 s | 15 s |
 //! | 5 | 16 s | 31 s |
 //!
-//! A `Retry-After` header (delta-seconds or HTTP-date, RFC 9110 §10.2.3) replaces the table's wait
-//! for that retry: deSEC and Cloudflare say exactly when the next request is allowed, and asking
+//! A `Retry-After` header (delta-seconds or HTTP-date, RFC 9110 §10.2.3), or Hetzner's
+//! `RateLimit-Reset` when `RateLimit-Remaining` is 0, replaces the table's wait for that retry: deSEC and Cloudflare say exactly when the next request is allowed, and asking
 //! earlier only earns another 429. The waits of one request never add up to more than
 //! [`RetryPolicy::budget`] (60 s): if the server asks for longer, daneroll gives up at once with
 //! an error that says how long the provider asked to wait. Each attempt is bounded by
@@ -39,7 +39,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -711,9 +711,19 @@ fn is_retryable(status: StatusCode) -> bool {
             && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
 }
 
-/// `Retry-After` as a duration from `now` (RFC 9110 §10.2.3: delta-seconds or HTTP-date).
+/// How long the server asks us to wait, from `now`: `Retry-After` (RFC 9110 §10.2.3:
+/// delta-seconds or HTTP-date), or else Hetzner's `RateLimit-Reset` (a Unix time) when
+/// `RateLimit-Remaining` is 0.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let Some(value) = text("retry-after") else {
+        if text("ratelimit-remaining")? != "0" {
+            return None;
+        }
+        let reset =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(text("ratelimit-reset")?.parse().ok()?);
+        return Some(reset.duration_since(now).unwrap_or(Duration::ZERO));
+    };
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -776,6 +786,7 @@ pub(crate) fn segment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::RETRY_AFTER;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
@@ -831,6 +842,13 @@ mod tests {
         assert_eq!(retry_after(&headers, now), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers, now), None);
+
+        let mut hetzner = HeaderMap::new();
+        hetzner.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+        hetzner.insert("ratelimit-reset", HeaderValue::from_static("784111797"));
+        assert_eq!(retry_after(&hetzner, now), Some(secs(20)));
+        hetzner.insert("ratelimit-remaining", HeaderValue::from_static("12"));
+        assert_eq!(retry_after(&hetzner, now), None);
         assert_eq!(
             parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
             Some(SystemTime::UNIX_EPOCH)
