@@ -48,6 +48,7 @@ pub mod http;
 pub mod powerdns;
 mod record;
 mod rest;
+mod retry;
 pub mod rfc2136;
 pub mod settings;
 pub mod tsig;

@@ -87,7 +87,10 @@ pub enum SettingsError {
     },
 
     #[error("[dns.{section}]: {source}")]
-    Client { section: String, source: ApiError },
+    Client {
+        section: String,
+        source: Box<ApiError>,
+    },
 }
 
 impl ProviderSettings {
@@ -217,7 +220,7 @@ pub fn build_backend_with(
         },
         source => SettingsError::Client {
             section: section.to_string(),
-            source,
+            source: Box::new(source),
         },
     };
     let config = ApiConfig {

@@ -15,7 +15,13 @@ use crate::util::Dir;
 
 /// Zones of every fake account. With 2 per page the most specific one for [`OWNER`] is on the
 /// third page, so finding it needs pagination and the longest-match rule.
-const ZONES: [&str; 5] = ["alpha.test", "example.com", "beta.test", "zeta.test", "mail.example.com"];
+const ZONES: [&str; 5] = [
+    "alpha.test",
+    "example.com",
+    "beta.test",
+    "zeta.test",
+    "mail.example.com",
+];
 const ZONE: &str = "mail.example.com.";
 const OWNER: &str = "_25._tcp.mx.mail.example.com.";
 
@@ -130,9 +136,17 @@ async fn contract_holds(kind: &'static str) {
             .fake
             .requests()
             .iter()
-            .filter_map(|r| r.query.iter().find(|(k, _)| k == "page").map(|(_, v)| v.clone()))
+            .filter_map(|r| {
+                r.query
+                    .iter()
+                    .find(|(k, _)| k == "page")
+                    .map(|(_, v)| v.clone())
+            })
             .collect();
-        assert!(pages.iter().any(|p| p == "3"), "{kind}: zone list not paginated: {pages:?}");
+        assert!(
+            pages.iter().any(|p| p == "3"),
+            "{kind}: zone list not paginated: {pages:?}"
+        );
     }
     // The zone is looked up once per owner, not on every call.
     let lookups = case
@@ -140,7 +154,11 @@ async fn contract_holds(kind: &'static str) {
         .requests()
         .iter()
         .filter(|r| r.path == "/zones" || r.path == "/domains" || r.path == "/domains/")
-        .filter(|r| r.query.iter().any(|(k, v)| (k == "page" && v == "1") || k == "owns_qname"))
+        .filter(|r| {
+            r.query
+                .iter()
+                .any(|(k, v)| (k == "page" && v == "1") || k == "owns_qname")
+        })
         .count();
     assert_eq!(lookups, 1, "{kind}");
 }
@@ -149,10 +167,16 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
     let case = Case::start(kind);
     let backend = case.backend();
     case.fake.fail_next([case.throttled(1)]);
-    assert_eq!(backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(), Outcome::Changed);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
     let log = case.fake.requests();
     assert_eq!(log[0].status, 429, "{kind}: {log:?}");
-    assert_eq!((log[0].method.as_str(), &log[0].path), (log[1].method.as_str(), &log[1].path));
+    assert_eq!(
+        (log[0].method.as_str(), &log[0].path),
+        (log[1].method.as_str(), &log[1].path)
+    );
     assert_eq!(case.values().len(), 1);
 
     // A wait longer than the retry budget is not slept: it fails at once, saying how long.
@@ -164,7 +188,11 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
     let asked = text.contains("wait 3600 s") || text.contains("wait 3599 s");
     assert!(text.contains("HTTP 429") && asked, "{kind}: {text}");
     assert!(err.is_transient(), "{kind}");
-    assert_eq!(case.fake.requests().len(), before + 1, "{kind}: retried anyway");
+    assert_eq!(
+        case.fake.requests().len(),
+        before + 1,
+        "{kind}: retried anyway"
+    );
 }
 
 async fn server_errors_are_retried_then_reported(kind: &'static str) {
@@ -174,16 +202,27 @@ async fn server_errors_are_retried_then_reported(kind: &'static str) {
         Response::text(502, "<html>502 Bad Gateway</html>"),
         Response::text(503, "<html>503 Service Unavailable</html>"),
     ]);
-    assert_eq!(backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(), Outcome::Changed);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
 
-    case.fake.fail_next((0..4).map(|_| Response::text(500, "Internal Server Error")));
+    case.fake
+        .fail_next((0..4).map(|_| Response::text(500, "Internal Server Error")));
     let err = backend.read(OWNER).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("HTTP 500 after 4 attempt(s)"), "{kind}: {text}");
-    assert!(text.contains(&case.fake.url()) && text.contains(ZONE), "{kind}: {text}");
+    assert!(
+        text.contains("HTTP 500 after 4 attempt(s)"),
+        "{kind}: {text}"
+    );
+    assert!(
+        text.contains(&case.fake.url()) && text.contains(ZONE),
+        "{kind}: {text}"
+    );
     assert!(err.is_transient(), "{kind}");
     // Not retried: 501 means the API does not have this at all.
-    case.fake.fail_next([Response::text(501, "Not Implemented")]);
+    case.fake
+        .fail_next([Response::text(501, "Not Implemented")]);
     let err = backend.read(OWNER).await.unwrap_err();
     assert!(err.to_string().contains("HTTP 501"), "{kind}: {err}");
     assert!(!err.is_transient(), "{kind}");
@@ -194,13 +233,25 @@ async fn a_change_whose_answer_was_lost_is_not_repeated(kind: &'static str) {
     let backend = case.backend();
     case.fake.publish_other(OWNER, &ta(9), case.ttl());
     // The provider applies the write, but the client hears 502 and tries again.
-    case.fake.lose_next_answer(Response::text(502, "Bad Gateway"));
-    assert_eq!(backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(), Outcome::Changed);
+    case.fake
+        .lose_next_answer(Response::text(502, "Bad Gateway"));
+    assert_eq!(
+        backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
     let mut values = case.values();
     values.sort();
-    assert_eq!(values, [fakes::canonical(&ta(9)), fakes::canonical(&ee(1))].map(String::from), "{kind}");
-    case.fake.lose_next_answer(Response::text(504, "Gateway Timeout"));
-    assert_eq!(backend.remove(OWNER, &ee(1)).await.unwrap(), Outcome::Changed);
+    assert_eq!(
+        values,
+        [fakes::canonical(&ta(9)), fakes::canonical(&ee(1))].map(String::from),
+        "{kind}"
+    );
+    case.fake
+        .lose_next_answer(Response::text(504, "Gateway Timeout"));
+    assert_eq!(
+        backend.remove(OWNER, &ee(1)).await.unwrap(),
+        Outcome::Changed
+    );
     assert_eq!(case.values(), [fakes::canonical(&ta(9))], "{kind}");
 }
 
@@ -215,21 +266,36 @@ async fn a_writer_right_after_ours_loses_nothing_of_ours(kind: &'static str) {
         if whole {
             let zone = store.zone_for(OWNER).unwrap();
             let owner = OWNER.to_string();
-            zone.replace(&owner, std::slice::from_ref(&other), Some(ttl), vec!["x".into()]);
+            zone.replace(
+                &owner,
+                std::slice::from_ref(&other),
+                Some(ttl),
+                vec!["x".into()],
+            );
         } else {
             store.add(OWNER, &other, ttl);
         }
     });
-    assert_eq!(backend.add(OWNER, &ee(1), ttl).await.unwrap(), Outcome::Changed);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), ttl).await.unwrap(),
+        Outcome::Changed
+    );
     let rrset = backend.read(OWNER).await.unwrap();
-    assert!(rrset.same_records(&TlsaRrset::new(vec![ee(1), ta(7)], None)), "{kind}: {rrset:?}");
+    assert!(
+        rrset.same_records(&TlsaRrset::new(vec![ee(1), ta(7)], None)),
+        "{kind}: {rrset:?}"
+    );
 
     // A compare-and-swap whose removal someone undoes right after is stale, not "done".
     if whole {
         let seen = backend.read(OWNER).await.unwrap();
         let back = fakes::canonical(&ee(1));
-        case.fake.after_next_write(move |store| store.add(OWNER, &back, ttl));
-        let err = backend.remove_if_unchanged(OWNER, &ee(1), &seen).await.unwrap_err();
+        case.fake
+            .after_next_write(move |store| store.add(OWNER, &back, ttl));
+        let err = backend
+            .remove_if_unchanged(OWNER, &ee(1), &seen)
+            .await
+            .unwrap_err();
         assert!(err.is_stale(), "{kind}: {err}");
     }
 }
@@ -243,7 +309,10 @@ async fn a_bad_token_is_named_without_showing_it(kind: &'static str) {
     let err = backend.add(OWNER, &ee(1), case.ttl()).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("token was rejected"), "{kind}: {text}");
-    assert!(text.contains(&case.fake.url()) && text.contains("wrong.token"), "{kind}: {text}");
+    assert!(
+        text.contains(&case.fake.url()) && text.contains("wrong.token"),
+        "{kind}: {text}"
+    );
     assert!(!err.is_transient());
     let shown = format!("{err} {err:?}");
     assert_hidden(kind, &shown, wrong);
@@ -256,20 +325,29 @@ async fn unknown_zones_are_named(kind: &'static str) {
     let owner = "_25._tcp.mail.nowhere.org.";
     let err = backend.add(owner, &ee(1), case.ttl()).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains(owner) && text.contains("set `zone`"), "{kind}: {text}");
+    assert!(
+        text.contains(owner) && text.contains("set `zone`"),
+        "{kind}: {text}"
+    );
     assert!(matches!(err, BackendError::Api(_)), "{kind}: {err:?}");
 
     let mut hosted = case.hosted();
     hosted.zone = Some("missing.example".into());
     let backend = case.backend_with(hosted);
-    let err = backend.add("_25._tcp.mail.missing.example", &ee(1), case.ttl()).await.unwrap_err();
+    let err = backend
+        .add("_25._tcp.mail.missing.example", &ee(1), case.ttl())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("missing.example"), "{kind}: {err}");
 
     let mut hosted = case.hosted();
     hosted.zone = Some("beta.test".into());
     let backend = case.backend_with(hosted);
     let err = backend.read(OWNER).await.unwrap_err();
-    assert!(matches!(err, BackendError::OutsideZone { .. }), "{kind}: {err:?}");
+    assert!(
+        matches!(err, BackendError::OutsideZone { .. }),
+        "{kind}: {err:?}"
+    );
 }
 
 async fn a_configured_zone_is_used_as_is(kind: &'static str) {
@@ -280,8 +358,15 @@ async fn a_configured_zone_is_used_as_is(kind: &'static str) {
     let backend = case.backend_with(hosted);
     let owner = "_25._tcp.mx.example.com.";
     assert_eq!(backend.zone_of(owner).await.unwrap(), "example.com.");
-    assert_eq!(backend.add(owner, &ee(3), case.ttl()).await.unwrap(), Outcome::Changed);
-    assert_eq!(case.fake.values(owner), [fakes::canonical(&ee(3))], "{kind}");
+    assert_eq!(
+        backend.add(owner, &ee(3), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(
+        case.fake.values(owner),
+        [fakes::canonical(&ee(3))],
+        "{kind}"
+    );
 }
 
 async fn a_rejected_record_is_named(kind: &'static str) {
@@ -291,13 +376,19 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     let record = Tlsa::new(3, 1, 0, vec![]);
     let err = backend.add(OWNER, &record, case.ttl()).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("rejected TLSA record 3 1 0") && text.contains(OWNER), "{kind}: {text}");
+    assert!(
+        text.contains("rejected TLSA record 3 1 0") && text.contains(OWNER),
+        "{kind}: {text}"
+    );
     assert!(!err.is_transient());
     assert!(case.values().is_empty(), "{kind}");
     // A TTL below what the provider accepts (deSEC: its minimum of 3600 s).
     if kind != "hetzner" {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
-        assert!(err.to_string().to_lowercase().contains("ttl"), "{kind}: {err}");
+        assert!(
+            err.to_string().to_lowercase().contains("ttl"),
+            "{kind}: {err}"
+        );
     }
 }
 
@@ -310,16 +401,27 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
     // Every kind of failure, through Display and Debug.
     let wrong = case.dir.write("bad.token", "nope");
     let attempts: Vec<Box<dyn Fn()>> = vec![
-        Box::new(|| case.fake.fail_next((0..4).map(|_| Response::text(503, "busy")))),
+        Box::new(|| {
+            case.fake
+                .fail_next((0..4).map(|_| Response::text(503, "busy")))
+        }),
         Box::new(|| case.fake.fail_next([case.throttled(3600)])),
-        Box::new(|| case.fake.fail_next([Response::json(400, serde_json::json!({ "echo": token.clone() }))])),
+        Box::new(|| {
+            case.fake.fail_next([Response::json(
+                400,
+                serde_json::json!({ "echo": token.clone() }),
+            )])
+        }),
     ];
     for arrange in &attempts {
         arrange();
         let err = backend.read(OWNER).await.unwrap_err();
         shown.push(format!("{err} {err:?}"));
     }
-    let err = backend.add(OWNER, &Tlsa::new(3, 1, 0, vec![]), case.ttl()).await.unwrap_err();
+    let err = backend
+        .add(OWNER, &Tlsa::new(3, 1, 0, vec![]), case.ttl())
+        .await
+        .unwrap_err();
     shown.push(format!("{err} {err:?}"));
     let mut hosted = case.hosted();
     hosted.token_file = Some(wrong);
@@ -329,13 +431,23 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         assert_hidden(kind, text, &token);
     }
     // An error body that echoes the token is scrubbed, not repeated.
-    assert!(shown.iter().any(|t| t.contains("<redacted>")), "{kind}: {shown:?}");
+    assert!(
+        shown.iter().any(|t| t.contains("<redacted>")),
+        "{kind}: {shown:?}"
+    );
     // On the wire, only the authentication header carries it, in the provider's scheme.
     let scheme = if kind == "desec" { "Token" } else { "Bearer" };
     for request in case.fake.requests() {
-        assert_hidden(kind, &format!("{} {:?}", request.path, request.query), &token);
+        assert_hidden(
+            kind,
+            &format!("{} {:?}", request.path, request.query),
+            &token,
+        );
         let auth = request.auth.unwrap_or_default();
-        assert!(auth == format!("{scheme} {token}") || auth == format!("{scheme} nope"), "{kind}");
+        assert!(
+            auth == format!("{scheme} {token}") || auth == format!("{scheme} nope"),
+            "{kind}"
+        );
     }
 }
 
@@ -392,14 +504,25 @@ each_provider!(cloudflare, desec, hetzner, gandi);
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
     let case = Case::start("hetzner");
     let backend = case.backend();
-    assert_eq!(backend.add(OWNER, &ee(1), 300).await.unwrap(), Outcome::Changed);
-    let polls = case.fake.requests().iter().filter(|r| r.path.starts_with("/actions/")).count();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    let polls = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/actions/"))
+        .count();
     assert!(polls >= 1, "the running action was not awaited");
 
     fakes::hetzner::fail_next_action(&case.fake);
     let err = backend.add(OWNER, &ee(2), 300).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("did not take effect") && text.contains("zone is locked"), "{text}");
+    assert!(
+        text.contains("did not take effect") && text.contains("zone is locked"),
+        "{text}"
+    );
     assert!(text.contains(OWNER), "{text}");
 }
 
@@ -414,9 +537,14 @@ async fn a_token_from_the_environment_works_and_a_missing_one_is_explained() {
         ..case.hosted()
     };
     let settings = case.settings(hosted);
-    let err = build_backend_with("hosted", &settings, quick_retries()).err().unwrap();
+    let err = build_backend_with("hosted", &settings, quick_retries())
+        .err()
+        .unwrap();
     let text = err.to_string();
-    assert!(text.contains("[dns.hosted]") && text.contains(var) && text.contains("not set"), "{text}");
+    assert!(
+        text.contains("[dns.hosted]") && text.contains(var) && text.contains("not set"),
+        "{text}"
+    );
     assert!(settings.check("hosted").is_err());
     // SAFETY: only this test reads or writes this variable.
     unsafe { std::env::set_var(var, case.fake.token()) };

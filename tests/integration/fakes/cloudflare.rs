@@ -28,8 +28,12 @@ pub fn start(zones: &[&str]) -> Fake {
 
 /// 429 as Cloudflare throttles.
 pub fn throttled(seconds: u64) -> Response {
-    failure(429, 971, "Please wait and consider throttling your request speed")
-        .header("Retry-After", seconds.to_string())
+    failure(
+        429,
+        971,
+        "Please wait and consider throttling your request speed",
+    )
+    .header("Retry-After", seconds.to_string())
 }
 
 fn failure(status: u16, code: u32, message: &str) -> Response {
@@ -89,9 +93,7 @@ fn handle(shared: &Shared, request: &Request) -> Response {
                 _ => failure(405, 10405, "Method not allowed"),
             }
         }
-        ("DELETE", ["zones", id, "dns_records", record]) => {
-            delete(shared, &id.to_string(), &record.to_string())
-        }
+        ("DELETE", ["zones", id, "dns_records", record]) => delete(shared, id, record),
         _ => failure(404, 7000, "No route for that URI"),
     }
 }
@@ -125,7 +127,9 @@ fn record_object(zone: &Zone, owner: &str, id: &str, value: &str, ttl: u32) -> V
 }
 
 fn unknown_zone(id: &str) -> Response {
-    let text = format!("Could not route to /zones/{id}/dns_records, perhaps your object identifier is invalid?");
+    let text = format!(
+        "Could not route to /zones/{id}/dns_records, perhaps your object identifier is invalid?"
+    );
     failure(400, 7003, &text)
 }
 
@@ -169,7 +173,11 @@ fn create(shared: &Shared, id: &str, request: &Request) -> Response {
         field("matching_type"),
         data.get("certificate").and_then(Value::as_str),
     ) else {
-        return failure(400, 9101, "DNS record data is incomplete: usage, selector, matching_type and certificate are required");
+        return failure(
+            400,
+            9101,
+            "DNS record data is incomplete: usage, selector, matching_type and certificate are required",
+        );
     };
     let value = format!("{usage} {selector} {mtype} {}", hex.to_lowercase());
     if let Err(e) = parse_value(&value) {
@@ -177,7 +185,11 @@ fn create(shared: &Shared, id: &str, request: &Request) -> Response {
     }
     let ttl = body.get("ttl").and_then(Value::as_u64).unwrap_or(1);
     if ttl != 1 && !(60..=86400).contains(&ttl) {
-        return failure(400, 9021, "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.");
+        return failure(
+            400,
+            9021,
+            "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.",
+        );
     }
     let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
     let owner = store::absolute(name);
@@ -187,7 +199,11 @@ fn create(shared: &Shared, id: &str, request: &Request) -> Response {
             return unknown_zone(id);
         };
         if owner != format!("{}.", zone.name) && !owner.ends_with(&format!(".{}.", zone.name)) {
-            return failure(400, 9005, "Content for TLSA record is invalid: name is outside the zone");
+            return failure(
+                400,
+                9005,
+                "Content for TLSA record is invalid: name is outside the zone",
+            );
         }
         let present = zone
             .rrset(&owner)
@@ -203,7 +219,10 @@ fn create(shared: &Shared, id: &str, request: &Request) -> Response {
             value: value.clone(),
             ttl: ttl as u32,
         });
-        success(record_object(zone, &owner, &record_id, &value, ttl as u32), None)
+        success(
+            record_object(zone, &owner, &record_id, &value, ttl as u32),
+            None,
+        )
     })
 }
 

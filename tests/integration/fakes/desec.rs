@@ -73,7 +73,11 @@ fn domain_object(zone: &Zone) -> Value {
 
 fn domains(shared: &Shared, request: &Request) -> Response {
     let found: Vec<Value> = shared.with(|store| match request.query("owns_qname") {
-        Some(qname) => store.zone_for(qname).map(|z| domain_object(z)).into_iter().collect(),
+        Some(qname) => store
+            .zone_for(qname)
+            .map(|z| domain_object(z))
+            .into_iter()
+            .collect(),
         None => store.zones.iter().map(domain_object).collect(),
     });
     Response::json(200, Value::Array(found))
@@ -97,7 +101,9 @@ fn rrset_object(zone: &Zone, subname: &str) -> Option<Value> {
 
 fn get(shared: &Shared, domain: &str, subname: &str) -> Response {
     shared.with(|store| {
-        let found = store.zone_named(domain).map(|zone| rrset_object(zone, subname));
+        let found = store
+            .zone_named(domain)
+            .map(|zone| rrset_object(zone, subname));
         match found {
             Some(Some(object)) => Response::json(200, object),
             _ => detail(404, "Not found."),
@@ -125,10 +131,16 @@ fn validate(zone: &Zone, body: &Value) -> Result<(Option<u32>, Option<Vec<String
         None => None,
         Some(ttl) => {
             let Some(ttl) = ttl.as_u64() else {
-                return Err(Response::json(400, json!({ "ttl": ["A valid integer is required."] })));
+                return Err(Response::json(
+                    400,
+                    json!({ "ttl": ["A valid integer is required."] }),
+                ));
             };
             if ttl < u64::from(zone.min_ttl) {
-                let text = format!("Ensure this value is greater than or equal to {}.", zone.min_ttl);
+                let text = format!(
+                    "Ensure this value is greater than or equal to {}.",
+                    zone.min_ttl
+                );
                 return Err(Response::json(400, json!({ "ttl": [text] })));
             }
             Some(ttl as u32)
@@ -138,7 +150,10 @@ fn validate(zone: &Zone, body: &Value) -> Result<(Option<u32>, Option<Vec<String
         None => None,
         Some(records) => {
             let Some(items) = records.as_array() else {
-                return Err(Response::json(400, json!({ "records": ["Expected a list of items."] })));
+                return Err(Response::json(
+                    400,
+                    json!({ "records": ["Expected a list of items."] }),
+                ));
             };
             let mut values = Vec::new();
             for item in items {
@@ -146,7 +161,10 @@ fn validate(zone: &Zone, body: &Value) -> Result<(Option<u32>, Option<Vec<String
                 match parse_value(text) {
                     Ok(record) => values.push(canonical(&record)),
                     Err(e) => {
-                        return Err(Response::json(400, json!({ "records": [format!("Record content for type TLSA malformed: {e}")] })));
+                        return Err(Response::json(
+                            400,
+                            json!({ "records": [format!("Record content for type TLSA malformed: {e}")] }),
+                        ));
                     }
                 }
             }
@@ -206,9 +224,13 @@ fn modify(shared: &Shared, domain: &str, subname: &str, request: &Request) -> Re
         };
         if full && (ttl.is_none() || records.is_none() || body.get("type").is_none()) {
             let text = "This field is required.";
-            return Response::json(400, json!({ "ttl": [text], "records": [text], "type": [text] }));
+            return Response::json(
+                400,
+                json!({ "ttl": [text], "records": [text], "type": [text] }),
+            );
         }
-        let records = records.unwrap_or_else(|| current.records.iter().map(|r| r.value.clone()).collect());
+        let records =
+            records.unwrap_or_else(|| current.records.iter().map(|r| r.value.clone()).collect());
         if records.is_empty() {
             zone.replace(&owner, &[], None, Vec::new());
             return Response::empty(204);

@@ -62,7 +62,11 @@ fn handle(shared: &Shared, request: &Request) -> Response {
                 "GET" => get(shared, &fqdn, &name),
                 "PUT" => put(shared, &fqdn, &name, request),
                 "DELETE" => delete(shared, &fqdn, &name),
-                _ => error(405, "The method is not allowed for the requested URL.", "Method Not Allowed"),
+                _ => error(
+                    405,
+                    "The method is not allowed for the requested URL.",
+                    "Method Not Allowed",
+                ),
             }
         }
         _ => not_found(),
@@ -118,9 +122,15 @@ fn put(shared: &Shared, fqdn: &str, name: &str, request: &Request) -> Response {
     let Some(body) = request.json() else {
         return invalid("body", "Invalid JSON");
     };
-    let ttl = body.get("rrset_ttl").and_then(Value::as_u64).unwrap_or(10800);
+    let ttl = body
+        .get("rrset_ttl")
+        .and_then(Value::as_u64)
+        .unwrap_or(10800);
     if ttl < MIN_TTL {
-        return invalid("rrset_ttl", &format!("{ttl} is less than the minimum of {MIN_TTL}"));
+        return invalid(
+            "rrset_ttl",
+            &format!("{ttl} is less than the minimum of {MIN_TTL}"),
+        );
     }
     let Some(items) = body.get("rrset_values").and_then(Value::as_array) else {
         return invalid("rrset_values", "Missing data for required field.");

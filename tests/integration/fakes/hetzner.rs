@@ -28,11 +28,18 @@ pub fn start(zones: &[&str]) -> Fake {
 /// 429 as Hetzner limits: no `Retry-After`, the reset time as a Unix timestamp.
 pub fn rate_limited(seconds: u64) -> Response {
     // invariant: the clock is after 1970.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
-    error(429, "rate_limit_exceeded", "limit of 3600 requests per hour reached")
-        .header("RateLimit-Limit", "3600")
-        .header("RateLimit-Remaining", "0")
-        .header("RateLimit-Reset", (now + seconds).to_string())
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    error(
+        429,
+        "rate_limit_exceeded",
+        "limit of 3600 requests per hour reached",
+    )
+    .header("RateLimit-Limit", "3600")
+    .header("RateLimit-Remaining", "0")
+    .header("RateLimit-Reset", (now + seconds).to_string())
 }
 
 /// Makes the next action the fake creates end in `error` (e.g. the zone is locked).
@@ -42,7 +49,10 @@ pub fn fail_next_action(fake: &Fake) {
 }
 
 fn error(status: u16, code: &str, message: &str) -> Response {
-    Response::json(status, json!({ "error": { "code": code, "message": message, "details": {} } }))
+    Response::json(
+        status,
+        json!({ "error": { "code": code, "message": message, "details": {} } }),
+    )
 }
 
 fn handle(shared: &Shared, request: &Request) -> Response {
@@ -72,7 +82,10 @@ fn zone_object(zone: &Zone) -> Value {
 }
 
 fn find<'a>(store: &'a mut super::Store, id_or_name: &str) -> Option<&'a mut Zone> {
-    let by_id = store.zones.iter().position(|z| z.id.trim_start_matches('0') == id_or_name);
+    let by_id = store
+        .zones
+        .iter()
+        .position(|z| z.id.trim_start_matches('0') == id_or_name);
     match by_id {
         Some(i) => store.zones.get_mut(i),
         None => store.zone_named(id_or_name),
@@ -99,7 +112,10 @@ fn zones(shared: &Shared, request: &Request) -> Response {
         "next_page": if page < last { json!(page + 1) } else { Value::Null },
         "last_page": last, "total_entries": total,
     });
-    Response::json(200, json!({ "zones": items, "meta": { "pagination": pagination } }))
+    Response::json(
+        200,
+        json!({ "zones": items, "meta": { "pagination": pagination } }),
+    )
 }
 
 fn one_zone(shared: &Shared, id_or_name: &str) -> Response {
@@ -134,16 +150,29 @@ fn rrset(shared: &Shared, id_or_name: &str, name: &str) -> Response {
     })
 }
 
-fn change(shared: &Shared, id_or_name: &str, name: &str, action: &str, request: &Request) -> Response {
+fn change(
+    shared: &Shared,
+    id_or_name: &str,
+    name: &str,
+    action: &str,
+    request: &Request,
+) -> Response {
     let Some(body) = request.json() else {
         return error(400, "json_error", "invalid JSON");
     };
-    let Some(items) = body.get("records").and_then(Value::as_array).filter(|r| !r.is_empty()) else {
+    let Some(items) = body
+        .get("records")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+    else {
         return error(400, "invalid_input", "records must not be empty");
     };
     let mut values = Vec::new();
     for item in items {
-        let value = item.get("value").and_then(Value::as_str).unwrap_or_default();
+        let value = item
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         values.push(value.to_string());
     }
     let ttl = body.get("ttl").and_then(Value::as_u64).map(|t| t as u32);
@@ -160,11 +189,23 @@ fn change(shared: &Shared, id_or_name: &str, name: &str, action: &str, request: 
                 for value in &values {
                     match parse_value(value) {
                         Ok(record) => parsed.push(canonical(&record)),
-                        Err(e) => return error(400, "invalid_input", &format!("invalid TLSA record {value:?}: {e}")),
+                        Err(e) => {
+                            return error(
+                                400,
+                                "invalid_input",
+                                &format!("invalid TLSA record {value:?}: {e}"),
+                            );
+                        }
                     }
                 }
-                let existing = zone.rrset(&owner).map(|r| r.records.clone()).unwrap_or_default();
-                if parsed.iter().any(|v| existing.iter().any(|r| &r.value == v)) {
+                let existing = zone
+                    .rrset(&owner)
+                    .map(|r| r.records.clone())
+                    .unwrap_or_default();
+                if parsed
+                    .iter()
+                    .any(|v| existing.iter().any(|r| &r.value == v))
+                {
                     return error(409, "uniqueness_error", "record already exists in RRSet");
                 }
                 let rrset = zone.rrsets.entry(owner).or_default();
@@ -173,15 +214,26 @@ fn change(shared: &Shared, id_or_name: &str, name: &str, action: &str, request: 
                 }
                 for value in parsed {
                     let ttl = rrset.ttl.unwrap_or(3600);
-                    rrset.records.push(super::store::Record { id: value.clone(), value, ttl });
+                    rrset.records.push(super::store::Record {
+                        id: value.clone(),
+                        value,
+                        ttl,
+                    });
                 }
             }
             "remove_records" => {
                 let Some(rrset) = zone.rrset(&owner) else {
                     return error(404, "not_found", "rrset not found");
                 };
-                if let Some(missing) = values.iter().find(|v| !rrset.records.iter().any(|r| &r.value == *v)) {
-                    return error(400, "invalid_input", &format!("record {missing:?} is not in the RRSet"));
+                if let Some(missing) = values
+                    .iter()
+                    .find(|v| !rrset.records.iter().any(|r| &r.value == *v))
+                {
+                    return error(
+                        400,
+                        "invalid_input",
+                        &format!("record {missing:?} is not in the RRSet"),
+                    );
                 }
                 for value in &values {
                     zone.remove(&owner, value);
@@ -202,14 +254,22 @@ fn change(shared: &Shared, id_or_name: &str, name: &str, action: &str, request: 
     }
     // invariant: no code panics while holding this lock.
     let mut actions = shared.actions.lock().expect("actions");
-    let outcome = if std::mem::take(&mut actions.fail_next) { "error" } else { "success" };
+    let outcome = if std::mem::take(&mut actions.fail_next) {
+        "error"
+    } else {
+        "success"
+    };
     actions.statuses.push(outcome.to_string());
     let id = actions.statuses.len() as u64;
-    Response::json(201, json!({ "action": action_object(id, "running", action) }))
+    Response::json(
+        201,
+        json!({ "action": action_object(id, "running", action) }),
+    )
 }
 
 fn action_object(id: u64, status: &str, command: &str) -> Value {
-    let error = (status == "error").then(|| json!({ "code": "action_failed", "message": "zone is locked" }));
+    let error = (status == "error")
+        .then(|| json!({ "code": "action_failed", "message": "zone is locked" }));
     json!({
         "id": id, "command": command, "status": status, "progress": if status == "running" { 50 } else { 100 },
         "started": "2026-01-01T00:00:00Z", "finished": null, "resources": [], "error": error,
@@ -224,7 +284,10 @@ fn poll(shared: &Shared, id: &str) -> Response {
         .ok()
         .and_then(|i| actions.statuses.get(i.checked_sub(1)?));
     match status {
-        Some(status) => Response::json(200, json!({ "action": action_object(id.parse().unwrap_or(0), status, "rrset_action") })),
+        Some(status) => Response::json(
+            200,
+            json!({ "action": action_object(id.parse().unwrap_or(0), status, "rrset_action") }),
+        ),
         None => error(404, "not_found", "action not found"),
     }
 }

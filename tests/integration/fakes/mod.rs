@@ -130,7 +130,10 @@ impl Fake {
 
     /// Writes the token into `dir/NAME.token` (mode 0600) and returns the path.
     pub fn token_file(&self, dir: &crate::util::Dir) -> PathBuf {
-        let path = dir.write(&format!("{}.token", self.prefix.trim_matches('/')), &self.shared.token);
+        let path = dir.write(
+            &format!("{}.token", self.prefix.trim_matches('/')),
+            &self.shared.token,
+        );
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             // invariant: the file was just written in the test's own directory.
             .expect("chmod token file");

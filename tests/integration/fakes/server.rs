@@ -39,7 +39,9 @@ impl Request {
 
     /// A numeric query parameter, or `default`.
     pub fn query_number(&self, key: &str, default: usize) -> usize {
-        self.query(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+        self.query(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     }
 
     pub fn json(&self) -> Option<serde_json::Value> {
