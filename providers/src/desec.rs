@@ -240,9 +240,12 @@ impl DnsBackend for Desec {
     }
 
     async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        let zone = RrsetStore::zone(self, &owner).await?;
-        self.load(&zone, &owner).await
+        let result = async {
+            let owner = rest::owner_name(owner)?;
+            let zone = RrsetStore::zone(self, &owner).await?;
+            self.load(&zone, &owner).await
+        };
+        result.await.map_err(|e| e.during(rest::reading(owner)))
     }
 
     async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {

@@ -331,9 +331,14 @@ impl DnsBackend for Hetzner {
     }
 
     async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        let zone = RecordStore::zone(self, &owner).await?;
-        Ok(rest::rrset_of(&self.list(&zone, &owner).await?))
+        let result = async {
+            let owner = rest::owner_name(owner)?;
+            let zone = RecordStore::zone(self, &owner).await?;
+            Ok(rest::rrset_of(&self.list(&zone, &owner).await?))
+        };
+        result
+            .await
+            .map_err(|e: BackendError| e.during(rest::reading(owner)))
     }
 
     async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {

@@ -205,6 +205,37 @@ fn rate_limit_advice(retry_after: &Option<Duration>) -> String {
 }
 
 impl ApiError {
+    /// The endpoint, zone and credential the error happened at, if it reached the API.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Self::BadToken { at, .. }
+            | Self::Forbidden { at, .. }
+            | Self::RecordRejected { at, .. }
+            | Self::RateLimited { at, .. }
+            | Self::ServerError { at, .. }
+            | Self::Unreachable { at, .. }
+            | Self::Rejected { at, .. }
+            | Self::BadResponse { at, .. }
+            | Self::ChangeFailed { at, .. } => Some(at),
+            Self::ZoneNotFound { .. } | Self::Credential { .. } => None,
+        }
+    }
+
+    pub(crate) fn target_mut(&mut self) -> Option<&mut Box<Target>> {
+        match self {
+            Self::BadToken { at, .. }
+            | Self::Forbidden { at, .. }
+            | Self::RecordRejected { at, .. }
+            | Self::RateLimited { at, .. }
+            | Self::ServerError { at, .. }
+            | Self::Unreachable { at, .. }
+            | Self::Rejected { at, .. }
+            | Self::BadResponse { at, .. }
+            | Self::ChangeFailed { at, .. } => Some(at),
+            Self::ZoneNotFound { .. } | Self::Credential { .. } => None,
+        }
+    }
+
     /// Whether trying again later may succeed without anyone changing configuration.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -362,6 +393,7 @@ impl Api {
                     server: base.to_string(),
                     zone: String::new(),
                     key: source.to_string(),
+                    action: String::new(),
                 }),
                 attempts: 0,
                 reason: format!("cannot set up the HTTP client: {e}"),
@@ -423,6 +455,7 @@ impl Api {
                 zone.to_string()
             },
             key: self.credential.clone(),
+            action: String::new(),
         }
     }
 

@@ -333,9 +333,12 @@ impl DnsBackend for PowerDns {
     }
 
     async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        let zone = RrsetStore::zone(self, &owner).await?;
-        self.fetch(&zone, &owner, false).await
+        let result = async {
+            let owner = rest::owner_name(owner)?;
+            let zone = RrsetStore::zone(self, &owner).await?;
+            self.fetch(&zone, &owner, false).await
+        };
+        result.await.map_err(|e| e.during(rest::reading(owner)))
     }
 
     async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {

@@ -116,7 +116,7 @@ impl ZoneCache {
 /// The stale-prerequisite error for REST backends.
 pub(crate) fn stale(api: &Api, zone: &ZoneRef, owner: &str, now: &TlsaRrset) -> BackendError {
     BackendError::Stale {
-        at: api.target(&zone.name),
+        at: Box::new(api.target(&zone.name)),
         owner: owner.to_string(),
         rcode: format!(
             "{} now holds {} record(s), not the ones read",
@@ -150,7 +150,7 @@ pub(crate) trait RrsetStore: Send + Sync {
 }
 
 /// Adds `record` at `owner` through a whole-RRset API: read, add, write, re-read and verify.
-pub(crate) async fn rrset_add(
+async fn rrset_add_inner(
     store: &dyn RrsetStore,
     owner: &str,
     record: &Tlsa,
@@ -180,7 +180,7 @@ pub(crate) async fn rrset_add(
 
 /// Removes `record` from `owner` through a whole-RRset API; with `seen`, only if the RRset still
 /// holds exactly `seen`'s records (compare-and-swap).
-pub(crate) async fn rrset_remove(
+async fn rrset_remove_inner(
     store: &dyn RrsetStore,
     owner: &str,
     record: &Tlsa,
@@ -278,7 +278,7 @@ pub(crate) trait RecordStore: Send + Sync {
 
 /// Adds `record` at `owner` through a per-record API. A new RRset gets `ttl`, an existing one's
 /// TTL is kept. If creating fails, a re-read decides: a retried request may have succeeded.
-pub(crate) async fn record_add(
+async fn record_add_inner(
     store: &dyn RecordStore,
     owner: &str,
     record: &Tlsa,
@@ -303,7 +303,7 @@ pub(crate) async fn record_add(
 
 /// Removes `record` from `owner` through a per-record API; with `seen`, only if the records
 /// there are exactly `seen`'s.
-pub(crate) async fn record_remove(
+async fn record_remove_inner(
     store: &dyn RecordStore,
     owner: &str,
     record: &Tlsa,
@@ -332,6 +332,75 @@ pub(crate) async fn record_remove(
         }
     }
     Ok(Outcome::Changed)
+}
+
+/// `adding _25._tcp.mail.example.com. TLSA 3 1 1 0A1B2C3D…`, for [`BackendError::during`].
+pub(crate) fn action(verb: &str, owner: &str, record: &Tlsa) -> String {
+    format!("{verb} {owner} TLSA {}", record.short())
+}
+
+/// What a failed read was doing, for [`BackendError::during`].
+pub(crate) fn reading(owner: &str) -> String {
+    format!("reading TLSA at {owner}")
+}
+
+fn verb(seen: Option<&TlsaRrset>) -> &'static str {
+    if seen.is_some() {
+        "removing (if unchanged)"
+    } else {
+        "removing"
+    }
+}
+
+/// Adds `record` at `owner` through a whole-RRset API: read, add, write, re-read and verify.
+pub(crate) async fn rrset_add(
+    store: &dyn RrsetStore,
+    owner: &str,
+    record: &Tlsa,
+    ttl: u32,
+) -> Result<Outcome, BackendError> {
+    rrset_add_inner(store, owner, record, ttl)
+        .await
+        .map_err(|e| e.during(action("adding", owner, record)))
+}
+
+/// Removes `record` from `owner` through a whole-RRset API; with `seen`, only if the RRset still
+/// holds exactly `seen`'s records (compare-and-swap).
+pub(crate) async fn rrset_remove(
+    store: &dyn RrsetStore,
+    owner: &str,
+    record: &Tlsa,
+    seen: Option<&TlsaRrset>,
+) -> Result<Outcome, BackendError> {
+    rrset_remove_inner(store, owner, record, seen)
+        .await
+        .map_err(|e| e.during(action(verb(seen), owner, record)))
+}
+
+/// Adds `record` at `owner` through a per-record API. A new RRset gets `ttl`, an existing one's
+/// TTL is kept. If creating fails, a re-read decides: a retried request may have succeeded.
+pub(crate) async fn record_add(
+    store: &dyn RecordStore,
+    owner: &str,
+    record: &Tlsa,
+    ttl: u32,
+) -> Result<Outcome, BackendError> {
+    record_add_inner(store, owner, record, ttl)
+        .await
+        .map_err(|e| e.during(action("adding", owner, record)))
+}
+
+/// Removes `record` from `owner` through a per-record API; with `seen`, only if the records
+/// there are exactly `seen`'s.
+pub(crate) async fn record_remove(
+    store: &dyn RecordStore,
+    owner: &str,
+    record: &Tlsa,
+    seen: Option<&TlsaRrset>,
+) -> Result<Outcome, BackendError> {
+    record_remove_inner(store, owner, record, seen)
+        .await
+        .map_err(|e| e.during(action(verb(seen), owner, record)))
 }
 
 #[cfg(test)]

@@ -258,6 +258,11 @@ async fn key_not_allowed_for_the_name_is_refused() {
     let err = failed_add(&narrow, owner).await;
     assert!(matches!(err, BackendError::Refused { .. }), "{err}");
     let text = err.to_string();
+    // The record, the server, the zone and the key are all named.
+    let head = format!("adding {owner} TLSA 3 1 1 5A5A5A5A…: server ");
+    assert!(text.starts_with(&head), "{text}");
+    let named = |server: &SocketAddr| text.contains(&format!("server {server}, zone mx.example."));
+    assert!(lab.mx.primary_addrs.iter().any(named), "{text}");
     assert!(text.contains("REFUSED") && text.contains(owner), "{text}");
     assert!(
         text.contains("key narrow-key") && text.contains("update-policy"),

@@ -456,6 +456,11 @@ impl Lab {
         &self.servers.primaries.mx_primary
     }
 
+    /// The BIND secondary of `mx.example.`/`corp.example.` (for `rndc`).
+    pub fn mx_secondary(&self) -> &Bind {
+        &self.servers.mx_secondary
+    }
+
     /// The Knot server (for `knotc`).
     pub fn knot_server(&self) -> &Knot {
         &self.servers.primaries.knot
