@@ -69,6 +69,18 @@ fn default_server_id() -> String {
     "localhost".to_string()
 }
 
+/// The keys of a `[dns.NAME]` section as a flat config parser reads them (one struct for every
+/// backend type, so each key keeps its line number); [`ProviderSettings::from_fields`] checks
+/// them for the section's `type`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub api_url: Option<String>,
+    pub server_id: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub zone: Option<String>,
+}
+
 /// Why a provider section cannot be used. Names the section and the setting.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -86,6 +98,24 @@ pub enum SettingsError {
         reason: String,
     },
 
+    #[error("[dns.{section}]: unknown type {kind:?}; REST providers: {known}", known = ProviderSettings::TYPES.join(", "))]
+    UnknownType { section: String, kind: String },
+
+    #[error("[dns.{section}]: type {kind:?} needs `{key}` ({why})")]
+    Missing {
+        section: String,
+        kind: String,
+        key: &'static str,
+        why: &'static str,
+    },
+
+    #[error("[dns.{section}]: `{key}` does not apply to type {kind:?}")]
+    NotApplicable {
+        section: String,
+        kind: String,
+        key: &'static str,
+    },
+
     #[error("[dns.{section}]: {source}")]
     Client {
         section: String,
@@ -96,6 +126,62 @@ pub enum SettingsError {
 impl ProviderSettings {
     /// The `type` values this crate handles.
     pub const TYPES: [&'static str; 5] = ["powerdns", "cloudflare", "desec", "hetzner", "gandi"];
+
+    /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
+    /// keys fit the type, that exactly one token source is named and that the URL is usable.
+    pub fn from_fields(section: &str, kind: &str, fields: Fields) -> Result<Self, SettingsError> {
+        let Fields {
+            api_url,
+            server_id,
+            token_file,
+            token_env,
+            zone,
+        } = fields;
+        let settings = match kind {
+            "powerdns" => Self::Powerdns(PowerDnsSettings {
+                api_url: api_url.ok_or_else(|| SettingsError::Missing {
+                    section: section.to_string(),
+                    kind: kind.to_string(),
+                    key: "api_url",
+                    why: "the URL of the PowerDNS server's API, e.g. http://127.0.0.1:8081",
+                })?,
+                server_id: server_id.unwrap_or_else(default_server_id),
+                token_file,
+                token_env,
+                zone,
+            }),
+            "cloudflare" | "desec" | "hetzner" | "gandi" => {
+                if server_id.is_some() {
+                    return Err(SettingsError::NotApplicable {
+                        section: section.to_string(),
+                        kind: kind.to_string(),
+                        key: "server_id",
+                    });
+                }
+                let hosted = HostedSettings {
+                    api_url,
+                    token_file,
+                    token_env,
+                    zone,
+                };
+                match kind {
+                    "cloudflare" => Self::Cloudflare(hosted),
+                    "desec" => Self::Desec(hosted),
+                    "hetzner" => Self::Hetzner(hosted),
+                    _ => Self::Gandi(hosted),
+                }
+            }
+            _ => {
+                return Err(SettingsError::UnknownType {
+                    section: section.to_string(),
+                    kind: kind.to_string(),
+                });
+            }
+        };
+        settings.token_source(section)?;
+        settings.checked_url(section)?;
+        Ok(settings)
+    }
 
     /// The provider's name as messages show it.
     pub fn provider(&self) -> &'static str {
@@ -320,6 +406,35 @@ mod tests {
         assert!(err.contains("ftp://x") && err.contains("scheme"), "{err}");
         let s = parse("type = \"desec\"\napi_url = \"https://u:p@x\"\ntoken_env = \"K\"").unwrap();
         assert!(s.check("d").is_err());
+    }
+
+    #[test]
+    fn flat_fields_are_checked_for_the_type() {
+        let token = |f: Fields| Fields {
+            token_env: Some("K".into()),
+            ..f
+        };
+        let s = ProviderSettings::from_fields("h", "hetzner", token(Fields::default())).unwrap();
+        assert_eq!(s.api_url(), hetzner::DEFAULT_API_URL);
+        let err = ProviderSettings::from_fields("p", "powerdns", token(Fields::default()));
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("[dns.p]") && err.contains("needs `api_url`"),
+            "{err}"
+        );
+        let with_server = token(Fields {
+            server_id: Some("x".into()),
+            ..Fields::default()
+        });
+        let err = ProviderSettings::from_fields("c", "cloudflare", with_server).unwrap_err();
+        assert!(
+            err.to_string().contains("`server_id` does not apply"),
+            "{err}"
+        );
+        let err = ProviderSettings::from_fields("r", "route53", Fields::default()).unwrap_err();
+        assert!(err.to_string().contains("\"route53\"") && err.to_string().contains("desec"));
+        let err = ProviderSettings::from_fields("g", "gandi", Fields::default()).unwrap_err();
+        assert!(err.to_string().contains("token_file"), "{err}");
     }
 
     #[test]
