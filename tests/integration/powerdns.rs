@@ -7,6 +7,7 @@ use std::time::Duration;
 use daneroll_providers::credential::TokenSource;
 use daneroll_providers::http::RetryPolicy;
 use daneroll_providers::powerdns::{PowerDns, PowerDnsConfig};
+use daneroll_providers::settings::{Fields, ProviderSettings, build_backend_with};
 use daneroll_providers::{BackendError, DnsBackend, Outcome, Tlsa, TlsaRrset};
 
 use crate::contract::{Contract, ee, ta};
@@ -22,10 +23,11 @@ fn config(server: &Server) -> PowerDnsConfig {
     }
 }
 
-/// The default table scaled down to milliseconds, so failure tests finish quickly.
+/// The default table scaled down to tens of milliseconds: failure tests finish quickly, and a
+/// 500 while `pdnsutil` in a parallel test holds the sqlite lock is waited out.
 fn quick_retries() -> RetryPolicy {
     RetryPolicy {
-        delays: [1, 2, 4].map(Duration::from_millis).to_vec(),
+        delays: [10, 20, 40, 80, 160].map(Duration::from_millis).to_vec(),
         budget: Duration::from_secs(2),
         timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(10),
@@ -61,7 +63,15 @@ async fn contract_holds_on_powerdns() {
 #[tokio::test]
 async fn published_records_are_served_signed() {
     let server = Server::shared();
-    let backend = backend(server);
+    // Built the way daneroll builds it from a `[dns.NAME] type = "powerdns"` section.
+    let fields = Fields {
+        api_url: Some(format!("http://{}:8081", server.addr.ip())),
+        token_file: Some(server.key_file()),
+        ..Fields::default()
+    };
+    let settings = ProviderSettings::from_fields("inhouse", "powerdns", fields).unwrap();
+    assert!(settings.check("inhouse").unwrap().is_empty());
+    let backend = build_backend_with("inhouse", &settings, quick_retries()).unwrap();
     let owner = server.tlsa_owner("signed", 25);
     let record = ee(0x5E);
     assert_eq!(
@@ -280,7 +290,7 @@ async fn an_unreachable_api_is_transient_after_bounded_retries() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("after 4 attempt(s)") && text.contains("cannot connect"),
+        text.contains("after 6 attempt(s)") && text.contains("cannot connect"),
         "{text}"
     );
     assert!(err.is_transient());

@@ -570,7 +570,20 @@ fn backends_debug_without_the_token() {
         format!("{:?}", cloudflare::Cloudflare::new(config.clone()).unwrap()),
         format!("{:?}", desec::Desec::new(config.clone()).unwrap()),
         format!("{:?}", hetzner::Hetzner::new(config.clone()).unwrap()),
-        format!("{:?}", gandi::Gandi::new(config).unwrap()),
+        format!("{:?}", gandi::Gandi::new(config.clone()).unwrap()),
+        format!(
+            "{:?}",
+            daneroll_providers::powerdns::PowerDns::new(
+                daneroll_providers::powerdns::PowerDnsConfig {
+                    api_url: config.api_url,
+                    server_id: "localhost".into(),
+                    token: config.token,
+                    zone: None,
+                    retry: config.retry,
+                }
+            )
+            .unwrap()
+        ),
     ];
     for text in shown {
         assert!(text.contains("redacted") && !text.contains(token), "{text}");

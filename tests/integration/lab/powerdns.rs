@@ -90,6 +90,10 @@ impl PowerDns {
         let ip = block.addr(0, 53);
         block.add(&[ip])?;
         let api_key = random_hex(16)?;
+        let key_file = dir.join("api-key");
+        write(&key_file, &format!("{api_key}\n"))?;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod {}: {e}", key_file.display()))?;
         let database = dir.join("pdns.sqlite3");
         let mut sqlite = Command::new("sqlite3");
         sqlite.arg(&database).arg(format!(".read {SCHEMA}"));
@@ -148,9 +152,23 @@ impl PowerDns {
         self.api("GET", path, "").map(|(status, _)| status)
     }
 
-    /// Sends one request to the API and returns the status and body. A tiny HTTP/1.0 client:
-    /// the harness needs no client library, and `Connection: close` framing is trivial.
+    /// Sends one request to the API and returns the status and body; tries again (bounded) on
+    /// 500, which the server answers while `pdnsutil` in another test holds the sqlite lock.
     pub fn api(&self, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
+        let mut answer = self.api_once(method, path, body)?;
+        for _ in 0..100 {
+            if answer.0 != 500 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            answer = self.api_once(method, path, body)?;
+        }
+        Ok(answer)
+    }
+
+    /// One request. A tiny HTTP/1.0 client: the harness needs no client library, and
+    /// `Connection: close` framing is trivial.
+    fn api_once(&self, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
         let api = SocketAddr::from((self.addr.ip(), API_PORT));
         let mut stream = TcpStream::connect_timeout(&api, Duration::from_millis(500))
             .map_err(|e| format!("connect {api}: {e}"))?;
@@ -185,15 +203,9 @@ impl PowerDns {
         &self.api_key
     }
 
-    /// Writes the API key to a 0600 file, as an operator would for `token_file`.
+    /// A 0600 file holding the API key, as an operator keeps it for `token_file`.
     pub fn key_file(&self) -> PathBuf {
-        let path = self.dir.join("api-key");
-        if !path.exists() {
-            write(&path, &format!("{}\n", self.api_key)).unwrap_or_else(|e| panic!("{e}"));
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-        }
-        path
+        self.dir.join("api-key")
     }
 
     /// `_PORT._tcp.LABEL.pdns.example.`: an owner name for one test.
@@ -265,6 +277,7 @@ fn config(dir: &Path, database: &Path, ip: Ipv4Addr, api_key: &str) -> String {
         "launch=gsqlite3\n\
          gsqlite3-database={database}\n\
          gsqlite3-dnssec=yes\n\
+         gsqlite3-pragma-journal-mode=WAL\n\
          local-address={ip}\n\
          local-port=53\n\
          api=yes\n\
@@ -288,12 +301,22 @@ fn config(dir: &Path, database: &Path, ip: Ipv4Addr, api_key: &str) -> String {
     )
 }
 
+/// Runs `pdnsutil`; tries again (bounded) while the server holds the sqlite write lock, which
+/// happens when a test writes through the API at the same moment.
 fn pdnsutil(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let mut command = Command::new("pdnsutil");
-    command
-        .arg(format!("--config-dir={}", dir.display()))
-        .args(args);
-    process::run(command)
+    let mut last = String::new();
+    for _ in 0..100 {
+        let mut command = Command::new("pdnsutil");
+        command
+            .arg(format!("--config-dir={}", dir.display()))
+            .args(args);
+        match process::run(command) {
+            Err(e) if e.contains("database is locked") => last = e,
+            result => return result,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(last)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
