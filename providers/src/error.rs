@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::http::ApiError;
+
 /// Where an operation was aimed (boxed in errors to keep `Result`s small). For RFC 2136: the server address, the zone, the TSIG key
 /// name. For REST backends: the API endpoint, the zone, the token's label or account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +154,11 @@ pub enum BackendError {
     /// Any other response code, or an answer that makes no sense.
     #[error("{at}: unexpected answer: {reason}")]
     Unexpected { at: Box<Target>, reason: String },
+
+    /// A DNS provider's HTTP API refused or failed the request; the [`ApiError`] names the
+    /// provider, endpoint, zone, credential source and record.
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
 
 impl BackendError {
@@ -181,6 +188,7 @@ impl BackendError {
             | Self::Network { at, .. }
             | Self::Unauthenticated { at, .. }
             | Self::Unexpected { at, .. } => Some(at.as_ref()),
+            Self::Api(api) => api.target(),
             Self::InvalidOwner { .. }
             | Self::OutsideZone { .. }
             | Self::ZoneNotFound { .. }
@@ -203,6 +211,7 @@ impl BackendError {
             | Self::Network { at, .. }
             | Self::Unauthenticated { at, .. }
             | Self::Unexpected { at, .. } => Some(at),
+            Self::Api(api) => api.target_mut(),
             Self::InvalidOwner { .. }
             | Self::OutsideZone { .. }
             | Self::ZoneNotFound { .. }
@@ -219,7 +228,7 @@ impl BackendError {
                 | Self::ConnectionRefused { .. }
                 | Self::Network { .. }
                 | Self::ServerFailure { .. }
-        )
+        ) || matches!(self, Self::Api(api) if api.is_transient())
     }
 
     /// Whether a compare-and-swap lost a race: the caller should re-read and decide again.

@@ -2,11 +2,14 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod contract;
+mod fakes;
 mod keygen;
-mod status;
 mod lab;
 mod observer;
+mod powerdns;
+mod providers;
 mod records;
 mod rfc2136;
+mod status;
 mod tlsa;
 mod util;
