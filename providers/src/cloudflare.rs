@@ -31,7 +31,6 @@ use crate::error::BackendError;
 use crate::http::{Api, ApiConfig, ApiError, Auth, AuthFailure, Call, Dialect, segment};
 use crate::record::Tlsa;
 use crate::rest::{self, Entry, RecordStore, ZoneCache, ZoneRef};
-use crate::{DnsBackend, Outcome, TlsaRrset};
 
 const PROVIDER: &str = "Cloudflare";
 
@@ -248,6 +247,10 @@ impl RecordStore for Cloudflare {
         &self.api
     }
 
+    fn label(&self) -> &'static str {
+        "Cloudflare API"
+    }
+
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {
         if let Some(zone) = self.zones.get(owner) {
             return Ok(zone);
@@ -336,45 +339,7 @@ impl RecordStore for Cloudflare {
     }
 }
 
-#[async_trait]
-impl DnsBackend for Cloudflare {
-    fn describe(&self) -> String {
-        format!("Cloudflare API {}", self.api.base())
-    }
-
-    async fn zone_of(&self, owner: &str) -> Result<String, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        Ok(RecordStore::zone(self, &owner).await?.name)
-    }
-
-    async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let result = async {
-            let owner = rest::owner_name(owner)?;
-            let zone = RecordStore::zone(self, &owner).await?;
-            Ok(rest::rrset_of(&self.list(&zone, &owner).await?))
-        };
-        result
-            .await
-            .map_err(|e: BackendError| e.during(rest::reading(owner)))
-    }
-
-    async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {
-        rest::record_add(self, owner, record, ttl).await
-    }
-
-    async fn remove(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
-        rest::record_remove(self, owner, record, None).await
-    }
-
-    async fn remove_if_unchanged(
-        &self,
-        owner: &str,
-        record: &Tlsa,
-        seen: &TlsaRrset,
-    ) -> Result<Outcome, BackendError> {
-        rest::record_remove(self, owner, record, Some(seen)).await
-    }
-}
+rest::rest_backend!(Cloudflare, record);
 
 #[cfg(test)]
 mod tests {

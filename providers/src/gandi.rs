@@ -21,11 +21,11 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::TlsaRrset;
 use crate::error::BackendError;
 use crate::http::{Api, ApiConfig, ApiError, Auth, Call, Dialect, by_status, segment};
 use crate::record::Tlsa;
 use crate::rest::{self, RrsetStore, ZoneCache, ZoneRef};
-use crate::{DnsBackend, Outcome, TlsaRrset};
 
 const PROVIDER: &str = "Gandi LiveDNS";
 
@@ -169,6 +169,10 @@ impl RrsetStore for Gandi {
         &self.api
     }
 
+    fn label(&self) -> &'static str {
+        "Gandi LiveDNS API"
+    }
+
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {
         if let Some(zone) = self.zones.get(owner) {
             return Ok(zone);
@@ -232,43 +236,7 @@ impl RrsetStore for Gandi {
     }
 }
 
-#[async_trait]
-impl DnsBackend for Gandi {
-    fn describe(&self) -> String {
-        format!("Gandi LiveDNS API {}", self.api.base())
-    }
-
-    async fn zone_of(&self, owner: &str) -> Result<String, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        Ok(RrsetStore::zone(self, &owner).await?.name)
-    }
-
-    async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let result = async {
-            let owner = rest::owner_name(owner)?;
-            let zone = RrsetStore::zone(self, &owner).await?;
-            self.load(&zone, &owner).await
-        };
-        result.await.map_err(|e| e.during(rest::reading(owner)))
-    }
-
-    async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {
-        rest::rrset_add(self, owner, record, ttl).await
-    }
-
-    async fn remove(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
-        rest::rrset_remove(self, owner, record, None).await
-    }
-
-    async fn remove_if_unchanged(
-        &self,
-        owner: &str,
-        record: &Tlsa,
-        seen: &TlsaRrset,
-    ) -> Result<Outcome, BackendError> {
-        rest::rrset_remove(self, owner, record, Some(seen)).await
-    }
-}
+rest::rest_backend!(Gandi, rrset);
 
 #[cfg(test)]
 mod tests {

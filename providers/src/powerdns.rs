@@ -28,12 +28,12 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::TlsaRrset;
 use crate::credential::TokenSource;
 use crate::error::BackendError;
 use crate::http::{Api, ApiError, Auth, Call, Dialect, RetryPolicy, by_status, segment};
 use crate::record::Tlsa;
 use crate::rest::{self, RrsetStore, ZoneCache, ZoneRef};
-use crate::{DnsBackend, Outcome, TlsaRrset};
 
 const PROVIDER: &str = "PowerDNS";
 
@@ -254,6 +254,16 @@ impl RrsetStore for PowerDns {
         &self.api
     }
 
+    fn label(&self) -> &'static str {
+        "PowerDNS API"
+    }
+
+    /// Reads filter by name and type; the whole zone is fetched only before a write, where
+    /// disabled records must be seen (see the module docs).
+    async fn read_served(&self, zone: &ZoneRef, owner: &str) -> Result<TlsaRrset, BackendError> {
+        self.fetch(zone, owner, false).await
+    }
+
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {
         if let Some(zone) = self.zones.get(owner) {
             return Ok(zone);
@@ -321,43 +331,7 @@ impl RrsetStore for PowerDns {
     }
 }
 
-#[async_trait]
-impl DnsBackend for PowerDns {
-    fn describe(&self) -> String {
-        format!("PowerDNS API {}", self.api.base())
-    }
-
-    async fn zone_of(&self, owner: &str) -> Result<String, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        Ok(RrsetStore::zone(self, &owner).await?.name)
-    }
-
-    async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let result = async {
-            let owner = rest::owner_name(owner)?;
-            let zone = RrsetStore::zone(self, &owner).await?;
-            self.fetch(&zone, &owner, false).await
-        };
-        result.await.map_err(|e| e.during(rest::reading(owner)))
-    }
-
-    async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {
-        rest::rrset_add(self, owner, record, ttl).await
-    }
-
-    async fn remove(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
-        rest::rrset_remove(self, owner, record, None).await
-    }
-
-    async fn remove_if_unchanged(
-        &self,
-        owner: &str,
-        record: &Tlsa,
-        seen: &TlsaRrset,
-    ) -> Result<Outcome, BackendError> {
-        rest::rrset_remove(self, owner, record, Some(seen)).await
-    }
-}
+rest::rest_backend!(PowerDns, rrset);
 
 #[cfg(test)]
 mod tests {

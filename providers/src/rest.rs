@@ -131,11 +131,20 @@ pub(crate) fn stale(api: &Api, zone: &ZoneRef, owner: &str, now: &TlsaRrset) -> 
 pub(crate) trait RrsetStore: Send + Sync {
     fn api(&self) -> &Api;
 
+    /// What the backend is called in `describe` and errors, e.g. `deSEC API`.
+    fn label(&self) -> &'static str;
+
     /// The zone holding `owner` (absolute, validated).
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 
     /// The TLSA RRset at `owner` as the API has it.
     async fn load(&self, zone: &ZoneRef, owner: &str) -> Result<TlsaRrset, BackendError>;
+
+    /// The TLSA RRset at `owner` for a plain read (no write follows); `load` unless the API has
+    /// a cheaper form.
+    async fn read_served(&self, zone: &ZoneRef, owner: &str) -> Result<TlsaRrset, BackendError> {
+        self.load(zone, owner).await
+    }
 
     /// Replaces the RRset `before` at `owner` with `after` (deleting it when `after` is empty);
     /// `record` is what is being added or removed, for error messages.
@@ -256,6 +265,9 @@ pub(crate) fn rrset_of(entries: &[Entry]) -> TlsaRrset {
 #[async_trait]
 pub(crate) trait RecordStore: Send + Sync {
     fn api(&self) -> &Api;
+
+    /// What the backend is called in `describe` and errors, e.g. `Cloudflare API`.
+    fn label(&self) -> &'static str;
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 
@@ -402,6 +414,106 @@ pub(crate) async fn record_remove(
         .await
         .map_err(|e| e.during(action(verb(seen), owner, record)))
 }
+
+/// The zone holding `owner`, through a whole-RRset API.
+pub(crate) async fn rrset_zone_of(
+    store: &dyn RrsetStore,
+    owner: &str,
+) -> Result<String, BackendError> {
+    Ok(store.zone(&owner_name(owner)?).await?.name)
+}
+
+/// The TLSA RRset at `owner`, through a whole-RRset API.
+pub(crate) async fn rrset_read(
+    store: &dyn RrsetStore,
+    owner: &str,
+) -> Result<TlsaRrset, BackendError> {
+    let result = async {
+        let name = owner_name(owner)?;
+        let zone = store.zone(&name).await?;
+        store.read_served(&zone, &name).await
+    };
+    result.await.map_err(|e| e.during(reading(owner)))
+}
+
+/// The zone holding `owner`, through a per-record API.
+pub(crate) async fn record_zone_of(
+    store: &dyn RecordStore,
+    owner: &str,
+) -> Result<String, BackendError> {
+    Ok(store.zone(&owner_name(owner)?).await?.name)
+}
+
+/// The TLSA RRset at `owner`, through a per-record API.
+pub(crate) async fn record_read(
+    store: &dyn RecordStore,
+    owner: &str,
+) -> Result<TlsaRrset, BackendError> {
+    let result = async {
+        let name = owner_name(owner)?;
+        let zone = store.zone(&name).await?;
+        Ok(rrset_of(&store.list(&zone, &name).await?))
+    };
+    result
+        .await
+        .map_err(|e: BackendError| e.during(reading(owner)))
+}
+
+/// Implements [`crate::DnsBackend`] for a REST backend through the shared functions of this
+/// module: `rest_backend!(Desec, rrset)` for a whole-RRset API, `rest_backend!(Cloudflare,
+/// record)` for a per-record API.
+macro_rules! rest_backend {
+    ($backend:ty, rrset) => {
+        $crate::rest::rest_backend!(@impl $backend, RrsetStore, rrset_zone_of, rrset_read, rrset_add, rrset_remove);
+    };
+    ($backend:ty, record) => {
+        $crate::rest::rest_backend!(@impl $backend, RecordStore, record_zone_of, record_read, record_add, record_remove);
+    };
+    (@impl $backend:ty, $store:ident, $zone_of:ident, $read:ident, $add:ident, $remove:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::DnsBackend for $backend {
+            fn describe(&self) -> String {
+                use $crate::rest::$store;
+                format!("{} {}", $store::label(self), $store::api(self).base())
+            }
+
+            async fn zone_of(&self, owner: &str) -> Result<String, $crate::BackendError> {
+                $crate::rest::$zone_of(self, owner).await
+            }
+
+            async fn read(&self, owner: &str) -> Result<$crate::TlsaRrset, $crate::BackendError> {
+                $crate::rest::$read(self, owner).await
+            }
+
+            async fn add(
+                &self,
+                owner: &str,
+                record: &$crate::Tlsa,
+                ttl: u32,
+            ) -> Result<$crate::Outcome, $crate::BackendError> {
+                $crate::rest::$add(self, owner, record, ttl).await
+            }
+
+            async fn remove(
+                &self,
+                owner: &str,
+                record: &$crate::Tlsa,
+            ) -> Result<$crate::Outcome, $crate::BackendError> {
+                $crate::rest::$remove(self, owner, record, None).await
+            }
+
+            async fn remove_if_unchanged(
+                &self,
+                owner: &str,
+                record: &$crate::Tlsa,
+                seen: &$crate::TlsaRrset,
+            ) -> Result<$crate::Outcome, $crate::BackendError> {
+                $crate::rest::$remove(self, owner, record, Some(seen)).await
+            }
+        }
+    };
+}
+pub(crate) use rest_backend;
 
 #[cfg(test)]
 mod tests {
