@@ -9,3 +9,4 @@
 pub mod cli;
 pub mod exit;
 pub mod output;
+pub mod probe;
