@@ -4,4 +4,5 @@
 mod certs;
 mod fake_mta;
 mod probe_edges;
+mod lab;
 mod util;
