@@ -77,7 +77,9 @@ impl fmt::Debug for Tlsa {
 
 /// Why a string is not a TLSA record in presentation form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?} is not a TLSA record ({reason}); expected \"USAGE SELECTOR MTYPE HEX\", e.g. \"3 1 1 0A1B…\"")]
+#[error(
+    "{input:?} is not a TLSA record ({reason}); expected \"USAGE SELECTOR MTYPE HEX\", e.g. \"3 1 1 0A1B…\""
+)]
 pub struct ParseTlsaError {
     /// What was given (TLSA data is public; this never holds a secret).
     pub input: String,
@@ -196,7 +198,13 @@ mod tests {
 
     #[test]
     fn owner_name_is_absolute() {
-        assert_eq!(tlsa_owner("mail.example.com", 25), "_25._tcp.mail.example.com.");
-        assert_eq!(tlsa_owner("mail.example.com.", 465), "_465._tcp.mail.example.com.");
+        assert_eq!(
+            tlsa_owner("mail.example.com", 25),
+            "_25._tcp.mail.example.com."
+        );
+        assert_eq!(
+            tlsa_owner("mail.example.com.", 465),
+            "_465._tcp.mail.example.com."
+        );
     }
 }
