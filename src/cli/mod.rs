@@ -1,6 +1,9 @@
 //! The command line: one module per subcommand. Raw flags are parsed by clap here and turned
 //! into validated settings inside each subcommand's module before anything runs.
 
+pub mod keygen;
+pub mod tlsa;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -14,9 +17,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print TLSA records for certificates, chains, private keys, public keys and CSRs.
+    Tlsa(tlsa::TlsaArgs),
+    /// Generate a new private key (mode 0600) and print the 3 1 1 record to publish for it.
+    Keygen(keygen::KeygenArgs),
+}
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Tlsa(args) => tlsa::run(args),
+        Command::Keygen(args) => keygen::run(args),
+    }
 }

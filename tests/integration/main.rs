@@ -5,4 +5,6 @@ mod certs;
 mod fake_mta;
 mod probe_edges;
 mod lab;
+mod keygen;
+mod tlsa;
 mod util;

@@ -95,3 +95,50 @@ pub fn run(args: &[&str]) -> Run {
     // invariant: the binary was built by cargo for this test run.
     Run::from_output(daneroll().args(args).output().expect("run daneroll"))
 }
+
+/// Runs `daneroll` with `args` in the directory `cwd`.
+pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    // invariant: the binary was built by cargo for this test run.
+    Run::from_output(
+        daneroll()
+            .current_dir(cwd)
+            .args(args)
+            .output()
+            .expect("run daneroll"),
+    )
+}
+
+/// Runs `daneroll` with `args`, feeding `input` on stdin.
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = daneroll()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        // invariant: the binary was built by cargo for this test run.
+        .expect("run daneroll");
+    // invariant: stdin was requested as a pipe just above.
+    let mut stdin = child.stdin.take().expect("stdin pipe");
+    // A closed pipe here means daneroll exited early; its status then tells the test why.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    // invariant: waiting for our own child succeeds.
+    Run::from_output(child.wait_with_output().expect("wait for daneroll"))
+}
+
+/// Runs a program other than daneroll (openssl, a shell pipeline) and collects what it did.
+pub fn run_tool(program: &str, args: &[&str]) -> Run {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
+    Run::from_output(output)
+}
+
+/// The repository root (for fixtures and examples).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
