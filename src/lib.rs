@@ -9,5 +9,5 @@
 pub mod cli;
 pub mod exit;
 pub mod output;
-pub mod probe;
 pub mod pki;
+pub mod probe;

@@ -20,7 +20,9 @@ pub mod smtp;
 pub mod starttls;
 pub mod tls;
 
-pub use dane::{DaneReport, DaneUsage, Match, RecordOutcome, RecordVerdict, authenticate};
+pub use dane::{
+    ChainProblem, DaneReport, DaneUsage, Match, RecordOutcome, RecordVerdict, authenticate,
+};
 pub use guard::{AddressOutcome, AddressVerdict, HostVerdict, verify_host_presents};
 pub use starttls::{
     Phase, Presented, ProbeError, ProbeReport, ProbeSettings, Prober, Target, Timeouts, TlsMode,

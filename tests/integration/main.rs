@@ -3,8 +3,9 @@
 
 mod certs;
 mod fake_mta;
-mod probe_edges;
-mod lab;
 mod keygen;
+mod lab;
+mod probe;
+mod probe_edges;
 mod tlsa;
 mod util;

@@ -68,6 +68,7 @@
 pub mod bind;
 pub mod knot;
 pub mod net;
+pub mod postfix;
 pub mod process;
 pub mod unbound;
 pub mod zones;
