@@ -7,7 +7,9 @@
 //! servers serve, `rollover` decides (without I/O) what may happen next and its driver does it.
 
 pub mod cli;
+pub mod config;
 pub mod exit;
 pub mod output;
+pub mod dns;
 pub mod pki;
 pub mod probe;

@@ -5,6 +5,7 @@ mod certs;
 mod fake_mta;
 mod keygen;
 mod lab;
+mod observer;
 mod probe;
 mod probe_edges;
 mod tlsa;

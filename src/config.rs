@@ -1,0 +1,429 @@
+//! The configuration file: which DNS backend publishes each MX host's records, and how
+//! DNSSEC is validated.
+//!
+//! TOML, read from `--config`, else `$DANEROLL_CONFIG`, else `/etc/daneroll/daneroll.toml`.
+//! The file is parsed into raw structs that mirror it (unknown keys are errors, so a typo never
+//! silently disables a setting) and then into validated settings; every error names the file,
+//! the line and the key. Secrets do not live here (TSIG keys stay in their own files), and
+//! values are never echoed in errors, in case one was pasted into the wrong key.
+//!
+//! Sections: `[dns.NAME]` named backends (`type = "rfc2136"`; REST providers add types),
+//! `[validation]` (trust anchor, resolver, safety factor of RFC 7671 §8.1), `[[host]]` per MX
+//! host. Later sections (`[policy]`, per-host certificate settings) are added to the raw and
+//! the validated structs side by side.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::dns::safe_time::DEFAULT_SAFETY_FACTOR;
+
+/// Where the configuration is read from when neither `--config` nor the environment says.
+pub const DEFAULT_PATH: &str = "/etc/daneroll/daneroll.toml";
+
+/// The environment variable naming the configuration file.
+pub const ENV_VAR: &str = "DANEROLL_CONFIG";
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from (or the default path, if none existed and none was required).
+    pub path: PathBuf,
+    /// Named DNS backends.
+    pub dns: BTreeMap<String, DnsBackend>,
+    /// DNSSEC validation settings.
+    pub validation: Validation,
+    /// The MX hosts.
+    pub hosts: Vec<Host>,
+}
+
+/// A DNS backend that publishes TLSA records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DnsBackend {
+    /// RFC 2136 dynamic update with TSIG.
+    Rfc2136 {
+        /// Where updates go; `None`: the SOA MNAME's addresses.
+        server: Option<SocketAddr>,
+        /// The TSIG key file (BIND, Knot or name/algorithm/secret format).
+        tsig_key_file: PathBuf,
+    },
+}
+
+/// How DNSSEC is validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// DS/DNSKEY lines to trust instead of the built-in root KSKs.
+    pub trust_anchor_file: Option<PathBuf>,
+    /// The validating resolver; `None`: the first `nameserver` in /etc/resolv.conf.
+    pub resolver: Option<SocketAddr>,
+    /// Multiplier of the TTL a resolver may hold the old answer (RFC 7671 §8.1: at least 2).
+    pub safety_factor: u32,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self {
+            trust_anchor_file: None,
+            resolver: None,
+            safety_factor: DEFAULT_SAFETY_FACTOR,
+        }
+    }
+}
+
+/// One MX host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// The MX target name, lower case, without the trailing dot.
+    pub name: String,
+    /// The TCP ports whose TLSA records daneroll manages (default: 25).
+    pub ports: Vec<u16>,
+    /// The `[dns.NAME]` backend that publishes its records.
+    pub dns: String,
+    /// Mail domains whose MX points here; their zones are checked by the preflight.
+    pub mail_domains: Vec<String>,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read config file {path}: {source} (give another with --config or ${ENV_VAR})"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {}{message}", at(*line, key.as_deref()))]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        key: Option<String>,
+        message: String,
+    },
+}
+
+fn at(line: Option<usize>, key: Option<&str>) -> String {
+    match (line, key) {
+        (Some(line), Some(key)) => format!("line {line}, {key}: "),
+        (Some(line), None) => format!("line {line}: "),
+        (None, Some(key)) => format!("{key}: "),
+        (None, None) => String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    dns: BTreeMap<String, RawBackend>,
+    #[serde(default)]
+    validation: RawValidation,
+    #[serde(default)]
+    host: Vec<RawHost>,
+}
+
+/// One `[dns.NAME]` table. A flat struct rather than a tagged enum so that every key keeps
+/// its line number; `type` picks which keys are required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    server: Option<Spanned<String>>,
+    tsig_key_file: Option<Spanned<PathBuf>>,
+}
+
+/// The backend types this build knows.
+const BACKEND_TYPES: &[&str] = &["rfc2136"];
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawValidation {
+    trust_anchor_file: Option<PathBuf>,
+    resolver: Option<Spanned<String>>,
+    safety_factor: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    ports: Option<Spanned<Vec<u16>>>,
+    dns: Spanned<String>,
+    #[serde(default)]
+    mail_domains: Vec<Spanned<String>>,
+}
+
+impl Config {
+    /// The path to read: `--config`, else `$DANEROLL_CONFIG`, else the default.
+    pub fn locate(flag: Option<&Path>) -> (PathBuf, bool) {
+        if let Some(path) = flag {
+            return (path.to_path_buf(), true);
+        }
+        match std::env::var_os(ENV_VAR) {
+            Some(path) if !path.is_empty() => (PathBuf::from(path), true),
+            _ => (PathBuf::from(DEFAULT_PATH), false),
+        }
+    }
+
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Like [`Config::load`], but a missing file that was not asked for explicitly yields the
+    /// defaults (read-only commands work without a config file).
+    pub fn load_or_default(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
+        if !explicit && !path.exists() {
+            return Ok(Self {
+                path: path.to_path_buf(),
+                dns: BTreeMap::new(),
+                validation: Validation::default(),
+                hosts: Vec::new(),
+            });
+        }
+        Self::load(path)
+    }
+
+    /// Parses `text`; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| line_of(text, &span));
+            let key = e.span().and_then(|span| key_at(text, &span));
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                key,
+                message: redact(e.message()),
+            }
+        })?;
+        Validator { text, path }.config(raw)
+    }
+
+    /// The host entry for `name` (case and trailing dot ignored).
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        let wanted = normalize_host(name);
+        self.hosts.iter().find(|h| h.name == wanted)
+    }
+}
+
+/// A host name as daneroll stores it: lower case, no trailing dot.
+pub fn normalize_host(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn line_of(text: &str, span: &Range<usize>) -> usize {
+    let end = span.start.min(text.len());
+    text[..end].matches('\n').count() + 1
+}
+
+/// The key on the line an error points at (`ports` in `ports = "x"`), or the table header.
+fn key_at(text: &str, span: &Range<usize>) -> Option<String> {
+    let line = text.lines().nth(line_of(text, span) - 1)?;
+    let line = line.split('#').next().unwrap_or("").trim();
+    let key = match line.split_once('=') {
+        Some((key, _)) => key.trim(),
+        None if line.starts_with('[') => line,
+        None => return None,
+    };
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// Removes quoted values from a parser message ("invalid type: string \"…\", expected u16").
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        match rest[start + 1..].find('"') {
+            Some(end) => {
+                out.push_str("(value hidden)");
+                rest = &rest[start + 1 + end + 1..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.trim().to_string()
+}
+
+/// An address with an optional port: `192.0.2.53`, `192.0.2.53:5353`, `::1`, `[::1]:53`.
+pub fn parse_server(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn error(&self, span: Option<Range<usize>>, key: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: span.map(|s| line_of(self.text, &s)),
+            key: Some(key.to_string()),
+            message: message.to_string(),
+        }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut dns = BTreeMap::new();
+        for (name, backend) in raw.dns {
+            let parsed = self.backend(&name, backend)?;
+            dns.insert(name, parsed);
+        }
+        let validation = self.validation(raw.validation)?;
+        let mut hosts: Vec<Host> = Vec::new();
+        for host in raw.host {
+            let name = normalize_host(host.name.get_ref());
+            let name_ok = hickory_proto::rr::Name::from_ascii(&name).is_ok()
+                && name.contains('.')
+                && !name.is_empty();
+            if !name_ok {
+                return Err(self.error(Some(host.name.span()), "host.name", "not a domain name"));
+            }
+            if hosts.iter().any(|h| h.name == name) {
+                return Err(self.error(
+                    Some(host.name.span()),
+                    "host.name",
+                    format!("{name} is configured twice"),
+                ));
+            }
+            if !dns.contains_key(host.dns.get_ref()) {
+                let known: Vec<&str> = dns.keys().map(String::as_str).collect();
+                return Err(self.error(
+                    Some(host.dns.span()),
+                    "host.dns",
+                    format!(
+                        "no [dns.{}] section (defined: {})",
+                        host.dns.get_ref(),
+                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                    ),
+                ));
+            }
+            let ports = match host.ports {
+                None => vec![25],
+                Some(ports) => {
+                    let span = ports.span();
+                    let list = ports.into_inner();
+                    if list.is_empty() || list.contains(&0) {
+                        return Err(self.error(
+                            Some(span),
+                            "host.ports",
+                            "list one or more TCP ports between 1 and 65535",
+                        ));
+                    }
+                    list
+                }
+            };
+            let mut mail_domains = Vec::new();
+            for domain in host.mail_domains {
+                let normalized = normalize_host(domain.get_ref());
+                if hickory_proto::rr::Name::from_ascii(&normalized).is_err() || normalized.is_empty() {
+                    return Err(self.error(Some(domain.span()), "host.mail_domains", "not a domain name"));
+                }
+                mail_domains.push(normalized);
+            }
+            hosts.push(Host {
+                name,
+                ports,
+                dns: host.dns.into_inner(),
+                mail_domains,
+            });
+        }
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            dns,
+            validation,
+            hosts,
+        })
+    }
+
+    fn backend(&self, name: &str, raw: RawBackend) -> Result<DnsBackend, ConfigError> {
+        let key = |field: &str| format!("dns.{name}.{field}");
+        match raw.kind.get_ref().as_str() {
+            "rfc2136" => {
+                let server = match raw.server {
+                    Some(server) => Some(parse_server(server.get_ref()).ok_or_else(|| {
+                        self.error(
+                            Some(server.span()),
+                            &key("server"),
+                            "not an IP address with an optional port (e.g. \"192.0.2.53:53\")",
+                        )
+                    })?),
+                    None => None,
+                };
+                let tsig_key_file = raw.tsig_key_file.ok_or_else(|| {
+                    self.error(
+                        Some(raw.kind.span()),
+                        &key("tsig_key_file"),
+                        "type \"rfc2136\" needs tsig_key_file (a key made by tsig-keygen)",
+                    )
+                })?;
+                Ok(DnsBackend::Rfc2136 {
+                    server,
+                    tsig_key_file: tsig_key_file.into_inner(),
+                })
+            }
+            other => Err(self.error(
+                Some(raw.kind.span()),
+                &key("type"),
+                format!(
+                    "unknown backend type {other:?}; known: {}",
+                    BACKEND_TYPES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn validation(&self, raw: RawValidation) -> Result<Validation, ConfigError> {
+        let resolver = match raw.resolver {
+            Some(text) => Some(parse_server(text.get_ref()).ok_or_else(|| {
+                self.error(
+                    Some(text.span()),
+                    "validation.resolver",
+                    "not an IP address with an optional port (e.g. \"127.0.0.1:53\")",
+                )
+            })?),
+            None => None,
+        };
+        let safety_factor = match raw.safety_factor {
+            Some(factor) if *factor.get_ref() < 2 => {
+                return Err(self.error(
+                    Some(factor.span()),
+                    "validation.safety_factor",
+                    "must be at least 2 (RFC 7671 §8.1: at least two TTLs)",
+                ));
+            }
+            Some(factor) => factor.into_inner(),
+            None => DEFAULT_SAFETY_FACTOR,
+        };
+        Ok(Validation {
+            trust_anchor_file: raw.trust_anchor_file,
+            resolver,
+            safety_factor,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

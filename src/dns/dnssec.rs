@@ -1,0 +1,455 @@
+//! Verifying one RRset's signatures against a zone's DNSKEY RRset (RFC 4035 §5.3).
+//!
+//! daneroll does not trust the AD bit of the answers it checks, and it cannot let a validating
+//! library fetch the chain through an authoritative server that does not serve the parent zone.
+//! Instead the zone's DNSKEY RRset is validated once through the chain (`chain`), and every
+//! answer from every server is checked here against it: the RRSIG's signer is the zone, its
+//! key tag and algorithm name a zone key in that set, the signature verifies over the RRset in
+//! canonical form (hickory's `TBS` and `Verifier`), and the injected clock lies between
+//! inception and expiration (RFC 4034 §3.1.5, serial arithmetic).
+
+use std::fmt;
+use std::time::SystemTime;
+
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
+use hickory_proto::dnssec::{Algorithm, PublicKey, Verifier};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use super::clock::{dnssec_now, from_dnssec_time, serial_at_or_before};
+
+/// A zone's DNSKEY RRset, proven through the chain from a trust anchor.
+#[derive(Clone)]
+pub struct ZoneKeys {
+    zone: Name,
+    keys: Vec<DNSKEY>,
+    ttl: u32,
+    expires: SystemTime,
+}
+
+impl ZoneKeys {
+    /// Validates a zone's DNSKEY RRset: it must be signed, validly and now, by one of its own
+    /// keys that `trusted` vouches for (a DS at the parent, or a trust anchor). RFC 4035 §5.2.
+    pub fn validate(
+        zone: &Name,
+        answer: &[Record],
+        trusted: impl Fn(&DNSKEY) -> bool,
+        now: SystemTime,
+    ) -> Result<Self, SignatureProblem> {
+        let records: Vec<Record> = answer
+            .iter()
+            .filter(|r| r.name == *zone && r.record_type() == RecordType::DNSKEY)
+            .cloned()
+            .collect();
+        let keys: Vec<DNSKEY> = records.iter().filter_map(dnskey).cloned().collect();
+        if keys.is_empty() {
+            return Err(SignatureProblem::NoRecords {
+                owner: zone.clone(),
+                rtype: RecordType::DNSKEY,
+            });
+        }
+        let entry_points: Vec<DNSKEY> = keys.iter().filter(|k| trusted(k)).cloned().collect();
+        if entry_points.is_empty() {
+            return Err(SignatureProblem::NoTrustedKey {
+                zone: zone.clone(),
+                tags: keys.iter().filter_map(|k| k.calculate_key_tag().ok()).collect(),
+            });
+        }
+        let verified = verify_rrset(zone, RecordType::DNSKEY, answer, zone, &entry_points, now)?;
+        let ttl = records
+            .iter()
+            .map(|r| r.ttl)
+            .min()
+            .unwrap_or(0)
+            .min(verified.original_ttl);
+        Ok(Self {
+            zone: zone.clone(),
+            keys,
+            ttl,
+            expires: verified.expires,
+        })
+    }
+
+    /// The zone these keys belong to.
+    pub fn zone(&self) -> &Name {
+        &self.zone
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &[DNSKEY] {
+        &self.keys
+    }
+
+    /// The DNSKEY RRset's TTL.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    /// When the signature over the DNSKEY RRset expires.
+    pub fn expires(&self) -> SystemTime {
+        self.expires
+    }
+
+    /// Verifies the RRset `owner`/`rtype` found in `records` against these keys.
+    pub fn verify(
+        &self,
+        owner: &Name,
+        rtype: RecordType,
+        records: &[Record],
+        now: SystemTime,
+    ) -> Result<Verified, SignatureProblem> {
+        verify_rrset(owner, rtype, records, &self.zone, &self.keys, now)
+    }
+}
+
+impl fmt::Debug for ZoneKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tags: Vec<u16> = self
+            .keys
+            .iter()
+            .filter_map(|k| k.calculate_key_tag().ok())
+            .collect();
+        write!(f, "ZoneKeys({} tags {tags:?} ttl {})", self.zone, self.ttl)
+    }
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The key tag of the DNSKEY that made it.
+    pub key_tag: u16,
+    /// When it stops being valid (the latest expiration among the valid signatures).
+    pub expires: SystemTime,
+    /// The RRset's TTL as signed (RFC 4034 §3.1.4): resolvers cap their cache time at it.
+    pub original_ttl: u32,
+}
+
+/// Why an RRset does not verify. The variants say what an operator would check next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureProblem {
+    #[error("no {rtype} records at {owner}")]
+    NoRecords { owner: Name, rtype: RecordType },
+    #[error("{owner} {rtype} carries no RRSIG (the zone is not signed, or the server strips DNSSEC records)")]
+    Unsigned { owner: Name, rtype: RecordType },
+    #[error("none of the DNSKEYs of {zone} (tags {tags:?}) matches a DS at the parent or a trust anchor")]
+    NoTrustedKey { zone: Name, tags: Vec<u16> },
+    #[error("the RRSIG over {owner} {rtype} is signed by {signer}, not by the zone {zone}")]
+    WrongSigner {
+        owner: Name,
+        rtype: RecordType,
+        signer: Name,
+        zone: Name,
+    },
+    #[error("the RRSIG over {owner} {rtype} names key {key_tag} (algorithm {algorithm}), which is not in the validated DNSKEY RRset of {zone}")]
+    UnknownKey {
+        owner: Name,
+        rtype: RecordType,
+        key_tag: u16,
+        algorithm: u8,
+        zone: Name,
+    },
+    #[error("the RRSIG over {owner} {rtype} by key {key_tag} expired at {}", super::clock::stamp(*at))]
+    Expired {
+        owner: Name,
+        rtype: RecordType,
+        key_tag: u16,
+        at: SystemTime,
+    },
+    #[error("the RRSIG over {owner} {rtype} by key {key_tag} is not valid before {}", super::clock::stamp(*from))]
+    NotYetValid {
+        owner: Name,
+        rtype: RecordType,
+        key_tag: u16,
+        from: SystemTime,
+    },
+    #[error("the RRSIG over {owner} {rtype} by key {key_tag} does not verify (data or signature altered)")]
+    Invalid {
+        owner: Name,
+        rtype: RecordType,
+        key_tag: u16,
+    },
+    #[error("the RRSIG over {owner} {rtype} uses algorithm {algorithm}, which daneroll cannot verify")]
+    UnsupportedAlgorithm {
+        owner: Name,
+        rtype: RecordType,
+        algorithm: u8,
+    },
+}
+
+impl SignatureProblem {
+    /// How much this problem tells the operator; the most telling one is reported.
+    fn weight(&self) -> u8 {
+        match self {
+            Self::NoRecords { .. } => 0,
+            Self::Unsigned { .. } => 1,
+            Self::WrongSigner { .. } => 2,
+            Self::UnknownKey { .. } => 3,
+            Self::UnsupportedAlgorithm { .. } => 4,
+            Self::NoTrustedKey { .. } => 5,
+            Self::NotYetValid { .. } => 6,
+            Self::Expired { .. } => 7,
+            Self::Invalid { .. } => 8,
+        }
+    }
+}
+
+/// The DNSKEY in a record, if it is one.
+pub fn dnskey(record: &Record) -> Option<&DNSKEY> {
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::DNSKEY(key)) => Some(key),
+        _ => None,
+    }
+}
+
+/// The RRSIG in a record, if it is one.
+pub fn rrsig(record: &Record) -> Option<&RRSIG> {
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig),
+        _ => None,
+    }
+}
+
+/// The RRSIGs in `records` that cover `owner`/`rtype`.
+pub fn rrsigs_covering<'a>(
+    records: &'a [Record],
+    owner: &'a Name,
+    rtype: RecordType,
+) -> impl Iterator<Item = &'a RRSIG> + 'a {
+    records
+        .iter()
+        .filter(move |r| r.name == *owner)
+        .filter_map(rrsig)
+        .filter(move |sig| sig.input().type_covered == rtype)
+}
+
+/// Verifies the RRset `owner`/`rtype` in `records` (RRSIGs taken from the same slice) against
+/// `keys` of `zone` at time `now`. Succeeds if any one RRSIG is valid (RFC 4035 §5.3.3).
+pub fn verify_rrset(
+    owner: &Name,
+    rtype: RecordType,
+    records: &[Record],
+    zone: &Name,
+    keys: &[DNSKEY],
+    now: SystemTime,
+) -> Result<Verified, SignatureProblem> {
+    let rrset: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.name == *owner && r.record_type() == rtype && r.dns_class == DNSClass::IN)
+        .collect();
+    if rrset.is_empty() {
+        return Err(SignatureProblem::NoRecords {
+            owner: owner.clone(),
+            rtype,
+        });
+    }
+    let mut best: Option<Verified> = None;
+    let mut problem = SignatureProblem::Unsigned {
+        owner: owner.clone(),
+        rtype,
+    };
+    for sig in rrsigs_covering(records, owner, rtype) {
+        match check_one(owner, rtype, &rrset, sig, zone, keys, now) {
+            Ok(verified) => {
+                if best.as_ref().is_none_or(|b| verified.expires > b.expires) {
+                    best = Some(verified);
+                }
+            }
+            Err(p) if p.weight() >= problem.weight() => problem = p,
+            Err(_) => {}
+        }
+    }
+    best.ok_or(problem)
+}
+
+fn check_one(
+    owner: &Name,
+    rtype: RecordType,
+    rrset: &[&Record],
+    sig: &RRSIG,
+    zone: &Name,
+    keys: &[DNSKEY],
+    now: SystemTime,
+) -> Result<Verified, SignatureProblem> {
+    let input = sig.input();
+    let key_tag = input.key_tag;
+    if input.signer_name != *zone {
+        return Err(SignatureProblem::WrongSigner {
+            owner: owner.clone(),
+            rtype,
+            signer: input.signer_name.clone(),
+            zone: zone.clone(),
+        });
+    }
+    if !input.algorithm.is_supported() {
+        return Err(SignatureProblem::UnsupportedAlgorithm {
+            owner: owner.clone(),
+            rtype,
+            algorithm: u8::from(input.algorithm),
+        });
+    }
+    if input.num_labels > owner.num_labels() {
+        return Err(SignatureProblem::Invalid {
+            owner: owner.clone(),
+            rtype,
+            key_tag,
+        });
+    }
+    let stamp_now = dnssec_now(now);
+    let inception = input.sig_inception.get();
+    let expiration = input.sig_expiration.get();
+    if !serial_at_or_before(inception, stamp_now) {
+        return Err(SignatureProblem::NotYetValid {
+            owner: owner.clone(),
+            rtype,
+            key_tag,
+            from: from_dnssec_time(inception, now),
+        });
+    }
+    if !serial_at_or_before(stamp_now, expiration) {
+        return Err(SignatureProblem::Expired {
+            owner: owner.clone(),
+            rtype,
+            key_tag,
+            at: from_dnssec_time(expiration, now),
+        });
+    }
+    let candidates = keys.iter().filter(|key| {
+        key.zone_key()
+            && !key.revoke()
+            && key.public_key().algorithm() == input.algorithm
+            && key.calculate_key_tag().ok() == Some(key_tag)
+    });
+    let mut found = false;
+    for key in candidates {
+        found = true;
+        let covered = rrset.iter().copied();
+        if key
+            .verify_rrsig(owner, DNSClass::IN, sig, covered)
+            .is_ok()
+        {
+            return Ok(Verified {
+                key_tag,
+                expires: from_dnssec_time(expiration, now),
+                original_ttl: input.original_ttl,
+            });
+        }
+    }
+    if found {
+        Err(SignatureProblem::Invalid {
+            owner: owner.clone(),
+            rtype,
+            key_tag,
+        })
+    } else {
+        Err(SignatureProblem::UnknownKey {
+            owner: owner.clone(),
+            rtype,
+            key_tag,
+            algorithm: u8::from(input.algorithm),
+            zone: zone.clone(),
+        })
+    }
+}
+
+/// Whether daneroll can verify signatures made with `algorithm` (RFC 8624 §3.1 MUSTs).
+pub fn algorithm_supported(algorithm: Algorithm) -> bool {
+    algorithm.is_supported()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dns::testing::{TestZone, name, tlsa_record};
+
+    #[test]
+    fn a_signed_rrset_verifies_and_reports_its_expiry() {
+        let zone = TestZone::new("example.test.");
+        let owner = name("_25._tcp.mail.example.test.");
+        let mut records = vec![tlsa_record(&owner, 300, 0xAA)];
+        records.push(zone.sign(&records));
+        let now = zone.now();
+        let verified = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &records, now)
+            .unwrap();
+        assert_eq!(verified.key_tag, zone.key_tag());
+        assert_eq!(verified.original_ttl, 300);
+        assert_eq!(verified.expires, zone.expiration());
+    }
+
+    #[test]
+    fn altered_data_does_not_verify() {
+        let zone = TestZone::new("example.test.");
+        let owner = name("_25._tcp.mail.example.test.");
+        let signed = vec![tlsa_record(&owner, 300, 0xAA)];
+        let sig = zone.sign(&signed);
+        let records = vec![tlsa_record(&owner, 300, 0xBB), sig];
+        let err = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &records, zone.now())
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn expired_and_future_signatures_are_rejected_by_the_clock() {
+        let zone = TestZone::new("example.test.");
+        let owner = name("_25._tcp.mail.example.test.");
+        let mut records = vec![tlsa_record(&owner, 300, 0xAA)];
+        records.push(zone.sign(&records));
+        let late = zone.expiration() + Duration::from_secs(1);
+        let err = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &records, late)
+            .unwrap_err();
+        assert!(err.to_string().contains("expired at"), "{err}");
+        let early = zone.inception() - Duration::from_secs(1);
+        let err = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &records, early)
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::NotYetValid { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_signature_by_another_zone_or_key_is_not_accepted() {
+        let zone = TestZone::new("example.test.");
+        let other = TestZone::new("example.test.");
+        let owner = name("_25._tcp.mail.example.test.");
+        let mut records = vec![tlsa_record(&owner, 300, 0xAA)];
+        records.push(other.sign(&records));
+        let err = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &records, zone.now())
+            .unwrap_err();
+        assert!(
+            matches!(err, SignatureProblem::UnknownKey { .. } | SignatureProblem::Invalid { .. }),
+            "{err}"
+        );
+        let unsigned = vec![tlsa_record(&owner, 300, 0xAA)];
+        let err = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &unsigned, zone.now())
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::Unsigned { .. }), "{err}");
+    }
+
+    #[test]
+    fn dnskey_rrset_needs_a_trusted_self_signature() {
+        let zone = TestZone::new("example.test.");
+        let answer = zone.dnskey_answer();
+        let keys = ZoneKeys::validate(
+            &name("example.test."),
+            &answer,
+            |k| zone.is_own_key(k),
+            zone.now(),
+        )
+        .unwrap();
+        assert_eq!(keys.keys().len(), 1);
+        let err = ZoneKeys::validate(&name("example.test."), &answer, |_| false, zone.now())
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::NoTrustedKey { .. }), "{err}");
+    }
+}

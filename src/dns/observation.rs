@@ -1,0 +1,455 @@
+//! What one authoritative address served, judged: the pure half of the observer.
+//!
+//! The observer sends the queries; everything that decides what an answer *means* lives here,
+//! as functions of the reply, the validated zone keys and the time, so that every verdict is
+//! unit-tested with scripted replies. An answer counts as serving the change only if it is
+//! authoritative (AA, RFC 1035 §4.1.1) and its DNSSEC checks out: the RRSIG over the TLSA RRset
+//! (RFC 4035 §5.3) or the NSEC/NSEC3 proof that there is none (RFC 4035 §5.4, RFC 5155 §8).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use daneroll_providers::Tlsa;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use serde::Serialize;
+
+use super::clock::stamp;
+use super::denial::{DenialKind, verify_denial};
+use super::dnssec::ZoneKeys;
+use super::safe_time::{OldAnswer, ServerState};
+use super::transport::QueryError;
+
+/// The change being watched: `record` present at the name, or absent from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The record.
+    pub record: Tlsa,
+    /// Whether it should be there (publish) or gone (retire).
+    pub present: bool,
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = if self.present { "present" } else { "absent" };
+        write!(f, "{} {word}", self.record.short())
+    }
+}
+
+/// One address of one name server of the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AuthServer {
+    /// The NS name, as the zone's NS RRset lists it.
+    pub ns: String,
+    /// One of its addresses, port 53 (or as configured).
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for AuthServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.ns.trim_end_matches('.'), self.addr)
+    }
+}
+
+/// The DNSSEC verdict on one answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dnssec {
+    /// The RRSIG over the TLSA RRset verifies; valid until `expires`.
+    Signed { key_tag: u16, expires: SystemTime },
+    /// The NSEC/NSEC3 proof that there is no TLSA RRset verifies.
+    ProvenAbsent { kind: DenialKind, expires: SystemTime },
+    /// The zone is not secure, so there is nothing to verify against.
+    ZoneNotSecure,
+    /// The answer does not validate.
+    Failed(String),
+}
+
+impl Dnssec {
+    /// Whether the answer validated.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Signed { .. } | Self::ProvenAbsent { .. })
+    }
+
+    /// When the signatures it rests on expire.
+    pub fn expires(&self) -> Option<SystemTime> {
+        match self {
+            Self::Signed { expires, .. } | Self::ProvenAbsent { expires, .. } => Some(*expires),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Dnssec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Signed { key_tag, .. } => write!(f, "signed (key {key_tag})"),
+            Self::ProvenAbsent {
+                kind: DenialKind::NxDomain,
+                ..
+            } => write!(f, "absence proven (NXDOMAIN)"),
+            Self::ProvenAbsent {
+                kind: DenialKind::NoData,
+                ..
+            } => write!(f, "absence proven (NODATA)"),
+            Self::ProvenAbsent {
+                kind: DenialKind::OptOut,
+                ..
+            } => write!(f, "absence proven (NSEC3 opt-out)"),
+            Self::ZoneNotSecure => write!(f, "not checked (zone not secure)"),
+            Self::Failed(why) => write!(f, "BOGUS: {why}"),
+        }
+    }
+}
+
+/// An authoritative answer to the TLSA query, judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// The TLSA records at the name (empty: no RRset).
+    pub records: Vec<Tlsa>,
+    /// The RRset's TTL as served, if there is one.
+    pub rrset_ttl: Option<u32>,
+    /// The negative TTL from the SOA in a negative answer (RFC 2308 §5).
+    pub negative_ttl: Option<u32>,
+    /// The DNSSEC verdict.
+    pub dnssec: Dnssec,
+}
+
+/// What one address did with the TLSA query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Nothing came back.
+    NoAnswer(QueryError),
+    /// An answer that is not an authoritative one for the zone (REFUSED, SERVFAIL, no AA).
+    NotAuthoritative { rcode: String },
+    /// An authoritative answer.
+    Served(Served),
+}
+
+/// The zone's SOA as one address serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoaSeen {
+    /// The serial: which version of the zone the address serves.
+    pub serial: u32,
+    /// min(SOA TTL, MINIMUM): how long resolvers cache a negative answer (RFC 2308 §5).
+    pub negative_ttl: u32,
+    /// The SOA RRset's TTL.
+    pub ttl: u32,
+}
+
+/// One poll of one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Who.
+    pub server: AuthServer,
+    /// When the answer was judged.
+    pub at: SystemTime,
+    /// The TLSA answer.
+    pub answer: Answer,
+    /// The SOA answer, if any.
+    pub soa: Option<SoaSeen>,
+}
+
+/// How one address stands relative to the change, in the operator's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerVerdict {
+    /// It serves the change, validated.
+    Serving,
+    /// It still serves the old state.
+    Stale,
+    /// It did not answer.
+    NoAnswer(String),
+    /// It answered, but not authoritatively.
+    NotAuthoritative(String),
+    /// It serves the change but the answer does not validate.
+    Bogus(String),
+}
+
+impl fmt::Display for ServerVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Serving => write!(f, "serving"),
+            Self::Stale => write!(f, "stale"),
+            Self::NoAnswer(why) => write!(f, "no answer: {why}"),
+            Self::NotAuthoritative(rcode) => write!(f, "not authoritative ({rcode})"),
+            Self::Bogus(why) => write!(f, "bogus: {why}"),
+        }
+    }
+}
+
+impl Observation {
+    /// Where this address stands relative to `expected`.
+    pub fn verdict(&self, expected: &Expected) -> ServerVerdict {
+        match &self.answer {
+            Answer::NoAnswer(error) => ServerVerdict::NoAnswer(error.to_string()),
+            Answer::NotAuthoritative { rcode } => ServerVerdict::NotAuthoritative(rcode.clone()),
+            Answer::Served(served) => {
+                if served.records.contains(&expected.record) != expected.present {
+                    ServerVerdict::Stale
+                } else if served.dnssec.is_valid() {
+                    ServerVerdict::Serving
+                } else {
+                    ServerVerdict::Bogus(served.dnssec.to_string())
+                }
+            }
+        }
+    }
+
+    /// The same, as the safe-time tracker needs it.
+    pub fn state(&self, expected: &Expected) -> ServerState {
+        let Answer::Served(served) = &self.answer else {
+            return ServerState::Unconfirmed;
+        };
+        match self.verdict(expected) {
+            ServerVerdict::Serving => ServerState::Serving {
+                rrset_ttl: served.rrset_ttl,
+            },
+            ServerVerdict::Stale => ServerState::Stale {
+                old: match served.rrset_ttl {
+                    Some(ttl) if !served.records.is_empty() => OldAnswer::Rrset { ttl },
+                    _ => OldAnswer::NoRrset {
+                        negative_ttl: served
+                            .negative_ttl
+                            .or(self.soa.map(|s| s.negative_ttl))
+                            .unwrap_or(0),
+                    },
+                },
+            },
+            _ => ServerState::Unconfirmed,
+        }
+    }
+}
+
+/// The daneroll form of a TLSA record in a DNS answer.
+pub fn tlsa_of(record: &Record) -> Option<Tlsa> {
+    match &record.data {
+        RData::TLSA(tlsa) => Some(Tlsa::new(
+            u8::from(tlsa.cert_usage),
+            u8::from(tlsa.selector),
+            u8::from(tlsa.matching),
+            tlsa.cert_data.clone(),
+        )),
+        _ => None,
+    }
+}
+
+/// The TLSA records at `owner` in a resolver's or server's answer section.
+pub fn tlsa_records(owner: &Name, answers: &[Record]) -> Vec<Tlsa> {
+    let mut records: Vec<Tlsa> = answers
+        .iter()
+        .filter(|r| r.name == *owner)
+        .filter_map(tlsa_of)
+        .collect();
+    records.sort();
+    records
+}
+
+fn negative_ttl_of(record: &Record) -> Option<u32> {
+    match &record.data {
+        RData::SOA(soa) => Some(record.ttl.min(soa.minimum)),
+        _ => None,
+    }
+}
+
+/// Judges a server's reply to `owner TLSA` against the zone's validated keys (if secure).
+pub fn judge_tlsa(
+    owner: &Name,
+    reply: &Message,
+    keys: Option<&ZoneKeys>,
+    now: SystemTime,
+) -> Answer {
+    let rcode = reply.metadata.response_code;
+    let nxdomain = rcode == ResponseCode::NXDomain;
+    if !(rcode == ResponseCode::NoError || nxdomain) || !reply.metadata.authoritative {
+        let rcode = if reply.metadata.authoritative {
+            rcode.to_string()
+        } else {
+            format!("{rcode} without the AA flag")
+        };
+        return Answer::NotAuthoritative { rcode };
+    }
+    let records = tlsa_records(owner, &reply.answers);
+    let rrset_ttl = reply
+        .answers
+        .iter()
+        .filter(|r| r.name == *owner && r.record_type() == RecordType::TLSA)
+        .map(|r| r.ttl)
+        .max();
+    let negative_ttl = reply
+        .authorities
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .find_map(negative_ttl_of);
+    let has_cname = reply
+        .answers
+        .iter()
+        .any(|r| r.name == *owner && r.record_type() == RecordType::CNAME);
+    let dnssec = match keys {
+        None => Dnssec::ZoneNotSecure,
+        Some(_) if has_cname => {
+            Dnssec::Failed(format!("{owner} is a CNAME; daneroll checks TLSA records at the name itself"))
+        }
+        Some(keys) if !records.is_empty() => {
+            match keys.verify(owner, RecordType::TLSA, &reply.answers, now) {
+                Ok(verified) => Dnssec::Signed {
+                    key_tag: verified.key_tag,
+                    expires: verified.expires,
+                },
+                Err(problem) => Dnssec::Failed(problem.to_string()),
+            }
+        }
+        Some(keys) => {
+            match verify_denial(owner, RecordType::TLSA, nxdomain, &reply.authorities, keys, now) {
+                Ok(denial) => Dnssec::ProvenAbsent {
+                    kind: denial.kind,
+                    expires: denial.expires,
+                },
+                Err(problem) => Dnssec::Failed(problem.to_string()),
+            }
+        }
+    };
+    Answer::Served(Served {
+        records,
+        rrset_ttl,
+        negative_ttl,
+        dnssec,
+    })
+}
+
+/// Reads the SOA of `zone` from a server's reply to `zone SOA`.
+pub fn judge_soa(zone: &Name, reply: &Message) -> Option<SoaSeen> {
+    if !reply.metadata.authoritative {
+        return None;
+    }
+    reply
+        .answers
+        .iter()
+        .filter(|r| r.name == *zone)
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(SoaSeen {
+                serial: soa.serial,
+                negative_ttl: r.ttl.min(soa.minimum),
+                ttl: r.ttl,
+            }),
+            _ => None,
+        })
+}
+
+/// A short "valid until" for tables.
+pub fn expiry_text(dnssec: &Dnssec) -> String {
+    dnssec.expires().map(stamp).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::RecordType::A;
+
+    use super::*;
+    use crate::dns::testing::{TestZone, addr, name, nsec_record, reply, soa_record, tlsa, tlsa_record};
+
+    const OWNER: &str = "_25._tcp.mail.example.test.";
+
+    fn observation(answer: Answer) -> Observation {
+        Observation {
+            server: AuthServer {
+                ns: "ns1.example.test.".into(),
+                addr: addr("127.0.3.1:53"),
+            },
+            at: crate::dns::testing::at(crate::dns::testing::NOW),
+            answer,
+            soa: Some(SoaSeen {
+                serial: 7,
+                negative_ttl: 60,
+                ttl: 3600,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_signed_rrset_with_the_record_is_serving() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let answers = zone.signed(vec![tlsa_record(&owner, 300, 1), tlsa_record(&owner, 300, 2)]);
+        let message = reply(ResponseCode::NoError, true, answers, vec![]);
+        let answer = judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now());
+        let Answer::Served(served) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(served.records, vec![tlsa(1), tlsa(2)]);
+        assert_eq!(served.rrset_ttl, Some(300));
+        assert_eq!(served.dnssec.expires(), Some(zone.expiration()));
+        let obs = observation(answer);
+        let publish = Expected { record: tlsa(2), present: true };
+        assert_eq!(obs.verdict(&publish), ServerVerdict::Serving);
+        assert_eq!(obs.state(&publish), ServerState::Serving { rrset_ttl: Some(300) });
+        let retire = Expected { record: tlsa(2), present: false };
+        assert_eq!(obs.verdict(&retire), ServerVerdict::Stale);
+        assert_eq!(
+            obs.state(&retire),
+            ServerState::Stale { old: OldAnswer::Rrset { ttl: 300 } }
+        );
+    }
+
+    #[test]
+    fn an_nxdomain_with_proof_is_stale_for_a_publish_with_the_negative_ttl() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let mut authority = zone.signed(vec![soa_record(zone.apex(), 3600, 7, 60)]);
+        authority.extend(zone.signed(vec![nsec_record(
+            &name("mail.example.test."),
+            zone.apex(),
+            &[A],
+            60,
+        )]));
+        let message = reply(ResponseCode::NXDomain, true, vec![], authority);
+        let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
+        let publish = Expected { record: tlsa(1), present: true };
+        assert_eq!(obs.verdict(&publish), ServerVerdict::Stale);
+        assert_eq!(
+            obs.state(&publish),
+            ServerState::Stale { old: OldAnswer::NoRrset { negative_ttl: 60 } }
+        );
+        let retire = Expected { record: tlsa(1), present: false };
+        assert_eq!(obs.verdict(&retire), ServerVerdict::Serving);
+    }
+
+    #[test]
+    fn the_change_without_valid_signatures_is_bogus_not_serving() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let message = reply(ResponseCode::NoError, true, vec![tlsa_record(&owner, 300, 1)], vec![]);
+        let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
+        let publish = Expected { record: tlsa(1), present: true };
+        let verdict = obs.verdict(&publish);
+        assert!(matches!(verdict, ServerVerdict::Bogus(_)), "{verdict}");
+        assert_eq!(obs.state(&publish), ServerState::Unconfirmed);
+        let bare_nx = reply(ResponseCode::NXDomain, true, vec![], vec![]);
+        let obs = observation(judge_tlsa(&owner, &bare_nx, Some(&zone.keys()), zone.now()));
+        let retire = Expected { record: tlsa(1), present: false };
+        assert!(matches!(obs.verdict(&retire), ServerVerdict::Bogus(_)));
+    }
+
+    #[test]
+    fn refused_or_non_authoritative_answers_do_not_count() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let refused = reply(ResponseCode::Refused, true, vec![], vec![]);
+        let answer = judge_tlsa(&owner, &refused, Some(&zone.keys()), zone.now());
+        assert_eq!(answer, Answer::NotAuthoritative { rcode: ResponseCode::Refused.to_string() });
+        let signed = zone.signed(vec![tlsa_record(&owner, 300, 1)]);
+        let cached = reply(ResponseCode::NoError, false, signed, vec![]);
+        let obs = observation(judge_tlsa(&owner, &cached, Some(&zone.keys()), zone.now()));
+        let verdict = obs.verdict(&Expected { record: tlsa(1), present: true });
+        assert!(matches!(verdict, ServerVerdict::NotAuthoritative(_)), "{verdict}");
+    }
+
+    #[test]
+    fn soa_gives_serial_and_negative_ttl() {
+        let zone = name("example.test.");
+        let message = reply(ResponseCode::NoError, true, vec![soa_record(&zone, 3600, 42, 300)], vec![]);
+        assert_eq!(
+            judge_soa(&zone, &message),
+            Some(SoaSeen { serial: 42, negative_ttl: 300, ttl: 3600 })
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! The propagation observer: ask every address of every name server, directly.
+//!
+//! Resolvers answer from whichever authoritative server they reach, so a change is out only
+//! when *every* address of *every* NS name serves it (RFC 7671 §8.1 asks us to wait for the
+//! slowest). Discovery (the zone, its chain of trust, its NS RRset and every A/AAAA of every NS
+//! name) is done once per run through the resolver; each poll then sends one TLSA query (and
+//! one SOA query, for the serial) to each address, with DO set, all concurrently, and judges
+//! the answers against the validated DNSKEY RRset (`observation`). The validating resolver is
+//! asked once per poll as a second signal: its AD flag (RFC 4035 §3.2.3) and what it caches.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use daneroll_providers::Tlsa;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::task::JoinSet;
+
+use super::chain::{ChainError, ChainWalker, ZoneStatus};
+use super::clock::Clock;
+use super::observation::{AuthServer, Observation, judge_soa, judge_tlsa, tlsa_records};
+use super::transport::{QueryError, Question, Transport};
+
+/// The port authoritative servers answer on.
+pub const DNS_PORT: u16 = 53;
+
+/// Why the servers to watch could not be found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("resolver {resolver} returned no NS records for zone {zone}")]
+    NoNameServers { resolver: SocketAddr, zone: Name },
+    #[error("none of the name servers of {zone} ({names}) has an IPv4 or IPv6 address")]
+    NoAddresses { zone: Name, names: String },
+}
+
+/// The validating resolver's view of the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverView {
+    /// Which resolver.
+    pub resolver: SocketAddr,
+    /// What it said.
+    pub outcome: Result<ResolverAnswer, QueryError>,
+}
+
+/// One answer from the validating resolver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverAnswer {
+    /// NOERROR, NXDOMAIN, SERVFAIL (a validating resolver's answer for bogus data)…
+    pub rcode: String,
+    /// The AD flag: the resolver validated the answer.
+    pub authenticated: bool,
+    /// The TLSA records it returned.
+    pub records: Vec<Tlsa>,
+    /// The remaining TTL in its cache.
+    pub ttl: Option<u32>,
+}
+
+/// What the observer watches: one TLSA name, its zone and every authoritative address.
+pub struct Observer<T: Transport> {
+    transport: Arc<T>,
+    resolver: SocketAddr,
+    owner: Name,
+    zone: Name,
+    status: ZoneStatus,
+    servers: Vec<AuthServer>,
+    zone_ttl: u32,
+}
+
+impl<T: Transport> Observer<T> {
+    /// Finds the zone of `owner`, validates its chain (through `walker`, which caches), and
+    /// every address of every name server. Once per run.
+    pub async fn discover(
+        transport: Arc<T>,
+        walker: &mut ChainWalker<'_, T>,
+        resolver: SocketAddr,
+        owner: Name,
+    ) -> Result<Self, DiscoveryError> {
+        let (zone, soa) = walker.zone_of(&owner).await?;
+        let status = walker.validate(&zone).await?;
+        let ns_reply = ask(&*transport, resolver, &zone, RecordType::NS).await?;
+        let mut names: Vec<Name> = ns_reply
+            .answers
+            .iter()
+            .filter(|r| r.name == zone)
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Err(DiscoveryError::NoNameServers { resolver, zone });
+        }
+        let mut zone_ttl = soa.map(|r| r.ttl).unwrap_or(0);
+        for record in &ns_reply.answers {
+            zone_ttl = zone_ttl.max(record.ttl);
+        }
+        if let Some(keys) = status.keys() {
+            zone_ttl = zone_ttl.max(keys.ttl());
+        }
+        let mut servers = Vec::new();
+        for ns in &names {
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                let reply = ask(&*transport, resolver, ns, rtype).await?;
+                for addr in reply.answers.iter().filter_map(|r| r.data.ip_addr()) {
+                    servers.push(AuthServer {
+                        ns: ns.to_string(),
+                        addr: SocketAddr::new(addr, DNS_PORT),
+                    });
+                }
+            }
+        }
+        servers.sort();
+        servers.dedup();
+        if servers.is_empty() {
+            let names = names
+                .iter()
+                .map(Name::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DiscoveryError::NoAddresses { zone, names });
+        }
+        Ok(Self {
+            transport,
+            resolver,
+            owner,
+            zone,
+            status,
+            servers,
+            zone_ttl,
+        })
+    }
+
+    /// Watches an explicit set of addresses (hidden primaries, stealth secondaries) as well.
+    pub fn add_servers(&mut self, extra: impl IntoIterator<Item = SocketAddr>) {
+        for addr in extra {
+            let server = AuthServer {
+                ns: format!("{} (configured)", addr.ip()),
+                addr,
+            };
+            if !self.servers.iter().any(|s| s.addr == addr) {
+                self.servers.push(server);
+            }
+        }
+    }
+
+    /// The TLSA owner name.
+    pub fn owner(&self) -> &Name {
+        &self.owner
+    }
+
+    /// The zone that holds it.
+    pub fn zone(&self) -> &Name {
+        &self.zone
+    }
+
+    /// The zone's chain-of-trust verdict.
+    pub fn zone_status(&self) -> &ZoneStatus {
+        &self.status
+    }
+
+    /// Every authoritative address, in a stable order.
+    pub fn servers(&self) -> &[AuthServer] {
+        &self.servers
+    }
+
+    /// The longest TTL of the zone's SOA, NS and DNSKEY RRsets.
+    pub fn zone_ttl(&self) -> u32 {
+        self.zone_ttl
+    }
+
+    /// The resolver used for discovery and the second signal.
+    pub fn resolver(&self) -> SocketAddr {
+        self.resolver
+    }
+
+    /// The transport (for query counts).
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// One poll: every address asked concurrently, every answer judged at `clock`'s now.
+    pub async fn poll(&self, clock: &dyn Clock) -> Vec<Observation> {
+        let mut tasks = JoinSet::new();
+        for (index, server) in self.servers.iter().enumerate() {
+            let transport = Arc::clone(&self.transport);
+            let addr = server.addr;
+            let tlsa_question = Question::authoritative(self.owner.clone(), RecordType::TLSA);
+            let soa_question = Question::authoritative(self.zone.clone(), RecordType::SOA);
+            tasks.spawn(async move {
+                let (tlsa, soa) = tokio::join!(
+                    transport.query(addr, tlsa_question),
+                    transport.query(addr, soa_question)
+                );
+                (index, tlsa, soa)
+            });
+        }
+        let mut replies = Vec::with_capacity(self.servers.len());
+        while let Some(joined) = tasks.join_next().await {
+            // invariant: the tasks above do not panic; a panic is a bug worth surfacing.
+            replies.push(joined.expect("poll task"));
+        }
+        replies.sort_by_key(|(index, _, _)| *index);
+        let now = clock.now();
+        replies
+            .into_iter()
+            .map(|(index, tlsa, soa)| Observation {
+                server: self.servers[index].clone(),
+                at: now,
+                answer: match tlsa {
+                    Ok(reply) => judge_tlsa(&self.owner, &reply, self.status.keys(), now),
+                    Err(error) => super::observation::Answer::NoAnswer(error),
+                },
+                soa: soa.ok().and_then(|reply| judge_soa(&self.zone, &reply)),
+            })
+            .collect()
+    }
+
+    /// Asks the validating resolver for the TLSA RRset (RD, DO, CD clear).
+    pub async fn resolver_view(&self) -> ResolverView {
+        let question = Question::recursive(self.owner.clone(), RecordType::TLSA);
+        let outcome = self
+            .transport
+            .query(self.resolver, question)
+            .await
+            .map(|reply| ResolverAnswer {
+                rcode: reply.metadata.response_code.to_string(),
+                authenticated: reply.metadata.authentic_data,
+                records: tlsa_records(&self.owner, &reply.answers),
+                ttl: reply
+                    .answers
+                    .iter()
+                    .filter(|r| r.name == self.owner && r.record_type() == RecordType::TLSA)
+                    .map(|r| r.ttl)
+                    .min(),
+            });
+        ResolverView {
+            resolver: self.resolver,
+            outcome,
+        }
+    }
+}
+
+async fn ask<T: Transport>(
+    transport: &T,
+    resolver: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+) -> Result<Message, ChainError> {
+    let question = Question::recursive_unchecked(name.clone(), rtype);
+    let reply = transport.query(resolver, question.clone()).await?;
+    match reply.metadata.response_code {
+        ResponseCode::NoError | ResponseCode::NXDomain => Ok(reply),
+        other => Err(ChainError::Rcode {
+            resolver,
+            question: question.to_string(),
+            rcode: other.to_string(),
+        }),
+    }
+}
+
+/// The first `nameserver` of a resolv.conf text, port 53 (resolv(5)).
+pub fn resolver_from_resolv_conf(text: &str) -> Option<SocketAddr> {
+    text.lines()
+        .map(|line| line.split(['#', ';']).next().unwrap_or("").trim())
+        .filter_map(|line| line.strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().split('%').next()?.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, DNS_PORT))
+        .next()
+}
+
+#[cfg(test)]
+#[path = "observer_tests.rs"]
+mod tests;

@@ -1,0 +1,197 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType::{A, AAAA, DNSKEY, NS, SOA, TLSA};
+
+use super::*;
+use crate::dns::chain::ChainWalker;
+use crate::dns::clock::ManualClock;
+use crate::dns::observation::{Expected, ServerVerdict};
+use crate::dns::safe_time::{HoldSource, Status};
+use crate::dns::testing::{
+    FakeNet, NOW, TestZone, a_record, addr, at, name, ns_record, nsec_record, reply, soa_record,
+    tlsa, tlsa_record,
+};
+use crate::dns::trust_anchor::TrustAnchors;
+use crate::dns::wait::{WaitOutcome, WaitSettings, wait_until_safe};
+
+const RESOLVER: &str = "127.0.9.1:53";
+const OWNER: &str = "_25._tcp.mail.example.test.";
+const NS1: &str = "127.0.3.1:53";
+const NS2: &str = "127.0.3.2:53";
+
+struct Lab {
+    net: Arc<FakeNet>,
+    zone: TestZone,
+    anchors: TrustAnchors,
+}
+
+impl Lab {
+    /// example.test. with two name servers of one IPv4 address each, anchored at its own KSK.
+    fn new() -> Self {
+        let net = Arc::new(FakeNet::new());
+        let zone = TestZone::new("example.test.");
+        let resolver = addr(RESOLVER);
+        let apex = zone.apex().clone();
+        let soa = zone.signed(vec![soa_record(&apex, 3600, 5, 60)]);
+        net.answer(
+            resolver,
+            &name(OWNER),
+            SOA,
+            reply(ResponseCode::NXDomain, false, vec![], soa.clone()),
+        );
+        net.answer(
+            resolver,
+            &apex,
+            DNSKEY,
+            reply(ResponseCode::NoError, false, zone.dnskey_answer(), vec![]),
+        );
+        let ns = vec![
+            ns_record(&apex, &name("ns1.example.test.")),
+            ns_record(&apex, &name("ns2.example.test.")),
+        ];
+        net.answer(resolver, &apex, NS, reply(ResponseCode::NoError, false, ns, vec![]));
+        for (host, ip) in [("ns1.example.test.", [127, 0, 3, 1]), ("ns2.example.test.", [127, 0, 3, 2])] {
+            let host = name(host);
+            let a = vec![a_record(&host, ip)];
+            net.answer(resolver, &host, A, reply(ResponseCode::NoError, false, a, vec![]));
+            net.answer(resolver, &host, AAAA, reply(ResponseCode::NoError, false, vec![], vec![]));
+        }
+        for server in [NS1, NS2] {
+            net.answer(addr(server), &apex, SOA, reply(ResponseCode::NoError, true, soa.clone(), vec![]));
+        }
+        let key = zone.ksk().to_string();
+        let anchors = TrustAnchors::parse(&format!("example.test. DNSKEY {key}"), "t").unwrap();
+        Self { net, zone, anchors }
+    }
+
+    fn serving(&self) -> Result<hickory_proto::op::Message, crate::dns::QueryError> {
+        let owner = name(OWNER);
+        let answers = self.zone.signed(vec![tlsa_record(&owner, 300, 1)]);
+        Ok(reply(ResponseCode::NoError, true, answers, vec![]))
+    }
+
+    fn nxdomain(&self) -> Result<hickory_proto::op::Message, crate::dns::QueryError> {
+        let apex = self.zone.apex();
+        let mut authority = self.zone.signed(vec![soa_record(apex, 3600, 4, 60)]);
+        authority.extend(self.zone.signed(vec![nsec_record(
+            &name("mail.example.test."),
+            apex,
+            &[A],
+            60,
+        )]));
+        Ok(reply(ResponseCode::NXDomain, true, vec![], authority))
+    }
+
+    async fn observer(&self) -> Observer<FakeNet> {
+        let mut walker = ChainWalker::new(&*self.net, addr(RESOLVER), &self.anchors, at(NOW));
+        Observer::discover(Arc::clone(&self.net), &mut walker, addr(RESOLVER), name(OWNER))
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn discovery_finds_the_zone_its_keys_and_every_address() {
+    let lab = Lab::new();
+    let observer = lab.observer().await;
+    assert_eq!(observer.zone(), &name("example.test."));
+    assert!(observer.zone_status().keys().is_some());
+    let addrs: Vec<_> = observer.servers().iter().map(|s| s.addr).collect();
+    assert_eq!(addrs, vec![addr(NS1), addr(NS2)]);
+    assert_eq!(observer.zone_ttl(), 3600);
+}
+
+#[tokio::test]
+async fn one_poll_sends_one_tlsa_and_one_soa_query_per_address() {
+    let lab = Lab::new();
+    lab.net.on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    lab.net.on(addr(NS2), &name(OWNER), TLSA, vec![lab.nxdomain()]);
+    let observer = lab.observer().await;
+    let clock = ManualClock::at(NOW);
+    let before = lab.net.queries_sent();
+    let observations = observer.poll(&clock).await;
+    assert_eq!(lab.net.queries_sent() - before, 4);
+    let expected = Expected { record: tlsa(1), present: true };
+    assert_eq!(observations[0].verdict(&expected), ServerVerdict::Serving);
+    assert_eq!(observations[1].verdict(&expected), ServerVerdict::Stale);
+    assert_eq!(observations[1].soa.map(|s| s.serial), Some(5));
+}
+
+#[tokio::test]
+async fn waits_for_the_laggard_then_two_negative_ttls() {
+    let lab = Lab::new();
+    lab.net.on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    lab.net.on(
+        addr(NS2),
+        &name(OWNER),
+        TLSA,
+        vec![lab.nxdomain(), lab.nxdomain(), lab.serving()],
+    );
+    lab.net.on(addr(RESOLVER), &name(OWNER), TLSA, vec![lab.serving()]);
+    let observer = lab.observer().await;
+    let clock = ManualClock::at(NOW);
+    let settings = WaitSettings::default();
+    let mut statuses = Vec::new();
+    let expected = Expected { record: tlsa(1), present: true };
+    let outcome = wait_until_safe(&observer, &expected, &settings, &clock, |report| {
+        statuses.push(report.status.clone());
+    })
+    .await
+    .unwrap();
+    let WaitOutcome::Safe {
+        served_at,
+        safe_at,
+        hold,
+        factor,
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(served_at, at(NOW + 4), "the third poll, two intervals later");
+    assert_eq!((hold.ttl, hold.source, factor), (60, HoldSource::Negative, 2));
+    assert_eq!(safe_at, served_at + Duration::from_secs(120));
+    assert!(clock.now() >= safe_at);
+    assert!(matches!(&statuses[0], Status::Propagating { waiting_for } if waiting_for == &vec![addr(NS2)]));
+    assert!(matches!(statuses.last(), Some(Status::Safe { .. })));
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_and_is_named() {
+    let lab = Lab::new();
+    lab.net.on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    let silent = crate::dns::QueryError::Timeout {
+        server: addr(NS2),
+        question: format!("{OWNER} TLSA"),
+        attempts: 3,
+        timeout: Duration::from_secs(1),
+    };
+    lab.net.on(addr(NS2), &name(OWNER), TLSA, vec![Err(silent)]);
+    let observer = lab.observer().await;
+    let clock = ManualClock::at(NOW);
+    let settings = WaitSettings {
+        timeout: Some(Duration::from_secs(30)),
+        ..WaitSettings::default()
+    };
+    let expected = Expected { record: tlsa(1), present: true };
+    let outcome = wait_until_safe(&observer, &expected, &settings, &clock, |_| {})
+        .await
+        .unwrap();
+    let WaitOutcome::TimedOut { laggards, safe_at } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(safe_at, None);
+    assert_eq!(laggards.len(), 1);
+    assert_eq!(laggards[0].0.addr, addr(NS2));
+    assert!(matches!(laggards[0].1, ServerVerdict::NoAnswer(_)));
+    assert_eq!(clock.now(), at(NOW + 30));
+}
+
+#[test]
+fn resolver_comes_from_the_first_nameserver_line() {
+    let text = "# generated\nsearch example.test\nnameserver 127.0.0.53 # stub\nnameserver ::1\noptions trust-ad\n";
+    assert_eq!(resolver_from_resolv_conf(text), Some(addr("127.0.0.53:53")));
+    assert_eq!(resolver_from_resolv_conf("nameserver fe80::1%eth0\n"), Some(addr("[fe80::1]:53")));
+    assert_eq!(resolver_from_resolv_conf("search x\n"), None);
+}
