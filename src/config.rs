@@ -92,9 +92,7 @@ pub struct Host {
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot read config file {path}: {source} (give another with --config or ${ENV_VAR})"
-    )]
+    #[error("cannot read config file {path}: {source} (give another with --config or ${ENV_VAR})")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -266,7 +264,9 @@ pub fn parse_server(text: &str) -> Option<SocketAddr> {
         return Some(addr);
     }
     let bare = text.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 53))
 }
 
 struct Validator<'a> {
@@ -275,7 +275,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn error(&self, span: Option<Range<usize>>, key: &str, message: impl fmt::Display) -> ConfigError {
+    fn error(
+        &self,
+        span: Option<Range<usize>>,
+        key: &str,
+        message: impl fmt::Display,
+    ) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_path_buf(),
             line: span.map(|s| line_of(self.text, &s)),
@@ -315,7 +320,11 @@ impl Validator<'_> {
                     format!(
                         "no [dns.{}] section (defined: {})",
                         host.dns.get_ref(),
-                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 ));
             }
@@ -337,8 +346,14 @@ impl Validator<'_> {
             let mut mail_domains = Vec::new();
             for domain in host.mail_domains {
                 let normalized = normalize_host(domain.get_ref());
-                if hickory_proto::rr::Name::from_ascii(&normalized).is_err() || normalized.is_empty() {
-                    return Err(self.error(Some(domain.span()), "host.mail_domains", "not a domain name"));
+                if hickory_proto::rr::Name::from_ascii(&normalized).is_err()
+                    || normalized.is_empty()
+                {
+                    return Err(self.error(
+                        Some(domain.span()),
+                        "host.mail_domains",
+                        "not a domain name",
+                    ));
                 }
                 mail_domains.push(normalized);
             }

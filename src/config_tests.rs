@@ -39,12 +39,18 @@ fn parses_the_documented_example() {
             tsig_key_file: PathBuf::from("/etc/daneroll/tsig.key"),
         }
     );
-    assert_eq!(config.validation.resolver, Some("127.0.0.1:53".parse().unwrap()));
+    assert_eq!(
+        config.validation.resolver,
+        Some("127.0.0.1:53".parse().unwrap())
+    );
     assert_eq!(config.validation.safety_factor, 2);
     let host = config.host("mail.example.com").unwrap();
     assert_eq!(host.ports, vec![25]);
     assert_eq!(host.mail_domains, vec!["example.com".to_string()]);
-    assert_eq!(config.host("MX2.example.com.").unwrap().ports, vec![25, 465]);
+    assert_eq!(
+        config.host("MX2.example.com.").unwrap().ports,
+        vec![25, 465]
+    );
 }
 
 #[test]
@@ -52,9 +58,17 @@ fn unknown_keys_name_the_key_and_line() {
     let err = error("[validation]\nresolver = \"::1\"\ntrust_anchor = \"/x\"\n");
     assert!(err.contains("line 3"), "{err}");
     assert!(err.contains("trust_anchor"), "{err}");
-    let err = error("[dns.p]\ntype = \"rfc2136\"\ntsig_key_file = \"/k\"\ntsig_secret = \"c2VjcmV0IQ==\"\n");
-    assert!(err.contains("line 4") && err.contains("tsig_secret"), "{err}");
-    assert!(!err.contains("c2VjcmV0"), "a value must never be echoed: {err}");
+    let err = error(
+        "[dns.p]\ntype = \"rfc2136\"\ntsig_key_file = \"/k\"\ntsig_secret = \"c2VjcmV0IQ==\"\n",
+    );
+    assert!(
+        err.contains("line 4") && err.contains("tsig_secret"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("c2VjcmV0"),
+        "a value must never be echoed: {err}"
+    );
 }
 
 #[test]
@@ -70,14 +84,22 @@ fn wrong_types_name_the_key_and_hide_the_value() {
 #[test]
 fn semantic_errors_point_at_the_line() {
     let err = error("[[host]]\nname = \"mail.example.com\"\ndns = \"nowhere\"\n");
-    assert!(err.contains("line 3, host.dns: no [dns.nowhere] section (defined: none)"), "{err}");
+    assert!(
+        err.contains("line 3, host.dns: no [dns.nowhere] section (defined: none)"),
+        "{err}"
+    );
     let base = "[dns.p]\ntype = \"rfc2136\"\ntsig_key_file = \"/k\"\n";
-    let err = error(&format!("{base}[[host]]\nname = \"mail.example.com\"\nports = []\ndns = \"p\"\n"));
+    let err = error(&format!(
+        "{base}[[host]]\nname = \"mail.example.com\"\nports = []\ndns = \"p\"\n"
+    ));
     assert!(err.contains("line 6, host.ports"), "{err}");
     let err = error(&format!(
         "{base}[[host]]\nname = \"a.example\"\ndns = \"p\"\n[[host]]\nname = \"A.example.\"\ndns = \"p\"\n"
     ));
-    assert!(err.contains("line 8, host.name: a.example is configured twice"), "{err}");
+    assert!(
+        err.contains("line 8, host.name: a.example is configured twice"),
+        "{err}"
+    );
     let err = error("[validation]\nsafety_factor = 1\n");
     assert!(err.contains("line 2, validation.safety_factor"), "{err}");
     let err = error("[validation]\nresolver = \"dns.example\"\n");
@@ -89,14 +111,22 @@ fn a_missing_default_file_gives_defaults_but_an_explicit_one_is_an_error() {
     let missing = Path::new("/nonexistent/daneroll.toml");
     let config = Config::load_or_default(missing, false).unwrap();
     assert!(config.hosts.is_empty());
-    let err = Config::load_or_default(missing, true).unwrap_err().to_string();
+    let err = Config::load_or_default(missing, true)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent/daneroll.toml"), "{err}");
 }
 
 #[test]
 fn servers_take_an_optional_port() {
-    assert_eq!(parse_server("192.0.2.1"), Some("192.0.2.1:53".parse().unwrap()));
-    assert_eq!(parse_server("[::1]:5353"), Some("[::1]:5353".parse().unwrap()));
+    assert_eq!(
+        parse_server("192.0.2.1"),
+        Some("192.0.2.1:53".parse().unwrap())
+    );
+    assert_eq!(
+        parse_server("[::1]:5353"),
+        Some("[::1]:5353".parse().unwrap())
+    );
     assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
     assert_eq!(parse_server("ns.example"), None);
 }

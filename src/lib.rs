@@ -8,8 +8,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod exit;
 pub mod output;
-pub mod dns;
 pub mod pki;
 pub mod probe;

@@ -85,9 +85,15 @@ pub enum BogusReason {
     /// The trust anchor matches no key that signs the anchored zone's DNSKEY RRset.
     AnchorMismatch(SignatureProblem),
     /// The parent's DS RRset does not validate.
-    DsInvalid { parent: Name, problem: SignatureProblem },
+    DsInvalid {
+        parent: Name,
+        problem: SignatureProblem,
+    },
     /// The parent answers "no DS" without a valid proof.
-    DsDenialInvalid { parent: Name, problem: DenialProblem },
+    DsDenialInvalid {
+        parent: Name,
+        problem: DenialProblem,
+    },
     /// The parent has a DS but the zone serves no DNSKEY.
     NoDnskey { parent: Name },
     /// No DNSKEY of the zone matches a DS at the parent.
@@ -136,10 +142,16 @@ impl fmt::Display for BogusLink {
         let zone = &self.zone;
         match &self.reason {
             BogusReason::AnchorMismatch(problem) => {
-                write!(f, "the trust anchor for {zone} does not validate its DNSKEY RRset: {problem}")
+                write!(
+                    f,
+                    "the trust anchor for {zone} does not validate its DNSKEY RRset: {problem}"
+                )
             }
             BogusReason::DsInvalid { parent, problem } => {
-                write!(f, "the DS RRset for {zone} at {parent} does not validate: {problem}")
+                write!(
+                    f,
+                    "the DS RRset for {zone} at {parent} does not validate: {problem}"
+                )
             }
             BogusReason::DsDenialInvalid { parent, problem } => write!(
                 f,
@@ -197,7 +209,9 @@ pub enum ChainError {
         question: String,
         rcode: String,
     },
-    #[error("resolver {resolver} returned no SOA record for {name}: cannot tell which zone holds it")]
+    #[error(
+        "resolver {resolver} returned no SOA record for {name}: cannot tell which zone holds it"
+    )]
     NoZone { resolver: SocketAddr, name: Name },
 }
 
@@ -229,7 +243,10 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
 
     async fn ask(&self, name: &Name, rtype: RecordType) -> Result<Message, ChainError> {
         let question = Question::recursive_unchecked(name.clone(), rtype);
-        let message = self.transport.query(self.resolver, question.clone()).await?;
+        let message = self
+            .transport
+            .query(self.resolver, question.clone())
+            .await?;
         match message.metadata.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => Ok(message),
             other => Err(ChainError::Rcode {
@@ -318,8 +335,12 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         let message = self.ask(zone, RecordType::DNSKEY).await?;
         let anchors = self.anchors;
         Ok(
-            match ZoneKeys::validate(zone, &message.answers, |k| anchors.trusts(zone, k), self.now)
-            {
+            match ZoneKeys::validate(
+                zone,
+                &message.answers,
+                |k| anchors.trusts(zone, k),
+                self.now,
+            ) {
                 Ok(keys) => ZoneStatus::Secure(keys),
                 Err(problem) => ZoneStatus::Bogus(BogusLink {
                     zone: zone.clone(),

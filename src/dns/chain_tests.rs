@@ -108,8 +108,14 @@ async fn a_signed_zone_without_ds_is_insecure_and_names_the_parent() {
     else {
         panic!("expected insecure, got {status}");
     };
-    assert_eq!((parent, zone, *child_signed), (&name("test."), &name("nods.test."), true));
-    assert!(status.to_string().contains("its parent test. has no DS"), "{status}");
+    assert_eq!(
+        (parent, zone, *child_signed),
+        (&name("test."), &name("nods.test."), true)
+    );
+    assert!(
+        status.to_string().contains("its parent test. has no DS"),
+        "{status}"
+    );
 }
 
 #[tokio::test]
@@ -141,8 +147,15 @@ async fn a_ds_matching_no_key_is_bogus() {
     let ZoneStatus::Bogus(link) = &status else {
         panic!("expected bogus, got {status}");
     };
-    assert!(matches!(link.reason, BogusReason::NoMatchingKey { .. }), "{link}");
-    assert!(status.to_string().contains("no DNSKEY of bogus.test. matches the DS at test."));
+    assert!(
+        matches!(link.reason, BogusReason::NoMatchingKey { .. }),
+        "{link}"
+    );
+    assert!(
+        status
+            .to_string()
+            .contains("no DNSKEY of bogus.test. matches the DS at test.")
+    );
 }
 
 #[tokio::test]
@@ -191,7 +204,10 @@ async fn an_anchor_below_the_root_starts_the_chain_there() {
     assert_eq!(tree.net.queries_sent() - before, 3);
     let elsewhere = status_of_other(&tree, &anchors).await;
     assert!(
-        matches!(elsewhere, ZoneStatus::Insecure(InsecureLink::NoTrustAnchor { .. })),
+        matches!(
+            elsewhere,
+            ZoneStatus::Insecure(InsecureLink::NoTrustAnchor { .. })
+        ),
         "{elsewhere}"
     );
 }
@@ -208,5 +224,8 @@ async fn a_wrong_root_anchor_is_bogus_at_the_root() {
     let ZoneStatus::Bogus(link) = &status else {
         panic!("expected bogus, got {status}");
     };
-    assert!(matches!(link.reason, BogusReason::AnchorMismatch(_)), "{link}");
+    assert!(
+        matches!(link.reason, BogusReason::AnchorMismatch(_)),
+        "{link}"
+    );
 }

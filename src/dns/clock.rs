@@ -95,7 +95,8 @@ pub fn from_dnssec_time(stamp: u32, reference: SystemTime) -> SystemTime {
 
 /// A time as operators read it in messages: `2026-03-01T12:00:00Z`.
 pub fn stamp(time: SystemTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from(time)
         .format(&format)
         .unwrap_or_else(|_| format!("{time:?}"))

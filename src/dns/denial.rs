@@ -51,7 +51,9 @@ pub enum DenialProblem {
         qtype: RecordType,
         reason: &'static str,
     },
-    #[error("the NSEC3 chain of {zone} uses {iterations} iterations (more than {MAX_NSEC3_ITERATIONS}; RFC 9276)")]
+    #[error(
+        "the NSEC3 chain of {zone} uses {iterations} iterations (more than {MAX_NSEC3_ITERATIONS}; RFC 9276)"
+    )]
     TooManyIterations { zone: Name, iterations: u16 },
     #[error("{0}")]
     Signature(SignatureProblem),
@@ -189,7 +191,11 @@ fn nsec_proof(
     let encloser = {
         let a = common_ancestor(qname, owner);
         let b = common_ancestor(qname, nsec.next_domain_name());
-        if a.num_labels() >= b.num_labels() { a } else { b }
+        if a.num_labels() >= b.num_labels() {
+            a
+        } else {
+            b
+        }
     };
     let wildcard = wildcard_of(&encloser).ok_or("cannot form the wildcard name")?;
     let (wild_owner, _) = nsecs
@@ -308,7 +314,9 @@ fn nsec3_proof(
         if let Some((owner, nsec3)) = chain.matching(qname) {
             let types: Vec<RecordType> = nsec3.type_bit_maps().collect();
             if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
-                return Err(not_proven("the NSEC3 at the name lists the type as present"));
+                return Err(not_proven(
+                    "the NSEC3 at the name lists the type as present",
+                ));
             }
             if qtype == RecordType::DS && types.contains(&RecordType::SOA) {
                 return Err(not_proven(
@@ -325,7 +333,9 @@ fn nsec3_proof(
             if nsec3.opt_out() {
                 return Ok((DenialKind::OptOut, vec![matched.clone(), covering.clone()]));
             }
-            return Err(not_proven("no NSEC3 matches the name and the span is not opt-out"));
+            return Err(not_proven(
+                "no NSEC3 matches the name and the span is not opt-out",
+            ));
         }
         return Err(not_proven("no NSEC3 matches the name"));
     }

@@ -18,8 +18,15 @@ fn nsec_proves_nxdomain_with_the_wildcard_denied() {
         &[A],
         300,
     )]);
-    let denial = verify_denial(&name(QNAME), TLSA, true, &authority, &zone.keys(), zone.now())
-        .unwrap();
+    let denial = verify_denial(
+        &name(QNAME),
+        TLSA,
+        true,
+        &authority,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap();
     assert_eq!(denial.kind, DenialKind::NxDomain);
     assert_eq!(denial.expires, zone.expiration());
 }
@@ -28,12 +35,25 @@ fn nsec_proves_nxdomain_with_the_wildcard_denied() {
 fn nsec_proves_nodata_only_when_the_type_is_missing() {
     let zone = zone();
     let qname = name(QNAME);
-    let without = zone.signed(vec![nsec_record(&qname, &name("x.example.test."), &[A], 300)]);
+    let without = zone.signed(vec![nsec_record(
+        &qname,
+        &name("x.example.test."),
+        &[A],
+        300,
+    )]);
     let denial = verify_denial(&qname, TLSA, false, &without, &zone.keys(), zone.now()).unwrap();
     assert_eq!(denial.kind, DenialKind::NoData);
-    let with = zone.signed(vec![nsec_record(&qname, &name("x.example.test."), &[TLSA], 300)]);
+    let with = zone.signed(vec![nsec_record(
+        &qname,
+        &name("x.example.test."),
+        &[TLSA],
+        300,
+    )]);
     let err = verify_denial(&qname, TLSA, false, &with, &zone.keys(), zone.now()).unwrap_err();
-    assert!(err.to_string().contains("lists the type as present"), "{err}");
+    assert!(
+        err.to_string().contains("lists the type as present"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -59,8 +79,15 @@ fn an_existing_wildcard_defeats_an_nxdomain_proof() {
         &[TLSA],
         300,
     )]);
-    let err = verify_denial(&name(QNAME), TLSA, true, &authority, &zone.keys(), zone.now())
-        .unwrap_err();
+    let err = verify_denial(
+        &name(QNAME),
+        TLSA,
+        true,
+        &authority,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("wildcard"), "{err}");
 }
 
@@ -73,8 +100,15 @@ fn unsigned_or_missing_proofs_are_rejected() {
         &[A],
         300,
     )];
-    let err =
-        verify_denial(&name(QNAME), TLSA, true, &unsigned, &zone.keys(), zone.now()).unwrap_err();
+    let err = verify_denial(
+        &name(QNAME),
+        TLSA,
+        true,
+        &unsigned,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap_err();
     assert!(matches!(err, DenialProblem::Signature(_)), "{err}");
     let err = verify_denial(&name(QNAME), TLSA, true, &[], &zone.keys(), zone.now()).unwrap_err();
     assert!(matches!(err, DenialProblem::NoProof { .. }), "{err}");
@@ -90,8 +124,15 @@ fn a_forged_nsec_signed_by_another_key_is_rejected() {
         &[A],
         300,
     )]);
-    let err = verify_denial(&name(QNAME), TLSA, true, &authority, &zone.keys(), zone.now())
-        .unwrap_err();
+    let err = verify_denial(
+        &name(QNAME),
+        TLSA,
+        true,
+        &authority,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap_err();
     assert!(matches!(err, DenialProblem::Signature(_)), "{err}");
 }
 
@@ -115,12 +156,22 @@ fn nsec3_proves_nxdomain_through_the_closest_encloser() {
     let zone = zone();
     let ring = nsec3_ring(
         zone.apex(),
-        &[("example.test.", &[SOA, NS, DNSKEY]), ("mail.example.test.", &[A])],
+        &[
+            ("example.test.", &[SOA, NS, DNSKEY]),
+            ("mail.example.test.", &[A]),
+        ],
         false,
     );
     let authority = zone.signed(ring);
-    let denial = verify_denial(&name(QNAME), TLSA, true, &authority, &zone.keys(), zone.now())
-        .unwrap();
+    let denial = verify_denial(
+        &name(QNAME),
+        TLSA,
+        true,
+        &authority,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap();
     assert_eq!(denial.kind, DenialKind::NxDomain);
 }
 
@@ -133,8 +184,15 @@ fn nsec3_proves_nodata_at_a_matching_hash() {
         false,
     );
     let authority = zone.signed(ring);
-    let denial = verify_denial(&name(QNAME), TLSA, false, &authority, &zone.keys(), zone.now())
-        .unwrap();
+    let denial = verify_denial(
+        &name(QNAME),
+        TLSA,
+        false,
+        &authority,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap();
     assert_eq!(denial.kind, DenialKind::NoData);
     let err = verify_denial(
         &name("other.example.test."),
@@ -170,8 +228,15 @@ fn nsec_denies_a_ds_only_from_the_parent_side() {
     let parent = TestZone::new("test.");
     let child = name("example.test.");
     let parent_side = parent.signed(vec![nsec_record(&child, &name("z.test."), &[NS], 300)]);
-    let denial =
-        verify_denial(&child, DS, false, &parent_side, &parent.keys(), parent.now()).unwrap();
+    let denial = verify_denial(
+        &child,
+        DS,
+        false,
+        &parent_side,
+        &parent.keys(),
+        parent.now(),
+    )
+    .unwrap();
     assert_eq!(denial.kind, DenialKind::NoData);
     let apex_side = parent.signed(vec![nsec_record(
         &child,

@@ -51,7 +51,10 @@ impl ZoneKeys {
         if entry_points.is_empty() {
             return Err(SignatureProblem::NoTrustedKey {
                 zone: zone.clone(),
-                tags: keys.iter().filter_map(|k| k.calculate_key_tag().ok()).collect(),
+                tags: keys
+                    .iter()
+                    .filter_map(|k| k.calculate_key_tag().ok())
+                    .collect(),
             });
         }
         let verified = verify_rrset(zone, RecordType::DNSKEY, answer, zone, &entry_points, now)?;
@@ -129,9 +132,13 @@ pub struct Verified {
 pub enum SignatureProblem {
     #[error("no {rtype} records at {owner}")]
     NoRecords { owner: Name, rtype: RecordType },
-    #[error("{owner} {rtype} carries no RRSIG (the zone is not signed, or the server strips DNSSEC records)")]
+    #[error(
+        "{owner} {rtype} carries no RRSIG (the zone is not signed, or the server strips DNSSEC records)"
+    )]
     Unsigned { owner: Name, rtype: RecordType },
-    #[error("none of the DNSKEYs of {zone} (tags {tags:?}) matches a DS at the parent or a trust anchor")]
+    #[error(
+        "none of the DNSKEYs of {zone} (tags {tags:?}) matches a DS at the parent or a trust anchor"
+    )]
     NoTrustedKey { zone: Name, tags: Vec<u16> },
     #[error("the RRSIG over {owner} {rtype} is signed by {signer}, not by the zone {zone}")]
     WrongSigner {
@@ -140,7 +147,9 @@ pub enum SignatureProblem {
         signer: Name,
         zone: Name,
     },
-    #[error("the RRSIG over {owner} {rtype} names key {key_tag} (algorithm {algorithm}), which is not in the validated DNSKEY RRset of {zone}")]
+    #[error(
+        "the RRSIG over {owner} {rtype} names key {key_tag} (algorithm {algorithm}), which is not in the validated DNSKEY RRset of {zone}"
+    )]
     UnknownKey {
         owner: Name,
         rtype: RecordType,
@@ -162,13 +171,17 @@ pub enum SignatureProblem {
         key_tag: u16,
         from: SystemTime,
     },
-    #[error("the RRSIG over {owner} {rtype} by key {key_tag} does not verify (data or signature altered)")]
+    #[error(
+        "the RRSIG over {owner} {rtype} by key {key_tag} does not verify (data or signature altered)"
+    )]
     Invalid {
         owner: Name,
         rtype: RecordType,
         key_tag: u16,
     },
-    #[error("the RRSIG over {owner} {rtype} uses algorithm {algorithm}, which daneroll cannot verify")]
+    #[error(
+        "the RRSIG over {owner} {rtype} uses algorithm {algorithm}, which daneroll cannot verify"
+    )]
     UnsupportedAlgorithm {
         owner: Name,
         rtype: RecordType,
@@ -323,10 +336,7 @@ fn check_one(
     for key in candidates {
         found = true;
         let covered = rrset.iter().copied();
-        if key
-            .verify_rrsig(owner, DNSClass::IN, sig, covered)
-            .is_ok()
-        {
+        if key.verify_rrsig(owner, DNSClass::IN, sig, covered).is_ok() {
             return Ok(Verified {
                 key_tag,
                 expires: from_dnssec_time(expiration, now),
@@ -425,7 +435,10 @@ mod tests {
             .verify(&owner, RecordType::TLSA, &records, zone.now())
             .unwrap_err();
         assert!(
-            matches!(err, SignatureProblem::UnknownKey { .. } | SignatureProblem::Invalid { .. }),
+            matches!(
+                err,
+                SignatureProblem::UnknownKey { .. } | SignatureProblem::Invalid { .. }
+            ),
             "{err}"
         );
         let unsigned = vec![tlsa_record(&owner, 300, 0xAA)];
@@ -448,8 +461,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(keys.keys().len(), 1);
-        let err = ZoneKeys::validate(&name("example.test."), &answer, |_| false, zone.now())
-            .unwrap_err();
-        assert!(matches!(err, SignatureProblem::NoTrustedKey { .. }), "{err}");
+        let err =
+            ZoneKeys::validate(&name("example.test."), &answer, |_| false, zone.now()).unwrap_err();
+        assert!(
+            matches!(err, SignatureProblem::NoTrustedKey { .. }),
+            "{err}"
+        );
     }
 }

@@ -63,7 +63,10 @@ impl HickoryTransport {
             .with_max_retries(1)
             .exchange();
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let response = exchange.send(Self::request(question)).first_answer().await?;
+        let response = exchange
+            .send(Self::request(question))
+            .first_answer()
+            .await?;
         Ok(response.into_message())
     }
 
@@ -77,7 +80,10 @@ impl HickoryTransport {
         )
         .await?;
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let response = exchange.send(Self::request(question)).first_answer().await?;
+        let response = exchange
+            .send(Self::request(question))
+            .first_answer()
+            .await?;
         Ok(response.into_message())
     }
 

@@ -58,7 +58,10 @@ pub enum Dnssec {
     /// The RRSIG over the TLSA RRset verifies; valid until `expires`.
     Signed { key_tag: u16, expires: SystemTime },
     /// The NSEC/NSEC3 proof that there is no TLSA RRset verifies.
-    ProvenAbsent { kind: DenialKind, expires: SystemTime },
+    ProvenAbsent {
+        kind: DenialKind,
+        expires: SystemTime,
+    },
     /// The zone is not secure, so there is nothing to verify against.
     ZoneNotSecure,
     /// The answer does not validate.
@@ -286,9 +289,9 @@ pub fn judge_tlsa(
         .any(|r| r.name == *owner && r.record_type() == RecordType::CNAME);
     let dnssec = match keys {
         None => Dnssec::ZoneNotSecure,
-        Some(_) if has_cname => {
-            Dnssec::Failed(format!("{owner} is a CNAME; daneroll checks TLSA records at the name itself"))
-        }
+        Some(_) if has_cname => Dnssec::Failed(format!(
+            "{owner} is a CNAME; daneroll checks TLSA records at the name itself"
+        )),
         Some(keys) if !records.is_empty() => {
             match keys.verify(owner, RecordType::TLSA, &reply.answers, now) {
                 Ok(verified) => Dnssec::Signed {
@@ -299,7 +302,14 @@ pub fn judge_tlsa(
             }
         }
         Some(keys) => {
-            match verify_denial(owner, RecordType::TLSA, nxdomain, &reply.authorities, keys, now) {
+            match verify_denial(
+                owner,
+                RecordType::TLSA,
+                nxdomain,
+                &reply.authorities,
+                keys,
+                now,
+            ) {
                 Ok(denial) => Dnssec::ProvenAbsent {
                     kind: denial.kind,
                     expires: denial.expires,
@@ -345,7 +355,9 @@ mod tests {
     use hickory_proto::rr::RecordType::A;
 
     use super::*;
-    use crate::dns::testing::{TestZone, addr, name, nsec_record, reply, soa_record, tlsa, tlsa_record};
+    use crate::dns::testing::{
+        TestZone, addr, name, nsec_record, reply, soa_record, tlsa, tlsa_record,
+    };
 
     const OWNER: &str = "_25._tcp.mail.example.test.";
 
@@ -369,7 +381,10 @@ mod tests {
     fn a_signed_rrset_with_the_record_is_serving() {
         let zone = TestZone::new("example.test.");
         let owner = name(OWNER);
-        let answers = zone.signed(vec![tlsa_record(&owner, 300, 1), tlsa_record(&owner, 300, 2)]);
+        let answers = zone.signed(vec![
+            tlsa_record(&owner, 300, 1),
+            tlsa_record(&owner, 300, 2),
+        ]);
         let message = reply(ResponseCode::NoError, true, answers, vec![]);
         let answer = judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now());
         let Answer::Served(served) = &answer else {
@@ -379,14 +394,27 @@ mod tests {
         assert_eq!(served.rrset_ttl, Some(300));
         assert_eq!(served.dnssec.expires(), Some(zone.expiration()));
         let obs = observation(answer);
-        let publish = Expected { record: tlsa(2), present: true };
+        let publish = Expected {
+            record: tlsa(2),
+            present: true,
+        };
         assert_eq!(obs.verdict(&publish), ServerVerdict::Serving);
-        assert_eq!(obs.state(&publish), ServerState::Serving { rrset_ttl: Some(300) });
-        let retire = Expected { record: tlsa(2), present: false };
+        assert_eq!(
+            obs.state(&publish),
+            ServerState::Serving {
+                rrset_ttl: Some(300)
+            }
+        );
+        let retire = Expected {
+            record: tlsa(2),
+            present: false,
+        };
         assert_eq!(obs.verdict(&retire), ServerVerdict::Stale);
         assert_eq!(
             obs.state(&retire),
-            ServerState::Stale { old: OldAnswer::Rrset { ttl: 300 } }
+            ServerState::Stale {
+                old: OldAnswer::Rrset { ttl: 300 }
+            }
         );
     }
 
@@ -403,13 +431,21 @@ mod tests {
         )]));
         let message = reply(ResponseCode::NXDomain, true, vec![], authority);
         let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
-        let publish = Expected { record: tlsa(1), present: true };
+        let publish = Expected {
+            record: tlsa(1),
+            present: true,
+        };
         assert_eq!(obs.verdict(&publish), ServerVerdict::Stale);
         assert_eq!(
             obs.state(&publish),
-            ServerState::Stale { old: OldAnswer::NoRrset { negative_ttl: 60 } }
+            ServerState::Stale {
+                old: OldAnswer::NoRrset { negative_ttl: 60 }
+            }
         );
-        let retire = Expected { record: tlsa(1), present: false };
+        let retire = Expected {
+            record: tlsa(1),
+            present: false,
+        };
         assert_eq!(obs.verdict(&retire), ServerVerdict::Serving);
     }
 
@@ -417,15 +453,26 @@ mod tests {
     fn the_change_without_valid_signatures_is_bogus_not_serving() {
         let zone = TestZone::new("example.test.");
         let owner = name(OWNER);
-        let message = reply(ResponseCode::NoError, true, vec![tlsa_record(&owner, 300, 1)], vec![]);
+        let message = reply(
+            ResponseCode::NoError,
+            true,
+            vec![tlsa_record(&owner, 300, 1)],
+            vec![],
+        );
         let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
-        let publish = Expected { record: tlsa(1), present: true };
+        let publish = Expected {
+            record: tlsa(1),
+            present: true,
+        };
         let verdict = obs.verdict(&publish);
         assert!(matches!(verdict, ServerVerdict::Bogus(_)), "{verdict}");
         assert_eq!(obs.state(&publish), ServerState::Unconfirmed);
         let bare_nx = reply(ResponseCode::NXDomain, true, vec![], vec![]);
         let obs = observation(judge_tlsa(&owner, &bare_nx, Some(&zone.keys()), zone.now()));
-        let retire = Expected { record: tlsa(1), present: false };
+        let retire = Expected {
+            record: tlsa(1),
+            present: false,
+        };
         assert!(matches!(obs.verdict(&retire), ServerVerdict::Bogus(_)));
     }
 
@@ -435,21 +482,41 @@ mod tests {
         let owner = name(OWNER);
         let refused = reply(ResponseCode::Refused, true, vec![], vec![]);
         let answer = judge_tlsa(&owner, &refused, Some(&zone.keys()), zone.now());
-        assert_eq!(answer, Answer::NotAuthoritative { rcode: ResponseCode::Refused.to_string() });
+        assert_eq!(
+            answer,
+            Answer::NotAuthoritative {
+                rcode: ResponseCode::Refused.to_string()
+            }
+        );
         let signed = zone.signed(vec![tlsa_record(&owner, 300, 1)]);
         let cached = reply(ResponseCode::NoError, false, signed, vec![]);
         let obs = observation(judge_tlsa(&owner, &cached, Some(&zone.keys()), zone.now()));
-        let verdict = obs.verdict(&Expected { record: tlsa(1), present: true });
-        assert!(matches!(verdict, ServerVerdict::NotAuthoritative(_)), "{verdict}");
+        let verdict = obs.verdict(&Expected {
+            record: tlsa(1),
+            present: true,
+        });
+        assert!(
+            matches!(verdict, ServerVerdict::NotAuthoritative(_)),
+            "{verdict}"
+        );
     }
 
     #[test]
     fn soa_gives_serial_and_negative_ttl() {
         let zone = name("example.test.");
-        let message = reply(ResponseCode::NoError, true, vec![soa_record(&zone, 3600, 42, 300)], vec![]);
+        let message = reply(
+            ResponseCode::NoError,
+            true,
+            vec![soa_record(&zone, 3600, 42, 300)],
+            vec![],
+        );
         assert_eq!(
             judge_soa(&zone, &message),
-            Some(SoaSeen { serial: 42, negative_ttl: 300, ttl: 3600 })
+            Some(SoaSeen {
+                serial: 42,
+                negative_ttl: 300,
+                ttl: 3600
+            })
         );
     }
 }

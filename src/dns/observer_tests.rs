@@ -51,15 +51,38 @@ impl Lab {
             ns_record(&apex, &name("ns1.example.test.")),
             ns_record(&apex, &name("ns2.example.test.")),
         ];
-        net.answer(resolver, &apex, NS, reply(ResponseCode::NoError, false, ns, vec![]));
-        for (host, ip) in [("ns1.example.test.", [127, 0, 3, 1]), ("ns2.example.test.", [127, 0, 3, 2])] {
+        net.answer(
+            resolver,
+            &apex,
+            NS,
+            reply(ResponseCode::NoError, false, ns, vec![]),
+        );
+        for (host, ip) in [
+            ("ns1.example.test.", [127, 0, 3, 1]),
+            ("ns2.example.test.", [127, 0, 3, 2]),
+        ] {
             let host = name(host);
             let a = vec![a_record(&host, ip)];
-            net.answer(resolver, &host, A, reply(ResponseCode::NoError, false, a, vec![]));
-            net.answer(resolver, &host, AAAA, reply(ResponseCode::NoError, false, vec![], vec![]));
+            net.answer(
+                resolver,
+                &host,
+                A,
+                reply(ResponseCode::NoError, false, a, vec![]),
+            );
+            net.answer(
+                resolver,
+                &host,
+                AAAA,
+                reply(ResponseCode::NoError, false, vec![], vec![]),
+            );
         }
         for server in [NS1, NS2] {
-            net.answer(addr(server), &apex, SOA, reply(ResponseCode::NoError, true, soa.clone(), vec![]));
+            net.answer(
+                addr(server),
+                &apex,
+                SOA,
+                reply(ResponseCode::NoError, true, soa.clone(), vec![]),
+            );
         }
         let key = zone.ksk().to_string();
         let anchors = TrustAnchors::parse(&format!("example.test. DNSKEY {key}"), "t").unwrap();
@@ -86,9 +109,14 @@ impl Lab {
 
     async fn observer(&self) -> Observer<FakeNet> {
         let mut walker = ChainWalker::new(&*self.net, addr(RESOLVER), &self.anchors, at(NOW));
-        Observer::discover(Arc::clone(&self.net), &mut walker, addr(RESOLVER), name(OWNER))
-            .await
-            .unwrap()
+        Observer::discover(
+            Arc::clone(&self.net),
+            &mut walker,
+            addr(RESOLVER),
+            name(OWNER),
+        )
+        .await
+        .unwrap()
     }
 }
 
@@ -106,14 +134,19 @@ async fn discovery_finds_the_zone_its_keys_and_every_address() {
 #[tokio::test]
 async fn one_poll_sends_one_tlsa_and_one_soa_query_per_address() {
     let lab = Lab::new();
-    lab.net.on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
-    lab.net.on(addr(NS2), &name(OWNER), TLSA, vec![lab.nxdomain()]);
+    lab.net
+        .on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    lab.net
+        .on(addr(NS2), &name(OWNER), TLSA, vec![lab.nxdomain()]);
     let observer = lab.observer().await;
     let clock = ManualClock::at(NOW);
     let before = lab.net.queries_sent();
     let observations = observer.poll(&clock).await;
     assert_eq!(lab.net.queries_sent() - before, 4);
-    let expected = Expected { record: tlsa(1), present: true };
+    let expected = Expected {
+        record: tlsa(1),
+        present: true,
+    };
     assert_eq!(observations[0].verdict(&expected), ServerVerdict::Serving);
     assert_eq!(observations[1].verdict(&expected), ServerVerdict::Stale);
     assert_eq!(observations[1].soa.map(|s| s.serial), Some(5));
@@ -122,19 +155,24 @@ async fn one_poll_sends_one_tlsa_and_one_soa_query_per_address() {
 #[tokio::test]
 async fn waits_for_the_laggard_then_two_negative_ttls() {
     let lab = Lab::new();
-    lab.net.on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    lab.net
+        .on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
     lab.net.on(
         addr(NS2),
         &name(OWNER),
         TLSA,
         vec![lab.nxdomain(), lab.nxdomain(), lab.serving()],
     );
-    lab.net.on(addr(RESOLVER), &name(OWNER), TLSA, vec![lab.serving()]);
+    lab.net
+        .on(addr(RESOLVER), &name(OWNER), TLSA, vec![lab.serving()]);
     let observer = lab.observer().await;
     let clock = ManualClock::at(NOW);
     let settings = WaitSettings::default();
     let mut statuses = Vec::new();
-    let expected = Expected { record: tlsa(1), present: true };
+    let expected = Expected {
+        record: tlsa(1),
+        present: true,
+    };
     let outcome = wait_until_safe(&observer, &expected, &settings, &clock, |report| {
         statuses.push(report.status.clone());
     })
@@ -149,18 +187,28 @@ async fn waits_for_the_laggard_then_two_negative_ttls() {
     else {
         panic!("{outcome:?}");
     };
-    assert_eq!(served_at, at(NOW + 4), "the third poll, two intervals later");
-    assert_eq!((hold.ttl, hold.source, factor), (60, HoldSource::Negative, 2));
+    assert_eq!(
+        served_at,
+        at(NOW + 4),
+        "the third poll, two intervals later"
+    );
+    assert_eq!(
+        (hold.ttl, hold.source, factor),
+        (60, HoldSource::Negative, 2)
+    );
     assert_eq!(safe_at, served_at + Duration::from_secs(120));
     assert!(clock.now() >= safe_at);
-    assert!(matches!(&statuses[0], Status::Propagating { waiting_for } if waiting_for == &vec![addr(NS2)]));
+    assert!(
+        matches!(&statuses[0], Status::Propagating { waiting_for } if waiting_for == &vec![addr(NS2)])
+    );
     assert!(matches!(statuses.last(), Some(Status::Safe { .. })));
 }
 
 #[tokio::test]
 async fn a_silent_server_times_out_and_is_named() {
     let lab = Lab::new();
-    lab.net.on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    lab.net
+        .on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
     let silent = crate::dns::QueryError::Timeout {
         server: addr(NS2),
         question: format!("{OWNER} TLSA"),
@@ -174,7 +222,10 @@ async fn a_silent_server_times_out_and_is_named() {
         timeout: Some(Duration::from_secs(30)),
         ..WaitSettings::default()
     };
-    let expected = Expected { record: tlsa(1), present: true };
+    let expected = Expected {
+        record: tlsa(1),
+        present: true,
+    };
     let outcome = wait_until_safe(&observer, &expected, &settings, &clock, |_| {})
         .await
         .unwrap();
@@ -192,6 +243,9 @@ async fn a_silent_server_times_out_and_is_named() {
 fn resolver_comes_from_the_first_nameserver_line() {
     let text = "# generated\nsearch example.test\nnameserver 127.0.0.53 # stub\nnameserver ::1\noptions trust-ad\n";
     assert_eq!(resolver_from_resolv_conf(text), Some(addr("127.0.0.53:53")));
-    assert_eq!(resolver_from_resolv_conf("nameserver fe80::1%eth0\n"), Some(addr("[fe80::1]:53")));
+    assert_eq!(
+        resolver_from_resolv_conf("nameserver fe80::1%eth0\n"),
+        Some(addr("[fe80::1]:53"))
+    );
     assert_eq!(resolver_from_resolv_conf("search x\n"), None);
 }

@@ -280,7 +280,13 @@ mod tests {
         let served = clock.now();
         p.observe(server(1), served, SERVING);
         p.observe(server(2), served, SERVING);
-        assert_eq!(p.hold(), Hold { ttl: 600, source: HoldSource::OldRrset });
+        assert_eq!(
+            p.hold(),
+            Hold {
+                ttl: 600,
+                source: HoldSource::OldRrset
+            }
+        );
         let safe = served + Duration::from_secs(1200);
         assert_eq!(p.safe_at(), Some(safe));
         clock.advance(Duration::from_secs(1199));
@@ -308,7 +314,13 @@ mod tests {
         clock.advance(Duration::from_secs(5));
         p.observe(server(2), clock.now(), SERVING);
         let hold = p.hold();
-        assert_eq!(hold, Hold { ttl: 60, source: HoldSource::Negative });
+        assert_eq!(
+            hold,
+            Hold {
+                ttl: 60,
+                source: HoldSource::Negative
+            }
+        );
         assert!(hold.to_string().contains("negative TTL 60s"));
         assert_eq!(p.safe_at(), Some(clock.now() + Duration::from_secs(120)));
     }
@@ -326,7 +338,11 @@ mod tests {
     #[test]
     fn a_server_going_stale_again_restarts_the_clock() {
         let clock = ManualClock::at(4_000_000);
-        let mut p = Propagation::new([server(1), server(2)], 2, Some(OldAnswer::Rrset { ttl: 100 }));
+        let mut p = Propagation::new(
+            [server(1), server(2)],
+            2,
+            Some(OldAnswer::Rrset { ttl: 100 }),
+        );
         p.observe(server(1), clock.now(), SERVING);
         p.observe(server(2), clock.now(), SERVING);
         let first = p.safe_at().unwrap();
@@ -349,11 +365,21 @@ mod tests {
         let mut p = Propagation::new([server(1)], 2, None);
         p.note_negative_ttl(900);
         p.observe(server(1), clock.now(), SERVING);
-        assert_eq!(p.hold(), Hold { ttl: 900, source: HoldSource::Assumed });
+        assert_eq!(
+            p.hold(),
+            Hold {
+                ttl: 900,
+                source: HoldSource::Assumed
+            }
+        );
         let mut empty = Propagation::new([server(1)], 2, None);
         empty.note_negative_ttl(60);
         empty.note_zone_ttl(3600);
-        empty.observe(server(1), clock.now(), ServerState::Serving { rrset_ttl: None });
+        empty.observe(
+            server(1),
+            clock.now(),
+            ServerState::Serving { rrset_ttl: None },
+        );
         assert_eq!(empty.hold().ttl, 3600);
     }
 

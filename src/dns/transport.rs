@@ -89,7 +89,10 @@ pub enum QueryError {
     },
     /// The server's port is closed (ICMP port unreachable, TCP RST).
     #[error("{server} refused the connection for {question} (nothing listens on that port)")]
-    ConnectionRefused { server: SocketAddr, question: String },
+    ConnectionRefused {
+        server: SocketAddr,
+        question: String,
+    },
     /// Any other network or protocol failure.
     #[error("query {question} to {server} failed: {reason}")]
     Failed {

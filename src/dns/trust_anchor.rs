@@ -126,7 +126,9 @@ impl TrustAnchors {
                     Algorithm::from_u8(*algorithm),
                     DigestType::from(*digest_type),
                     // invariant: the constants above are valid hex.
-                    data_encoding::HEXUPPER.decode(hex.as_bytes()).expect("root DS hex"),
+                    data_encoding::HEXUPPER
+                        .decode(hex.as_bytes())
+                        .expect("root DS hex"),
                 ),
             })
             .collect();
@@ -338,7 +340,12 @@ fn parse_ds(fields: &[&str]) -> Result<DS, String> {
     let digest = data_encoding::HEXUPPER_PERMISSIVE
         .decode(hex.as_bytes())
         .map_err(|_| "DS digest is not hex".to_string())?;
-    Ok(DS::new(tag, algorithm, DigestType::from(digest_type), digest))
+    Ok(DS::new(
+        tag,
+        algorithm,
+        DigestType::from(digest_type),
+        digest,
+    ))
 }
 
 /// DNSKEY RDATA: flags, protocol (3), algorithm, public key in base64 (RFC 4034 §2.2).
@@ -356,7 +363,10 @@ fn parse_dnskey(fields: &[&str]) -> Result<DNSKEY, String> {
     let bytes = data_encoding::BASE64
         .decode(key.as_bytes())
         .map_err(|_| "DNSKEY public key is not base64".to_string())?;
-    Ok(DNSKEY::with_flags(flags, PublicKeyBuf::new(bytes, algorithm)))
+    Ok(DNSKEY::with_flags(
+        flags,
+        PublicKeyBuf::new(bytes, algorithm),
+    ))
 }
 
 #[cfg(test)]
@@ -400,7 +410,10 @@ mod tests {
             panic!("expected DS");
         };
         assert_eq!(ds.key_tag(), 2371);
-        assert_eq!(ds.digest(), &[0x1F, 0x98, 0xA6, 0xB7, 0x33, 0xC8, 0xDE, 0x71]);
+        assert_eq!(
+            ds.digest(),
+            &[0x1F, 0x98, 0xA6, 0xB7, 0x33, 0xC8, 0xDE, 0x71]
+        );
     }
 
     #[test]

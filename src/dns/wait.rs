@@ -80,7 +80,9 @@ pub enum WaitOutcome {
 /// Why waiting makes no sense.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WaitError {
-    #[error("zone {zone} is {status}; a TLSA record there protects no mail, so there is nothing to wait for")]
+    #[error(
+        "zone {zone} is {status}; a TLSA record there protects no mail, so there is nothing to wait for"
+    )]
     NotSecure { zone: String, status: String },
 }
 
@@ -88,7 +90,8 @@ fn pause(status: &Status, hold: Hold, interval: Duration) -> Duration {
     match status {
         Status::Propagating { .. } | Status::Safe { .. } => interval,
         Status::Holding { remaining, .. } => {
-            let relaxed = Duration::from_secs(u64::from(hold.ttl) / 10).min(Duration::from_secs(60));
+            let relaxed =
+                Duration::from_secs(u64::from(hold.ttl) / 10).min(Duration::from_secs(60));
             (*remaining).min(interval.max(relaxed))
         }
     }

@@ -9,4 +9,5 @@ mod observer;
 mod probe;
 mod probe_edges;
 mod tlsa;
+mod tlsa_starttls;
 mod util;

@@ -53,9 +53,14 @@ async fn observer(
 ) -> Observer<HickoryTransport> {
     let anchors = anchors(lab);
     let mut walker = ChainWalker::new(&**transport, lab.resolver, &anchors, SystemClock.now());
-    Observer::discover(Arc::clone(transport), &mut walker, lab.resolver, name(owner))
-        .await
-        .unwrap()
+    Observer::discover(
+        Arc::clone(transport),
+        &mut walker,
+        lab.resolver,
+        name(owner),
+    )
+    .await
+    .unwrap()
 }
 
 fn add(lab: &Lab, zone: &LabZone, owner: &str, tlsa: &Tlsa) {
@@ -146,19 +151,34 @@ fn an_added_record_is_seen_signed_everywhere_then_safe_after_two_negative_ttls()
         // Keep the secondary on the old zone so the negative answer is observed.
         lab.block_transfers();
         add(&lab, &lab.mx, &owner, &tlsa);
-        let expected = Expected { record: tlsa.clone(), present: true };
+        let expected = Expected {
+            record: tlsa.clone(),
+            present: true,
+        };
         let observations = observer.poll(&SystemClock).await;
         for obs in &observations {
             let verdict = obs.verdict(&expected);
             if lab.mx.primary_addrs.contains(&obs.server.addr) {
                 assert_eq!(verdict, ServerVerdict::Serving, "{}", obs.server);
-                let Answer::Served(served) = &obs.answer else { unreachable!() };
-                assert!(matches!(served.dnssec, Dnssec::Signed { .. }), "{:?}", served.dnssec);
+                let Answer::Served(served) = &obs.answer else {
+                    unreachable!()
+                };
+                assert!(
+                    matches!(served.dnssec, Dnssec::Signed { .. }),
+                    "{:?}",
+                    served.dnssec
+                );
                 assert!(served.dnssec.expires().unwrap() > SystemClock.now());
             } else {
                 assert_eq!(verdict, ServerVerdict::Stale, "{}", obs.server);
-                let Answer::Served(served) = &obs.answer else { unreachable!() };
-                assert!(matches!(served.dnssec, Dnssec::ProvenAbsent { .. }), "{:?}", served.dnssec);
+                let Answer::Served(served) = &obs.answer else {
+                    unreachable!()
+                };
+                assert!(
+                    matches!(served.dnssec, Dnssec::ProvenAbsent { .. }),
+                    "{:?}",
+                    served.dnssec
+                );
             }
         }
         let primary_serial = observations[0].soa.unwrap().serial;
@@ -168,7 +188,10 @@ fn an_added_record_is_seen_signed_everywhere_then_safe_after_two_negative_ttls()
             .and_then(|o| o.soa)
             .unwrap()
             .serial;
-        assert!(stale_serial < primary_serial, "{stale_serial} < {primary_serial}");
+        assert!(
+            stale_serial < primary_serial,
+            "{stale_serial} < {primary_serial}"
+        );
 
         let mut saw_stale_secondary = false;
         let mut released = false;
@@ -179,7 +202,9 @@ fn an_added_record_is_seen_signed_everywhere_then_safe_after_two_negative_ttls()
         };
         let outcome = wait_until_safe(&observer, &expected, &settings, &SystemClock, |report| {
             if let Status::Propagating { waiting_for } = report.status {
-                saw_stale_secondary |= waiting_for.iter().all(|a| lab.mx.secondary_addrs.contains(a));
+                saw_stale_secondary |= waiting_for
+                    .iter()
+                    .all(|a| lab.mx.secondary_addrs.contains(a));
                 if !released {
                     released = true;
                     lab.allow_transfers();
@@ -189,14 +214,29 @@ fn an_added_record_is_seen_signed_everywhere_then_safe_after_two_negative_ttls()
         .await
         .unwrap();
         assert!(saw_stale_secondary);
-        let WaitOutcome::Safe { served_at, safe_at, hold, factor } = outcome else {
+        let WaitOutcome::Safe {
+            served_at,
+            safe_at,
+            hold,
+            factor,
+        } = outcome
+        else {
             panic!("{outcome:?}");
         };
-        assert_eq!((hold.ttl, hold.source, factor), (5, HoldSource::Negative, 2));
-        assert_eq!(safe_at.duration_since(served_at).unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            (hold.ttl, hold.source, factor),
+            (5, HoldSource::Negative, 2)
+        );
+        assert_eq!(
+            safe_at.duration_since(served_at).unwrap(),
+            Duration::from_secs(10)
+        );
         let view = observer.resolver_view().await;
         let answer = view.outcome.unwrap();
-        assert!(answer.authenticated, "the resolver validates the new RRset: {answer:?}");
+        assert!(
+            answer.authenticated,
+            "the resolver validates the new RRset: {answer:?}"
+        );
         assert!(answer.records.contains(&tlsa), "{answer:?}");
     });
 }
@@ -211,7 +251,10 @@ fn a_stopped_secondary_withholds_the_safe_time_until_it_resumes() {
         let observer = observer(&lab, &transport, &owner).await;
         lab.pause_secondary();
         add(&lab, &lab.mx, &owner, &tlsa);
-        let expected = Expected { record: tlsa.clone(), present: true };
+        let expected = Expected {
+            record: tlsa.clone(),
+            present: true,
+        };
         let settings = WaitSettings {
             interval: Duration::from_millis(300),
             timeout: Some(Duration::from_secs(3)),
@@ -230,7 +273,12 @@ fn a_stopped_secondary_withholds_the_safe_time_until_it_resumes() {
         let mut secondary = lab.mx.secondary_addrs.clone();
         secondary.sort();
         assert_eq!(named, secondary);
-        assert!(laggards.iter().all(|(_, v)| matches!(v, ServerVerdict::NoAnswer(_))), "{laggards:?}");
+        assert!(
+            laggards
+                .iter()
+                .all(|(_, v)| matches!(v, ServerVerdict::NoAnswer(_))),
+            "{laggards:?}"
+        );
 
         lab.resume_secondary();
         let settings = WaitSettings {
@@ -252,13 +300,20 @@ fn knot_nsec3_denial_and_signatures_verify() {
     runtime().block_on(async {
         let transport = transport();
         let observer = observer(&lab, &transport, &owner).await;
-        let expected = Expected { record: record(0x33), present: false };
+        let expected = Expected {
+            record: record(0x33),
+            present: false,
+        };
         let observations = observer.poll(&SystemClock).await;
         assert_eq!(observations.len(), 1);
         let Answer::Served(served) = &observations[0].answer else {
             panic!("{:?}", observations[0].answer);
         };
-        assert!(matches!(served.dnssec, Dnssec::ProvenAbsent { .. }), "{:?}", served.dnssec);
+        assert!(
+            matches!(served.dnssec, Dnssec::ProvenAbsent { .. }),
+            "{:?}",
+            served.dnssec
+        );
         assert_eq!(observations[0].verdict(&expected), ServerVerdict::Serving);
     });
 }
