@@ -14,8 +14,10 @@
 //! - [`dane`]: pure RFC 7672 matching of a presented chain against a TLSA RRset.
 //! - [`guard`]: the question the engine asks before removing a record.
 
+pub mod assess;
 pub mod dane;
 pub mod guard;
+pub mod lookup;
 pub mod smtp;
 pub mod starttls;
 pub mod tls;
