@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Raw flags are parsed by clap here and turned
 //! into validated settings inside each subcommand's module before anything runs.
 
+pub mod check;
 pub mod keygen;
 pub mod tlsa;
 
@@ -22,6 +23,9 @@ pub enum Command {
     Tlsa(tlsa::TlsaArgs),
     /// Generate a new private key (mode 0600) and print the 3 1 1 record to publish for it.
     Keygen(keygen::KeygenArgs),
+    /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
+    /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    Check(check::CheckArgs),
 }
 
 /// Runs the parsed command line and returns the process exit status.
@@ -29,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Check(args) => check::run(args),
     }
 }

@@ -309,7 +309,7 @@ pub fn assess(facts: &HostFacts<'_>) -> HostReport {
         );
     }
 
-    findings.sort_by(|a, b| b.status.cmp(&a.status));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.status));
     let status = findings
         .iter()
         .map(|f| f.status)

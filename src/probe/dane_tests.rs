@@ -97,7 +97,11 @@ fn dane_ee_spki_matches_leaf_in_every_matching_type() {
     let leaf = leaf(&[MX], &ca);
     for mtype in 0..=2 {
         let r = record(3, 1, mtype, &leaf.spki);
-        let report = check(std::slice::from_ref(&leaf.der), &[r.clone()], MX);
+        let report = check(
+            std::slice::from_ref(&leaf.der),
+            std::slice::from_ref(&r),
+            MX,
+        );
         assert_eq!(
             report.matched(),
             Some(Match {
@@ -109,7 +113,7 @@ fn dane_ee_spki_matches_leaf_in_every_matching_type() {
     }
     let full_cert = record(3, 0, 1, &leaf.der);
     assert!(
-        check(&[leaf.der.clone()], &[full_cert], MX)
+        check(std::slice::from_ref(&leaf.der), &[full_cert], MX)
             .matched()
             .is_some()
     );
@@ -123,7 +127,7 @@ fn dane_ee_ignores_names_dates_and_chain() {
         p.not_after = OffsetDateTime::now_utc() - Duration::days(1);
     });
     let r = record(3, 1, 1, &expired.spki);
-    let report = check(&[expired.der.clone()], &[r], MX);
+    let report = check(std::slice::from_ref(&expired.der), &[r], MX);
     assert!(report.matched().is_some(), "{}", report.summary());
 }
 
@@ -174,7 +178,11 @@ fn dane_ta_name_mismatch_fails_and_wildcard_matches_one_label() {
     let ca = root("Test Root");
     let wrong = leaf(&["mail.example.org"], &ca);
     let r = record(2, 1, 1, &ca.spki);
-    let report = check(&[wrong.der.clone(), ca.der.clone()], &[r.clone()], MX);
+    let report = check(
+        &[wrong.der.clone(), ca.der.clone()],
+        std::slice::from_ref(&r),
+        MX,
+    );
     assert_eq!(
         report.outcomes[0].verdict,
         RecordVerdict::NameMismatch {
@@ -186,9 +194,13 @@ fn dane_ta_name_mismatch_fails_and_wildcard_matches_one_label() {
 
     let wildcard = leaf(&["*.example.com"], &ca);
     let chain = [wildcard.der.clone(), ca.der.clone()];
-    assert!(check(&chain, &[r.clone()], MX).matched().is_some());
     assert!(
-        check(&chain, &[r.clone()], "a.mx.example.com")
+        check(&chain, std::slice::from_ref(&r), MX)
+            .matched()
+            .is_some()
+    );
+    assert!(
+        check(&chain, std::slice::from_ref(&r), "a.mx.example.com")
             .matched()
             .is_none()
     );
@@ -313,7 +325,11 @@ fn digest_agility_ignores_weaker_digests() {
     let leaf = leaf(&[MX], &ca);
     let good_256 = record(3, 1, 1, &leaf.spki);
     let bad_512 = Tlsa::new(3, 1, 2, vec![0xAB; 64]);
-    let report = check(&[leaf.der.clone()], &[good_256, bad_512.clone()], MX);
+    let report = check(
+        std::slice::from_ref(&leaf.der),
+        &[good_256, bad_512.clone()],
+        MX,
+    );
     assert_eq!(
         report.outcomes[0].verdict,
         RecordVerdict::Superseded {
@@ -329,9 +345,17 @@ fn digest_agility_ignores_weaker_digests() {
     // Another usage/selector pair is unaffected; Full(0) always counts.
     let full = record(3, 1, 0, &leaf.spki);
     let cert_256 = record(3, 0, 1, &leaf.der);
-    let report = check(&[leaf.der.clone()], &[bad_512.clone(), full.clone()], MX);
+    let report = check(
+        std::slice::from_ref(&leaf.der),
+        &[bad_512.clone(), full.clone()],
+        MX,
+    );
     assert_eq!(report.matched().unwrap().record, full);
-    let report = check(&[leaf.der.clone()], &[bad_512, cert_256.clone()], MX);
+    let report = check(
+        std::slice::from_ref(&leaf.der),
+        &[bad_512, cert_256.clone()],
+        MX,
+    );
     assert_eq!(report.matched().unwrap().record, cert_256);
 }
 

@@ -2,6 +2,7 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod certs;
+mod check;
 mod fake_mta;
 mod keygen;
 mod lab;

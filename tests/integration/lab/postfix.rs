@@ -112,6 +112,31 @@ impl Postfix {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// Runs `posttls-finger -c -l LEVEL DESTINATION` with this instance's main.cf and the
+    /// lab's validating `resolver` (port 53) as the only name server, in a private mount
+    /// namespace whose /etc/resolv.conf says so (`options trust-ad`, or libc drops the AD bit).
+    /// Returns what it printed (stdout and stderr).
+    pub fn posttls_finger(&self, resolver: SocketAddr, level: &str, destination: &str) -> String {
+        let resolv_conf = self.dir.join("resolv.conf");
+        write(
+            &resolv_conf,
+            &format!("nameserver {}\noptions trust-ad\n", resolver.ip()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let script = format!(
+            "mount --bind {} /etc/resolv.conf && exec posttls-finger -c -l {level} {destination}",
+            resolv_conf.display()
+        );
+        let mut command = Command::new("unshare");
+        command
+            .args(["-m", "sh", "-c", &script])
+            .env("MAIL_CONFIG", self.config_dir());
+        let output = process::output(&mut command).unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        text
+    }
+
     /// The configuration directory (for `MAIL_CONFIG` / `posttls-finger -c`).
     pub fn config_dir(&self) -> PathBuf {
         self.dir.join("etc")
