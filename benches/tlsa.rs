@@ -8,6 +8,7 @@
 //! certificates.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use daneroll::pki::{Item, parse_items, tlsa_for};
@@ -77,6 +78,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("tlsa");
     group.throughput(Throughput::Elements(CERTIFICATES as u64));
     group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
     group.bench_function("parse_and_hash_10000_pem_certificates", |b| {
         b.iter(|| {
             // invariant: parsed once already above.

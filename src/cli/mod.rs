@@ -20,8 +20,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print TLSA records for certificates, chains, private keys, public keys and CSRs.
+    #[command(
+        after_help = "Exit status: 0 every file gave its records; 2 bad input (each bad \
+        file is named on stderr with its problem; the other files are still processed)."
+    )]
     Tlsa(tlsa::TlsaArgs),
     /// Generate a new private key (mode 0600) and print the 3 1 1 record to publish for it.
+    #[command(
+        after_help = "Exit status: 0 key (and CSR) written; 1 key generation failed; \
+        2 bad input (an existing file, a bad name, an unwritable path): nothing was written."
+    )]
     Keygen(keygen::KeygenArgs),
     /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
     /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).

@@ -14,7 +14,7 @@ fn path(dir: &Dir, name: &str) -> String {
 fn openssl_3_1_1(cert: &str) -> String {
     let script = format!(
         "openssl x509 -in {cert} -pubkey -noout | openssl pkey -pubin -outform DER | \
-         openssl dgst -sha256 -binary | xxd -p -c 64"
+         openssl dgst -sha256 -r | cut -d' ' -f1"
     );
     let run = run_tool("bash", &["-c", &format!("set -o pipefail; {script}")]);
     run.ok();

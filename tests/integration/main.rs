@@ -3,12 +3,14 @@
 
 mod certs;
 mod check;
+mod contract;
 mod fake_mta;
 mod keygen;
 mod lab;
 mod observer;
 mod probe;
 mod probe_edges;
+mod rfc2136;
 mod tlsa;
 mod tlsa_starttls;
 mod util;

@@ -16,7 +16,7 @@
 //! |---|---|---|---|---|
 //! | `root` | `.` | BIND | signed, CSK (trust anchor) | – |
 //! | `tld` | `example.` | BIND | secure | – |
-//! | `mx` | `mx.example.` | BIND primary (2 addresses) + BIND secondary (2 addresses) | secure | `keys.mx`, `keys.other` TLSA anywhere; `keys.narrow` only `_25._tcp.mail2.mx.example.` |
+//! | `mx` | `mx.example.` | BIND primary (2 addresses) + BIND secondary (2 addresses) | secure | `keys.mx`, `keys.other`, `keys.sha512` TLSA anywhere; `keys.narrow` only `_25._tcp.mail2.mx.example.` |
 //! | `corp` | `corp.example.` (MX domain, `MX 10 mail.mx.example.`) | same as `mx` | secure | – |
 //! | `insecure` | `insecure.example.` | BIND (misc) | unsigned, no DS | `keys.mx`, `keys.other` |
 //! | `bogus` | `bogus.example.` | BIND (misc) | signed, DS at parent does not match | `keys.mx`, `keys.other` |
@@ -53,11 +53,10 @@
 //! removes the addresses and the temp dir. If the test process dies, `PR_SET_PDEATHSIG` kills
 //! the daemons and the next lab that starts removes the addresses ([`process`], [`net`]).
 //!
-//! Sharing one lab between tests (`static LAB: OnceLock<Lab>`) works: daemons are forked from a
-//! keeper thread that lives as long as the process, so they survive the first test's thread.
-//! Tests sharing a lab must use different owner names, and tests that pause the secondary or
-//! block transfers need their own lab. A static is never dropped: its temp dir stays behind
-//! and its addresses until the next lab starts. `DANEROLL_LAB_KEEP=1` keeps the temp dir
+//! [`Lab::shared`] gives one lab to every test of the binary that asks (torn down at exit):
+//! daemons are forked from a keeper thread that lives as long as the process, so they survive
+//! the first test's thread. Tests sharing a lab must use owner names of their own; tests that
+//! pause the secondary or block transfers need their own `Lab::start()`. `DANEROLL_LAB_KEEP=1` keeps the temp dir
 //! (configs, zone files, daemon logs) for a post-mortem and prints its path.
 //!
 //! Needs root (for `ip addr` and port 53) and the Debian packages bind9, bind9-utils,
@@ -134,6 +133,8 @@ pub struct LabKeys {
     pub other: TsigKey,
     /// `narrow-key`: BIND only, TLSA at `_25._tcp.mail2.mx.example.` only.
     pub narrow: TsigKey,
+    /// `daneroll-512` (hmac-sha512): TLSA updates in `mx.example.`.
+    pub sha512: TsigKey,
     /// `rndc-key`: controls the BIND servers.
     rndc: TsigKey,
 }
@@ -198,6 +199,34 @@ impl Lab {
         match Self::try_start() {
             Ok(lab) => lab,
             Err(e) => panic!("lab did not start: {e}"),
+        }
+    }
+
+    /// One lab for the whole test binary, started by the first caller and torn down when the
+    /// process exits (an `atexit` hook: statics are never dropped). For tests that neither
+    /// pause the secondary nor block transfers, and that use owner names of their own.
+    pub fn shared() -> &'static Lab {
+        SHARED.get_or_init(|| {
+            let lab = Lab::start();
+            // SAFETY: registers a plain extern "C" function; it runs once at process exit.
+            unsafe { libc::atexit(shutdown_shared) };
+            lab
+        })
+    }
+
+    /// Stops every daemon and removes the addresses and the temp dir, without dropping.
+    fn shutdown(&self) {
+        let s = &self.servers;
+        s.unbound.daemon().stop();
+        s.mx_secondary.daemon().stop();
+        let p = &s.primaries;
+        for daemon in [&p.mx_primary, &p.misc, &p.tld, &p.root].map(|b| b.daemon()) {
+            daemon.stop();
+        }
+        p.knot.daemon().stop();
+        self.block.remove_all();
+        if std::env::var_os("DANEROLL_LAB_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
@@ -404,9 +433,10 @@ impl Lab {
             script.push_str(&format!("server {} {}\n", primary.ip(), primary.port()));
         }
         script.push_str(&format!("zone {}\n{commands}\nsend\n", zone.name));
-        let path = self
-            .dir
-            .join(format!("nsupdate-{}.txt", std::process::id()));
+        // One file per call: tests sharing a lab run nsupdate concurrently.
+        static SCRIPTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.join(format!("nsupdate-{n}.txt"));
         bind::write(&path, &script)?;
         let mut command = Command::new("nsupdate");
         command.arg("-k").arg(&key.bind_file).arg(&path);
@@ -442,17 +472,25 @@ impl Lab {
     }
 }
 
+static SHARED: std::sync::OnceLock<Lab> = std::sync::OnceLock::new();
+
+extern "C" fn shutdown_shared() {
+    if let Some(lab) = SHARED.get() {
+        lab.shutdown();
+    }
+}
+
 fn make_tsig_keys(dir: &Path) -> Result<LabKeys, String> {
-    let generate = |name: &str| TsigKey::generate(dir, name, "hmac-sha256");
     std::thread::scope(|scope| {
         let handles = [
-            "daneroll-mx",
-            "daneroll-knot",
-            "other-publisher",
-            "narrow-key",
-            "rndc-key",
+            ("daneroll-mx", "hmac-sha256"),
+            ("daneroll-knot", "hmac-sha256"),
+            ("other-publisher", "hmac-sha256"),
+            ("narrow-key", "hmac-sha256"),
+            ("rndc-key", "hmac-sha256"),
+            ("daneroll-512", "hmac-sha512"),
         ]
-        .map(|name| scope.spawn(move || generate(name)));
+        .map(|(name, algorithm)| scope.spawn(move || TsigKey::generate(dir, name, algorithm)));
         let mut keys = handles.map(join);
         let mut take = |i: usize| std::mem::replace(&mut keys[i], Err(String::new()));
         Ok(LabKeys {
@@ -461,6 +499,7 @@ fn make_tsig_keys(dir: &Path) -> Result<LabKeys, String> {
             other: take(2)?,
             narrow: take(3)?,
             rndc: take(4)?,
+            sha512: take(5)?,
         })
     })
 }
@@ -539,11 +578,12 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
                 "grant \"{}\" name _25._tcp.mail2.mx.example. TLSA;",
                 keys.narrow.name
             ));
+            grants.push(format!("grant \"{}\" zonesub TLSA;", keys.sha512.name));
         }
         grants
     };
     let secondary_notify = [plan.mx_secondary[0]];
-    let updaters = [&keys.mx, &keys.other, &keys.narrow];
+    let updaters = [&keys.mx, &keys.other, &keys.narrow, &keys.sha512];
     let mx_primary = Bind::start(
         "mx primary",
         &dir.join("mx1"),

@@ -102,11 +102,19 @@ impl AddrBlock {
     }
 }
 
+impl AddrBlock {
+    /// Removes every address this block added (also done on drop).
+    pub fn remove_all(&self) {
+        if let Ok(mut added) = self.added.lock() {
+            let _ = ip_batch("del", &added);
+            added.clear();
+        }
+    }
+}
+
 impl Drop for AddrBlock {
     fn drop(&mut self) {
-        if let Ok(added) = self.added.get_mut() {
-            let _ = ip_batch("del", added);
-        }
+        self.remove_all();
     }
 }
 

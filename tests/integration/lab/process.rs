@@ -70,6 +70,14 @@ impl Daemon {
         }
     }
 
+    /// Kills (SIGKILL) and reaps the daemon now; dropping it later does nothing more.
+    pub fn stop(&self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// An error with the log's tail if the daemon has exited.
     pub fn ensure_running(&self) -> Result<(), String> {
         // invariant: the lock is only held for short non-panicking sections.

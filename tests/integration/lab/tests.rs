@@ -8,7 +8,7 @@ use super::Lab;
 
 #[test]
 fn lab_tree_validates_as_designed() {
-    let lab = Lab::start();
+    let lab = Lab::shared();
     for zone in [&lab.mx, &lab.corp, &lab.knot, &lab.tld] {
         let answer = lab.query(lab.resolver, &zone.name, RecordType::SOA);
         assert!(
