@@ -28,8 +28,11 @@ use crate::dns::observer::resolver_from_resolv_conf;
 use crate::dns::trust_anchor::TrustAnchors;
 use crate::output::write_stdout;
 use crate::probe::assess::{Finding, HostFacts, HostReport, Status, assess};
-use crate::probe::lookup::{Dns, Security, ZoneFacts};
+use crate::probe::lookup::{Dns, Security, ZoneFacts, join_all};
 use crate::probe::{ProbeSettings, Prober, Target, Timeouts};
+
+/// How many hosts are looked up at once (each host: 4 queries).
+const LOOKUP_BATCH: usize = 32;
 
 /// Arguments of `daneroll check`.
 #[derive(Debug, Args)]
@@ -210,12 +213,36 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
     }
 
     let port = settings.port;
+    let owners: Vec<String> = hosts
+        .iter()
+        .map(|host| daneroll_providers::tlsa_owner(host, port))
+        .collect();
+    // Every host's lookups at once, a bounded number of hosts at a time (a burst of thousands
+    // of UDP queries invites drops and 2-second retries).
+    let mut answers = Vec::with_capacity(hosts.len());
+    for (hosts, owners) in hosts.chunks(LOOKUP_BATCH).zip(owners.chunks(LOOKUP_BATCH)) {
+        let lookups = hosts
+            .iter()
+            .zip(owners)
+            .map(|(host, owner)| {
+                let dns = &dns;
+                async move {
+                    tokio::join!(
+                        dns.zone_name(owner),
+                        dns.tlsa(host, port),
+                        dns.addresses(host)
+                    )
+                }
+            })
+            .collect();
+        answers.extend(join_all(lookups).await);
+    }
     let mut facts = Vec::with_capacity(hosts.len());
-    for host in &hosts {
-        let zone = dns
-            .zone_of(&daneroll_providers::tlsa_owner(host, port))
-            .await;
-        let (tlsa, addresses) = tokio::join!(dns.tlsa(host, port), dns.addresses(host));
+    for (zone, tlsa, addresses) in answers {
+        let zone = match zone {
+            Ok(zone) => dns.security(&zone).await,
+            Err(error) => Err(error),
+        };
         facts.push((zone, tlsa, addresses));
     }
     let mut targets = Vec::new();

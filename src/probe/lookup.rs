@@ -8,7 +8,10 @@
 //! CNAMEs are followed by the resolver; records of the asked type anywhere in the answer count
 //! (RFC 7672 §2.2.1-§2.2.2 allow CNAME-expanded MX hosts and TLSA names).
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::SystemTime;
 
 use daneroll_providers::{Tlsa, tlsa_owner};
@@ -138,9 +141,19 @@ impl<'a, T: Transport> Dns<'a, T> {
 
     /// The zone that holds `name` and its verdict (cached per zone for the run).
     pub async fn zone_of(&mut self, name: &str) -> Result<ZoneFacts, LookupError> {
-        let name = parse_name(name)?;
-        let (zone, _) = self.walker.zone_of(&name).await?;
-        let status = self.walker.validate(&zone).await?;
+        let zone = self.zone_name(name).await?;
+        self.security(&zone).await
+    }
+
+    /// The zone that holds `name` (one SOA query; may run concurrently with others).
+    pub async fn zone_name(&self, name: &str) -> Result<Name, LookupError> {
+        let (zone, _) = self.walker.zone_of(&parse_name(name)?).await?;
+        Ok(zone)
+    }
+
+    /// The verdict of `zone`, walking the chain of trust once per zone for the run.
+    pub async fn security(&mut self, zone: &Name) -> Result<ZoneFacts, LookupError> {
+        let status = self.walker.validate(zone).await?;
         Ok(ZoneFacts {
             zone: zone.to_string(),
             security: Security::from_status(&status),
@@ -205,6 +218,31 @@ impl<'a, T: Transport> Dns<'a, T> {
     }
 }
 
+/// Runs `futures` concurrently on the current task and returns their outputs in order (the
+/// lookups borrow one resolver client, so they cannot be spawned as tasks).
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    // invariant: poll_fn returned Ready only once every output was filled.
+    outputs
+        .into_iter()
+        .map(|o| o.expect("future completed"))
+        .collect()
+}
+
 fn answer<T>(reply: &Message, records: Vec<T>) -> Answer<T> {
     Answer {
         rcode: reply.metadata.response_code.to_string(),
@@ -242,6 +280,19 @@ mod tests {
             parse_name("bad..name"),
             Err(LookupError::BadName { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_order() {
+        let delays = [30u64, 0, 10];
+        let futures = delays
+            .iter()
+            .map(|ms| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+                *ms
+            })
+            .collect();
+        assert_eq!(join_all(futures).await, delays);
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //!   would also work only for addresses on an interface, and we bind exactly one;
 //! - no syslog here, so `maillog_file` (with `maillog_file_prefixes` allowing it) and the
 //!   `postlog` service;
-//! - `smtpd_tls_chain_files` is one file: key, leaf, then the issuers, the order Postfix wants;
+//! - `smtpd_tls_chain_files` is one file per listener: key, leaf, then the issuers, the order
+//!   Postfix wants (one master can serve many addresses, each with its own chain);
+//! - `smtpd_peername_lookup = no`: no PTR query for the client, which would go to the
+//!   system's resolver (off loopback) and delay every greeting by its timeout;
 //! - `max_use = 1`: every connection gets a fresh `smtpd` that has read the current config, so
 //!   after a reload nothing serves the previous certificate.
 //!
@@ -34,8 +37,10 @@ const MASTER: &str = "/usr/lib/postfix/sbin/master";
 
 /// A running Postfix instance. Dropping it stops master and its children.
 pub struct Postfix {
-    /// Where it listens (port 25).
+    /// Where its first listener is (port 25).
     pub address: SocketAddr,
+    /// Every listener.
+    pub addresses: Vec<SocketAddr>,
     /// The host name it calls itself (`myhostname`).
     pub hostname: String,
     dir: PathBuf,
@@ -57,6 +62,22 @@ impl Postfix {
         hostname: &str,
         chain_file: &str,
     ) -> Result<Self, String> {
+        Self::try_start_many(dir, hostname, &[(address, chain_file.to_string())], false)
+    }
+
+    /// One master with an `smtpd` on each address, each presenting its own chain file (a
+    /// `-o smtpd_tls_chain_files=` override per master.cf line): many MX hosts for the price
+    /// of one Postfix. [`Postfix::present`] changes the first listener's chain.
+    ///
+    /// `reuse_processes`: let an `smtpd` serve many connections (Postfix's default, what
+    /// production does; for benchmarks of clients). Otherwise each connection gets a fresh
+    /// `smtpd`, so that nothing serves an old certificate after a reload.
+    pub fn try_start_many(
+        dir: &Path,
+        hostname: &str,
+        listeners: &[(Ipv4Addr, String)],
+        reuse_processes: bool,
+    ) -> Result<Self, String> {
         let dir = dir.to_path_buf();
         for sub in ["etc", "queue", "data"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir {sub}: {e}"))?;
@@ -68,9 +89,15 @@ impl Postfix {
                 .map_err(|e| format!("chmod {}: {e}", path.display()))?;
         }
         chown("postfix", &dir.join("data"))?;
-        write(&dir.join("etc/chain.pem"), chain_file)?;
-        write(&dir.join("etc/main.cf"), &main_cf(&dir, hostname))?;
-        write(&dir.join("etc/master.cf"), &master_cf(address))?;
+        for (i, (_, chain_file)) in listeners.iter().enumerate() {
+            write(&chain_path(&dir, i), chain_file)?;
+        }
+        let mut main_cf = main_cf(&dir, hostname);
+        if !reuse_processes {
+            main_cf.push_str("max_use = 1\n");
+        }
+        write(&dir.join("etc/main.cf"), &main_cf)?;
+        write(&dir.join("etc/master.cf"), &master_cf(&dir, listeners))?;
         // `postfix check` creates the queue directories with the owners Postfix wants.
         let mut check = Command::new("postfix");
         check.arg("-c").arg(dir.join("etc")).arg("check");
@@ -79,26 +106,30 @@ impl Postfix {
         master.arg("-c").arg(dir.join("etc")).arg("-d");
         let daemon = Daemon::spawn("postfix", master, &dir.join("master.out"))?;
         let postfix = Self {
-            address: SocketAddr::from((address, 25)),
+            address: SocketAddr::from((listeners[0].0, 25)),
+            addresses: listeners
+                .iter()
+                .map(|(ip, _)| SocketAddr::from((*ip, 25)))
+                .collect(),
             hostname: hostname.to_string(),
             dir,
             daemon,
         };
         postfix.wait_log("daemon started", 1)?;
-        wait_until("postfix to accept connections", START_LIMIT, || {
-            postfix.daemon.ensure_running()?;
-            Ok(
-                std::net::TcpStream::connect_timeout(&postfix.address, Duration::from_secs(1))
-                    .is_ok(),
-            )
-        })?;
+        for address in &postfix.addresses {
+            wait_until("postfix to accept connections", START_LIMIT, || {
+                postfix.daemon.ensure_running()?;
+                let limit = Duration::from_secs(1);
+                Ok(std::net::TcpStream::connect_timeout(address, limit).is_ok())
+            })?;
+        }
         Ok(postfix)
     }
 
     /// Presents a new key and chain: rewrites the chain file and reloads, as an operator's
     /// deploy hook does.
     pub fn present(&self, chain_file: &str) {
-        write(&self.dir.join("etc/chain.pem"), chain_file).unwrap_or_else(|e| panic!("{e}"));
+        write(&chain_path(&self.dir, 0), chain_file).unwrap_or_else(|e| panic!("{e}"));
         self.reload();
     }
 
@@ -185,27 +216,36 @@ fn main_cf(dir: &Path, hostname: &str) -> String {
          alias_database =\n\
          local_recipient_maps =\n\
          smtpd_banner = $myhostname ESMTP\n\
+         smtpd_peername_lookup = no\n\
          smtpd_tls_security_level = may\n\
-         smtpd_tls_chain_files = {d}/etc/chain.pem\n\
          smtpd_tls_loglevel = 1\n\
          smtpd_tls_session_cache_database =\n\
          smtpd_tls_received_header = no\n\
-         max_use = 1\n\
          smtp_dns_support_level = dnssec\n\
          smtp_tls_security_level = dane\n\
          smtp_tls_loglevel = 1\n"
     )
 }
 
-fn master_cf(address: Ipv4Addr) -> String {
-    format!(
-        "{address}:25 inet n - n - - smtpd\n\
-         postlog unix-dgram n - n - 1 postlogd\n\
+fn master_cf(dir: &Path, listeners: &[(Ipv4Addr, String)]) -> String {
+    let mut text = String::from(
+        "postlog unix-dgram n - n - 1 postlogd\n\
          anvil unix - - n - 1 anvil\n\
          tlsmgr unix - - n 1000? 1 tlsmgr\n\
          proxymap unix - - n - - proxymap\n\
-         rewrite unix - - n - - trivial-rewrite\n"
-    )
+         rewrite unix - - n - - trivial-rewrite\n",
+    );
+    for (i, (address, _)) in listeners.iter().enumerate() {
+        text.push_str(&format!(
+            "{address}:25 inet n - n - - smtpd -o smtpd_tls_chain_files={}\n",
+            chain_path(dir, i).display()
+        ));
+    }
+    text
+}
+
+fn chain_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("etc/chain-{index}.pem"))
 }
 
 fn read_log(dir: &Path) -> String {
