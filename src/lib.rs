@@ -13,3 +13,4 @@ pub mod exit;
 pub mod output;
 pub mod pki;
 pub mod probe;
+pub mod rollover;

@@ -37,10 +37,20 @@
 //!
 //! The trait is object-safe: the engine holds `Box<dyn DnsBackend>` chosen from configuration.
 
+pub mod cloudflare;
+pub mod credential;
+pub mod desec;
 mod error;
 mod exchange;
+pub mod gandi;
+pub mod hetzner;
+pub mod http;
+pub mod powerdns;
 mod record;
+mod rest;
+mod retry;
 pub mod rfc2136;
+pub mod settings;
 pub mod tsig;
 pub mod zone;
 

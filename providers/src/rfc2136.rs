@@ -154,12 +154,13 @@ impl Rfc2136 {
         route
     }
 
-    fn target(&self, server: SocketAddr, zone: &Name) -> Target {
-        Target {
+    fn target(&self, server: SocketAddr, zone: &Name) -> Box<Target> {
+        Box::new(Target {
             server: server.to_string(),
             zone: zone.to_string(),
             key: self.config.key.name().to_string(),
-        }
+            action: String::new(),
+        })
     }
 
     /// Sends `message` to the route's servers in order until one answers, and returns the
@@ -168,7 +169,7 @@ impl Rfc2136 {
         &self,
         route: &Route,
         message: &Message,
-    ) -> Result<(Message, Target), BackendError> {
+    ) -> Result<(Message, Box<Target>), BackendError> {
         let mut last = None;
         for server in &route.servers {
             let at = self.target(*server, &route.zone);
@@ -295,11 +296,51 @@ impl DnsBackend for Rfc2136 {
     }
 
     async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let (owner, route) = self.owner_route(owner).await?;
-        self.read_at(&route, &owner).await
+        let result = async {
+            let (owner, route) = self.owner_route(owner).await?;
+            self.read_at(&route, &owner).await
+        };
+        result
+            .await
+            .map_err(|e| e.during(format!("reading TLSA at {owner}")))
     }
 
     async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {
+        self.add_record(owner, record, ttl)
+            .await
+            .map_err(|e| e.during(action("adding", owner, record)))
+    }
+
+    async fn remove(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
+        self.remove_record(owner, record)
+            .await
+            .map_err(|e| e.during(action("removing", owner, record)))
+    }
+
+    async fn remove_if_unchanged(
+        &self,
+        owner: &str,
+        record: &Tlsa,
+        seen: &TlsaRrset,
+    ) -> Result<Outcome, BackendError> {
+        self.remove_record_if_unchanged(owner, record, seen)
+            .await
+            .map_err(|e| e.during(action("removing (if unchanged)", owner, record)))
+    }
+}
+
+/// `adding _25._tcp.mail.example.com. TLSA 3 1 1 0A1B2C3D…`
+fn action(verb: &str, owner: &str, record: &Tlsa) -> String {
+    format!("{verb} {owner} TLSA {}", record.short())
+}
+
+impl Rfc2136 {
+    async fn add_record(
+        &self,
+        owner: &str,
+        record: &Tlsa,
+        ttl: u32,
+    ) -> Result<Outcome, BackendError> {
         let (owner, route) = self.owner_route(owner).await?;
         let current = self.read_at(&route, &owner).await?;
         if current.contains(record) {
@@ -313,7 +354,7 @@ impl DnsBackend for Rfc2136 {
         Ok(Outcome::Changed)
     }
 
-    async fn remove(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
+    async fn remove_record(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
         let (owner, route) = self.owner_route(owner).await?;
         let current = self.read_at(&route, &owner).await?;
         if !current.contains(record) {
@@ -326,7 +367,7 @@ impl DnsBackend for Rfc2136 {
         Ok(Outcome::Changed)
     }
 
-    async fn remove_if_unchanged(
+    async fn remove_record_if_unchanged(
         &self,
         owner: &str,
         record: &Tlsa,
@@ -403,7 +444,7 @@ fn from_rdata(tlsa: &TLSA) -> Tlsa {
 }
 
 /// The operator's reading of a failed response code (RFC 2136 §2.2, RFC 6895 §2.3).
-fn rcode_error(rcode: ResponseCode, at: Target, owner: &Name) -> BackendError {
+fn rcode_error(rcode: ResponseCode, at: Box<Target>, owner: &Name) -> BackendError {
     let owner = owner.to_string();
     match rcode {
         ResponseCode::Refused => BackendError::Refused { at, owner },
@@ -440,7 +481,7 @@ fn mnemonic(rcode: ResponseCode) -> String {
         .map_or_else(|| format!("RCODE{code}"), |name| name.to_string())
 }
 
-fn exchange_error(error: ExchangeError, at: Target) -> BackendError {
+fn exchange_error(error: ExchangeError, at: Box<Target>) -> BackendError {
     match error {
         ExchangeError::Timeout(after) => BackendError::Timeout { at, after },
         ExchangeError::ConnectionRefused => BackendError::ConnectionRefused { at },
@@ -465,12 +506,13 @@ fn exchange_error(error: ExchangeError, at: Target) -> BackendError {
 mod tests {
     use super::*;
 
-    fn at() -> Target {
-        Target {
+    fn at() -> Box<Target> {
+        Box::new(Target {
             server: "192.0.2.53:53".into(),
             zone: "example.com.".into(),
             key: "daneroll".into(),
-        }
+            action: String::new(),
+        })
     }
 
     fn owner() -> Name {

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -66,11 +66,6 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     trust_anchor: Option<PathBuf>,
 
-    /// The configuration file (for [validation]); default $DANEROLL_CONFIG or
-    /// /etc/daneroll/daneroll.toml if it exists.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-
     /// Seconds allowed for each probe phase (connect, banner, each reply, handshake).
     #[arg(long, value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -90,7 +85,8 @@ struct Settings {
 }
 
 impl CheckArgs {
-    fn validate(&self) -> Result<Settings, String> {
+    /// `config`: the global `--config` (its [validation] section gives defaults).
+    fn validate(&self, config: Option<&Path>) -> Result<Settings, String> {
         let names = |list: &[String]| -> Result<Vec<String>, String> {
             let mut out: Vec<String> = Vec::new();
             for name in list {
@@ -101,7 +97,7 @@ impl CheckArgs {
             }
             Ok(out)
         };
-        let (path, explicit) = Config::locate(self.config.as_deref());
+        let (path, explicit) = Config::locate(config);
         let config = Config::load_or_default(&path, explicit).map_err(|e| e.to_string())?;
         let resolver = match &self.resolver {
             Some(text) => parse_resolver(text)?,
@@ -167,8 +163,8 @@ struct Report {
 }
 
 /// Runs `daneroll check`.
-pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let settings = match args.validate() {
+pub fn run(args: CheckArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let settings = match args.validate(config) {
         Ok(settings) => settings,
         Err(message) => {
             // Nagios: bad input is UNKNOWN.

@@ -2,9 +2,13 @@
 //! into validated settings inside each subcommand's module before anything runs.
 
 pub mod check;
+pub mod history;
 pub mod keygen;
+pub mod records;
+pub mod status;
 pub mod tlsa;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,12 +17,17 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "daneroll", version, about, long_about = None)]
 pub struct Cli {
+    /// The configuration file [env: DANEROLL_CONFIG; default: /etc/daneroll/daneroll.toml].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show, publish, retire TLSA records and wait until a change is safe.
+    Records(records::RecordsArgs),
     /// Print TLSA records for certificates, chains, private keys, public keys and CSRs.
     #[command(
         after_help = "Exit status: 0 every file gave its records; 2 bad input (each bad \
@@ -34,13 +43,21 @@ pub enum Command {
     /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
     /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     Check(check::CheckArgs),
+    /// Show where each host's rollover stands (read-only).
+    Status(status::StatusArgs),
+    /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
+    History(history::HistoryArgs),
 }
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref();
     match cli.command {
+        Command::Records(args) => records::run(args, config),
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(args, config),
+        Command::Status(args) => status::run(args),
+        Command::History(args) => history::run(args),
     }
 }

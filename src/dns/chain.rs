@@ -58,23 +58,23 @@ impl ZoneStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsecureLink {
     /// No configured trust anchor is at or above the zone.
-    NoTrustAnchor { zone: Name, anchors: String },
+    NoTrustAnchor { zone: String, anchors: String },
     /// The parent proves it has no DS for the child (RFC 4035 §5.2).
     NoDs {
-        parent: Name,
-        child: Name,
+        parent: String,
+        child: String,
         child_signed: bool,
     },
     /// Every DS for the child uses an algorithm or digest daneroll cannot validate
     /// (RFC 4035 §5.2: treated as insecure).
-    UnsupportedAlgorithms { parent: Name, child: Name },
+    UnsupportedAlgorithms { parent: String, child: String },
 }
 
 /// Where and why a chain is bogus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BogusLink {
     /// The zone whose keys could not be proven.
-    pub zone: Name,
+    pub zone: String,
     /// What is wrong.
     pub reason: BogusReason,
 }
@@ -86,19 +86,19 @@ pub enum BogusReason {
     AnchorMismatch(SignatureProblem),
     /// The parent's DS RRset does not validate.
     DsInvalid {
-        parent: Name,
+        parent: String,
         problem: SignatureProblem,
     },
     /// The parent answers "no DS" without a valid proof.
     DsDenialInvalid {
-        parent: Name,
+        parent: String,
         problem: DenialProblem,
     },
     /// The parent has a DS but the zone serves no DNSKEY.
-    NoDnskey { parent: Name },
+    NoDnskey { parent: String },
     /// No DNSKEY of the zone matches a DS at the parent.
     NoMatchingKey {
-        parent: Name,
+        parent: String,
         ds_tags: Vec<u16>,
         key_tags: Vec<u16>,
     },
@@ -252,7 +252,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             other => Err(ChainError::Rcode {
                 resolver: self.resolver,
                 question: question.to_string(),
-                rcode: other.to_string(),
+                rcode: super::observation::rcode_name(other),
             }),
         }
     }
@@ -290,7 +290,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         }
         let Some(anchor) = self.anchors.closest_to(zone) else {
             return Ok(ZoneStatus::Insecure(InsecureLink::NoTrustAnchor {
-                zone: zone.clone(),
+                zone: zone.to_string(),
                 anchors: self.anchors.source().to_string(),
             }));
         };
@@ -343,7 +343,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             ) {
                 Ok(keys) => ZoneStatus::Secure(keys),
                 Err(problem) => ZoneStatus::Bogus(BogusLink {
-                    zone: zone.clone(),
+                    zone: zone.to_string(),
                     reason: BogusReason::AnchorMismatch(problem),
                 }),
             },
@@ -367,7 +367,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
     ) -> Result<ZoneStatus, ChainError> {
         let bogus = |reason| {
             Ok(ZoneStatus::Bogus(BogusLink {
-                zone: child.clone(),
+                zone: child.to_string(),
                 reason,
             }))
         };
@@ -392,12 +392,12 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
                 self.now,
             ) {
                 Ok(_) => Ok(ZoneStatus::Insecure(InsecureLink::NoDs {
-                    parent: parent.clone(),
-                    child: child.clone(),
+                    parent: parent.to_string(),
+                    child: child.to_string(),
                     child_signed: self.has_dnskey(child).await?,
                 })),
                 Err(problem) => bogus(BogusReason::DsDenialInvalid {
-                    parent: parent.clone(),
+                    parent: parent.to_string(),
                     problem,
                 }),
             };
@@ -405,7 +405,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         if let Err(problem) = parent_keys.verify(child, RecordType::DS, &ds_reply.answers, self.now)
         {
             return bogus(BogusReason::DsInvalid {
-                parent: parent.clone(),
+                parent: parent.to_string(),
                 problem,
             });
         }
@@ -415,8 +415,8 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             .collect();
         if usable.is_empty() {
             return Ok(ZoneStatus::Insecure(InsecureLink::UnsupportedAlgorithms {
-                parent: parent.clone(),
-                child: child.clone(),
+                parent: parent.to_string(),
+                child: child.to_string(),
             }));
         }
         let key_reply = self.ask(child, RecordType::DNSKEY).await?;
@@ -429,14 +429,14 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             .collect();
         if key_tags.is_empty() {
             return bogus(BogusReason::NoDnskey {
-                parent: parent.clone(),
+                parent: parent.to_string(),
             });
         }
         let trusted = |k: &_| usable.iter().any(|ds| ds_matches(ds, child, k));
         match ZoneKeys::validate(child, &key_reply.answers, trusted, self.now) {
             Ok(keys) => Ok(ZoneStatus::Secure(keys)),
             Err(SignatureProblem::NoTrustedKey { .. }) => bogus(BogusReason::NoMatchingKey {
-                parent: parent.clone(),
+                parent: parent.to_string(),
                 ds_tags: usable.iter().map(|ds| ds.key_tag()).collect(),
                 key_tags,
             }),

@@ -44,19 +44,19 @@ pub struct Denial {
 #[non_exhaustive]
 pub enum DenialProblem {
     #[error("the negative answer for {qname} {qtype} carries no NSEC or NSEC3 records")]
-    NoProof { qname: Name, qtype: RecordType },
+    NoProof { qname: String, qtype: RecordType },
     #[error("the NSEC/NSEC3 records do not prove that {qname} {qtype} is absent: {reason}")]
     NotProven {
-        qname: Name,
+        qname: String,
         qtype: RecordType,
         reason: &'static str,
     },
     #[error(
         "the NSEC3 chain of {zone} uses {iterations} iterations (more than {MAX_NSEC3_ITERATIONS}; RFC 9276)"
     )]
-    TooManyIterations { zone: Name, iterations: u16 },
+    TooManyIterations { zone: String, iterations: u16 },
     #[error("{0}")]
-    Signature(SignatureProblem),
+    Signature(Box<SignatureProblem>),
 }
 
 /// Verifies that `authority` (the authority section of a negative answer from `keys`' zone)
@@ -87,7 +87,7 @@ pub fn verify_denial(
         })
         .collect();
     let not_proven = |reason| DenialProblem::NotProven {
-        qname: qname.clone(),
+        qname: qname.to_string(),
         qtype,
         reason,
     };
@@ -97,7 +97,7 @@ pub fn verify_denial(
         nsec3_proof(qname, qtype, nxdomain, zone, &nsec3s)?
     } else {
         return Err(DenialProblem::NoProof {
-            qname: qname.clone(),
+            qname: qname.to_string(),
             qtype,
         });
     };
@@ -110,7 +110,7 @@ pub fn verify_denial(
     for owner in used {
         let verified = keys
             .verify(&owner, rtype, authority, now)
-            .map_err(DenialProblem::Signature)?;
+            .map_err(|p| DenialProblem::Signature(Box::new(p)))?;
         expires = Some(expires.map_or(verified.expires, |e| e.min(verified.expires)));
     }
     Ok(Denial {
@@ -222,7 +222,7 @@ impl<'a> Nsec3Chain<'a> {
         let iterations = first.iterations();
         if iterations > MAX_NSEC3_ITERATIONS {
             return Err(DenialProblem::TooManyIterations {
-                zone: zone.clone(),
+                zone: zone.to_string(),
                 iterations,
             });
         }
@@ -306,7 +306,7 @@ fn nsec3_proof(
 ) -> Result<Proof, DenialProblem> {
     let chain = Nsec3Chain::new(zone, nsec3s)?;
     let not_proven = |reason| DenialProblem::NotProven {
-        qname: qname.clone(),
+        qname: qname.to_string(),
         qtype,
         reason,
     };

@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
-use hickory_proto::dnssec::{Algorithm, PublicKey, Verifier};
+use hickory_proto::dnssec::{PublicKey, Verifier};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::clock::{dnssec_now, from_dnssec_time, serial_at_or_before};
@@ -43,14 +43,14 @@ impl ZoneKeys {
         let keys: Vec<DNSKEY> = records.iter().filter_map(dnskey).cloned().collect();
         if keys.is_empty() {
             return Err(SignatureProblem::NoRecords {
-                owner: zone.clone(),
+                owner: zone.to_string(),
                 rtype: RecordType::DNSKEY,
             });
         }
         let entry_points: Vec<DNSKEY> = keys.iter().filter(|k| trusted(k)).cloned().collect();
         if entry_points.is_empty() {
             return Err(SignatureProblem::NoTrustedKey {
-                zone: zone.clone(),
+                zone: zone.to_string(),
                 tags: keys
                     .iter()
                     .filter_map(|k| k.calculate_key_tag().ok())
@@ -131,42 +131,42 @@ pub struct Verified {
 #[non_exhaustive]
 pub enum SignatureProblem {
     #[error("no {rtype} records at {owner}")]
-    NoRecords { owner: Name, rtype: RecordType },
+    NoRecords { owner: String, rtype: RecordType },
     #[error(
         "{owner} {rtype} carries no RRSIG (the zone is not signed, or the server strips DNSSEC records)"
     )]
-    Unsigned { owner: Name, rtype: RecordType },
+    Unsigned { owner: String, rtype: RecordType },
     #[error(
         "none of the DNSKEYs of {zone} (tags {tags:?}) matches a DS at the parent or a trust anchor"
     )]
-    NoTrustedKey { zone: Name, tags: Vec<u16> },
+    NoTrustedKey { zone: String, tags: Vec<u16> },
     #[error("the RRSIG over {owner} {rtype} is signed by {signer}, not by the zone {zone}")]
     WrongSigner {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
-        signer: Name,
-        zone: Name,
+        signer: String,
+        zone: String,
     },
     #[error(
         "the RRSIG over {owner} {rtype} names key {key_tag} (algorithm {algorithm}), which is not in the validated DNSKEY RRset of {zone}"
     )]
     UnknownKey {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
         algorithm: u8,
-        zone: Name,
+        zone: String,
     },
     #[error("the RRSIG over {owner} {rtype} by key {key_tag} expired at {}", super::clock::stamp(*at))]
     Expired {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
         at: SystemTime,
     },
     #[error("the RRSIG over {owner} {rtype} by key {key_tag} is not valid before {}", super::clock::stamp(*from))]
     NotYetValid {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
         from: SystemTime,
@@ -175,7 +175,7 @@ pub enum SignatureProblem {
         "the RRSIG over {owner} {rtype} by key {key_tag} does not verify (data or signature altered)"
     )]
     Invalid {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         key_tag: u16,
     },
@@ -183,7 +183,7 @@ pub enum SignatureProblem {
         "the RRSIG over {owner} {rtype} uses algorithm {algorithm}, which daneroll cannot verify"
     )]
     UnsupportedAlgorithm {
-        owner: Name,
+        owner: String,
         rtype: RecordType,
         algorithm: u8,
     },
@@ -251,13 +251,13 @@ pub fn verify_rrset(
         .collect();
     if rrset.is_empty() {
         return Err(SignatureProblem::NoRecords {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
         });
     }
     let mut best: Option<Verified> = None;
     let mut problem = SignatureProblem::Unsigned {
-        owner: owner.clone(),
+        owner: owner.to_string(),
         rtype,
     };
     for sig in rrsigs_covering(records, owner, rtype) {
@@ -287,22 +287,22 @@ fn check_one(
     let key_tag = input.key_tag;
     if input.signer_name != *zone {
         return Err(SignatureProblem::WrongSigner {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
-            signer: input.signer_name.clone(),
-            zone: zone.clone(),
+            signer: input.signer_name.to_string(),
+            zone: zone.to_string(),
         });
     }
     if !input.algorithm.is_supported() {
         return Err(SignatureProblem::UnsupportedAlgorithm {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             algorithm: u8::from(input.algorithm),
         });
     }
     if input.num_labels > owner.num_labels() {
         return Err(SignatureProblem::Invalid {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
         });
@@ -312,7 +312,7 @@ fn check_one(
     let expiration = input.sig_expiration.get();
     if !serial_at_or_before(inception, stamp_now) {
         return Err(SignatureProblem::NotYetValid {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
             from: from_dnssec_time(inception, now),
@@ -320,7 +320,7 @@ fn check_one(
     }
     if !serial_at_or_before(stamp_now, expiration) {
         return Err(SignatureProblem::Expired {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
             at: from_dnssec_time(expiration, now),
@@ -346,24 +346,19 @@ fn check_one(
     }
     if found {
         Err(SignatureProblem::Invalid {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
         })
     } else {
         Err(SignatureProblem::UnknownKey {
-            owner: owner.clone(),
+            owner: owner.to_string(),
             rtype,
             key_tag,
             algorithm: u8::from(input.algorithm),
-            zone: zone.clone(),
+            zone: zone.to_string(),
         })
     }
-}
-
-/// Whether daneroll can verify signatures made with `algorithm` (RFC 8624 §3.1 MUSTs).
-pub fn algorithm_supported(algorithm: Algorithm) -> bool {
-    algorithm.is_supported()
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde::Serialize;
 
-use super::clock::stamp;
 use super::denial::{DenialKind, verify_denial};
 use super::dnssec::ZoneKeys;
 use super::safe_time::{OldAnswer, ServerState};
@@ -223,6 +222,21 @@ impl Observation {
     }
 }
 
+/// An RCODE as dig prints it: NOERROR, SERVFAIL, NXDOMAIN, REFUSED…
+pub fn rcode_name(rcode: ResponseCode) -> String {
+    match rcode {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        ResponseCode::NotZone => "NOTZONE".into(),
+        other => format!("RCODE {}", u16::from(other)),
+    }
+}
+
 /// The daneroll form of a TLSA record in a DNS answer.
 pub fn tlsa_of(record: &Record) -> Option<Tlsa> {
     match &record.data {
@@ -265,9 +279,9 @@ pub fn judge_tlsa(
     let nxdomain = rcode == ResponseCode::NXDomain;
     if !(rcode == ResponseCode::NoError || nxdomain) || !reply.metadata.authoritative {
         let rcode = if reply.metadata.authoritative {
-            rcode.to_string()
+            rcode_name(rcode)
         } else {
-            format!("{rcode} without the AA flag")
+            format!("{} without the AA flag", rcode_name(rcode))
         };
         return Answer::NotAuthoritative { rcode };
     }
@@ -343,11 +357,6 @@ pub fn judge_soa(zone: &Name, reply: &Message) -> Option<SoaSeen> {
             }),
             _ => None,
         })
-}
-
-/// A short "valid until" for tables.
-pub fn expiry_text(dnssec: &Dnssec) -> String {
-    dnssec.expires().map(stamp).unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]
@@ -485,7 +494,7 @@ mod tests {
         assert_eq!(
             answer,
             Answer::NotAuthoritative {
-                rcode: ResponseCode::Refused.to_string()
+                rcode: "REFUSED".into()
             }
         );
         let signed = zone.signed(vec![tlsa_record(&owner, 300, 1)]);

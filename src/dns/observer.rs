@@ -228,7 +228,7 @@ impl<T: Transport> Observer<T> {
             .query(self.resolver, question)
             .await
             .map(|reply| ResolverAnswer {
-                rcode: reply.metadata.response_code.to_string(),
+                rcode: super::observation::rcode_name(reply.metadata.response_code),
                 authenticated: reply.metadata.authentic_data,
                 records: tlsa_records(&self.owner, &reply.answers),
                 ttl: reply
@@ -258,7 +258,7 @@ async fn ask<T: Transport>(
         other => Err(ChainError::Rcode {
             resolver,
             question: question.to_string(),
-            rcode: other.to_string(),
+            rcode: super::observation::rcode_name(other),
         }),
     }
 }

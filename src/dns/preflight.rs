@@ -38,8 +38,8 @@ impl fmt::Display for ZoneCheck {
 pub struct Preflight {
     /// The zone that holds the MX host's TLSA records.
     pub host: ZoneCheck,
-    /// The zone that holds the mail domain's MX records, if asked.
-    pub mail_domain: Option<ZoneCheck>,
+    /// The zones that hold the mail domains' MX records, if asked.
+    pub mail_domains: Vec<ZoneCheck>,
 }
 
 /// Publishing was refused because the zone is not secure.
@@ -47,32 +47,30 @@ pub struct Preflight {
 #[error("refusing to publish TLSA records at {owner}: zone {zone} is {status}")]
 pub struct NotSecure {
     /// The TLSA owner name.
-    pub owner: Name,
+    pub owner: String,
     /// Its zone.
-    pub zone: Name,
+    pub zone: String,
     /// The verdict, naming the broken link.
     pub status: String,
 }
 
 impl Preflight {
-    /// Checks the zone of `tlsa_owner` and, if given, of `mail_domain`.
+    /// Checks the zone of `tlsa_owner` and those of `mail_domains`.
     pub async fn run<T: Transport>(
         walker: &mut ChainWalker<'_, T>,
         host: &str,
         tlsa_owner: &Name,
-        mail_domain: Option<&Name>,
+        mail_domains: &[Name],
     ) -> Result<Self, ChainError> {
         let host_check = check(walker, format!("MX host {host}"), tlsa_owner).await?;
-        let mail_check = match mail_domain {
-            Some(domain) => {
-                let role = format!("mail domain {}", domain.to_string().trim_end_matches('.'));
-                Some(check(walker, role, domain).await?)
-            }
-            None => None,
-        };
+        let mut checks = Vec::new();
+        for domain in mail_domains {
+            let role = format!("mail domain {}", domain.to_string().trim_end_matches('.'));
+            checks.push(check(walker, role, domain).await?);
+        }
         Ok(Self {
             host: host_check,
-            mail_domain: mail_check,
+            mail_domains: checks,
         })
     }
 
@@ -81,8 +79,8 @@ impl Preflight {
         match &self.host.status {
             ZoneStatus::Secure(_) => Ok(()),
             other => Err(NotSecure {
-                owner: self.host.name.clone(),
-                zone: self.host.zone.clone(),
+                owner: self.host.name.to_string(),
+                zone: self.host.zone.to_string(),
                 status: other.to_string(),
             }),
         }
@@ -91,8 +89,15 @@ impl Preflight {
     /// Plain-words lines, one per zone, plus what it means for mail.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![self.host.to_string()];
-        if let Some(domain) = &self.mail_domain {
-            lines.push(domain.to_string());
+        lines.extend(self.mail_domains.iter().map(ZoneCheck::to_string));
+        lines.extend(self.notes());
+        lines
+    }
+
+    /// What the verdicts mean for mail, when something is not secure.
+    pub fn notes(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for domain in &self.mail_domains {
             if !matches!(domain.status, ZoneStatus::Secure(_)) {
                 lines.push(format!(
                     "  senders cannot use DANE for {}: its MX lookup is not secure (RFC 7672 §2.2.1)",

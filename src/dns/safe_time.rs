@@ -8,7 +8,7 @@
 //! may have fetched the old answer from a lagging secondary a moment before.
 //!
 //! So: safe time = (moment every address was first seen serving the change, continuously)
-//! + `safety_factor` × the longest hold. An address that answers stale again, stops answering,
+//! plus `safety_factor` × the longest hold. An address that answers stale again, stops answering,
 //! or fails validation loses its "serving since" and the clock restarts from its next good
 //! answer. Everything here is pure; time comes in as values.
 
@@ -64,14 +64,12 @@ impl fmt::Display for Hold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.source {
             HoldSource::OldRrset => write!(f, "old RRset TTL {}s", self.ttl),
-            HoldSource::Negative => write!(
-                f,
-                "negative TTL {}s (the name had no TLSA record)",
-                self.ttl
-            ),
+            HoldSource::Negative => {
+                write!(f, "negative TTL {}s: the name had no TLSA record", self.ttl)
+            }
             HoldSource::Assumed => write!(
                 f,
-                "{}s, the longest TTL seen (the old answer was not observed)",
+                "{}s, the longest TTL seen: the old answer was not observed",
                 self.ttl
             ),
         }

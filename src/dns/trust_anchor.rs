@@ -284,10 +284,9 @@ fn logical_lines(text: &str) -> Vec<LogicalLine> {
         );
         if depth == 0
             && let Some(done) = current.take()
+            && !done.tokens.is_empty()
         {
-            if !done.tokens.is_empty() {
-                lines.push(done);
-            }
+            lines.push(done);
         }
     }
     if let Some(done) = current.filter(|line| !line.tokens.is_empty()) {

@@ -214,6 +214,33 @@ async fn unknown_key_is_reported_as_badkey() {
         "{text}"
     );
     assert!(text.contains("zone mx.example."), "{text}");
+    assert_secret_hidden(&err, &"B".repeat(44));
+}
+
+#[tokio::test]
+async fn stale_prerequisite_is_reported_as_nxrrset() {
+    let lab = Lab::shared();
+    let owner = "_25._tcp.stale.mx.example.";
+    let backend = backend(lab, key_from_bind_file(&lab.keys.mx));
+    backend.add(owner, &ee(7), 5).await.unwrap();
+    let seen = backend.read(owner).await.unwrap();
+    publish_other(lab, &lab.mx, owner)(&ta(7));
+    let err = backend
+        .remove_if_unchanged(owner, &ee(7), &seen)
+        .await
+        .unwrap_err();
+    assert!(err.is_stale(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("prerequisite failed, NXRRSET") && text.contains(owner),
+        "{text}"
+    );
+    assert!(
+        text.contains("nothing was changed") && text.contains("key daneroll-mx"),
+        "{text}"
+    );
+    assert_eq!(backend.read(owner).await.unwrap().records().len(), 2);
+    assert_secret_hidden(&err, &lab.keys.mx.secret);
 }
 
 #[tokio::test]
@@ -231,6 +258,11 @@ async fn key_not_allowed_for_the_name_is_refused() {
     let err = failed_add(&narrow, owner).await;
     assert!(matches!(err, BackendError::Refused { .. }), "{err}");
     let text = err.to_string();
+    // The record, the server, the zone and the key are all named.
+    let head = format!("adding {owner} TLSA 3 1 1 5A5A5A5A…: server ");
+    assert!(text.starts_with(&head), "{text}");
+    let named = |server: &SocketAddr| text.contains(&format!("server {server}, zone mx.example."));
+    assert!(lab.mx.primary_addrs.iter().any(named), "{text}");
     assert!(text.contains("REFUSED") && text.contains(owner), "{text}");
     assert!(
         text.contains("key narrow-key") && text.contains("update-policy"),
@@ -297,6 +329,7 @@ async fn server_down_is_connection_refused() {
         "{text}"
     );
     assert!(err.is_transient());
+    assert_secret_hidden(&err, &lab.keys.mx.secret);
 }
 
 #[tokio::test]
@@ -333,6 +366,8 @@ async fn clock_skew_is_reported_with_its_size() {
         "{text}"
     );
     assert!(text.contains("key daneroll-mx"), "{text}");
+    assert_secret_hidden(&err, &lab.keys.mx.secret);
+    assert_secret_hidden(&err, &lab.keys.mx.secret);
 }
 
 #[tokio::test]

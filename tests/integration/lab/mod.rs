@@ -68,6 +68,7 @@ pub mod bind;
 pub mod knot;
 pub mod net;
 pub mod postfix;
+pub mod powerdns;
 pub mod process;
 pub mod unbound;
 pub mod zones;
@@ -469,6 +470,11 @@ impl Lab {
     /// The BIND primary of `mx.example.`/`corp.example.` (for `rndc`).
     pub fn mx_primary(&self) -> &Bind {
         &self.servers.primaries.mx_primary
+    }
+
+    /// The BIND secondary of `mx.example.`/`corp.example.` (for `rndc`).
+    pub fn mx_secondary(&self) -> &Bind {
+        &self.servers.mx_secondary
     }
 
     /// The Knot server (for `knotc`).

@@ -1,0 +1,731 @@
+//! HTTP plumbing shared by the REST backends: one client per backend, the token in one
+//! sensitive header, bounded retries for rate limits and server errors, and HTTP statuses turned
+//! into typed errors that name the provider, the API endpoint, the zone, the credential's source
+//! and the record.
+//!
+//! # Retries
+//!
+//! daneroll runs from ACME hooks and timers: a provider's brief 502 or a rate limit must not fail
+//! a rollover step, but a hook must not hang either (certbot waits for it). So a request that gets
+//! **429**, a **5xx** other than 501/505, or no answer at all (connection refused or reset,
+//! timeout) is tried again, at most [`RetryPolicy::delays`]`.len()` more times, waiting:
+//!
+//! | retry | wait without `Retry-After` | waited in total |
+//! |---|---|---|
+//! | 1 | 1 s | 1 s |
+//! | 2 | 2 s | 3 s |
+//! | 3 | 4 s | 7 s |
+//! | 4 | 8 s | 15 s |
+//! | 5 | 16 s | 31 s |
+//!
+//! A `Retry-After` header (delta-seconds or HTTP-date, RFC 9110 §10.2.3), or Hetzner's
+//! `RateLimit-Reset` when `RateLimit-Remaining` is 0, replaces the table's wait for that retry: deSEC and Cloudflare say exactly when the next request is allowed, and asking
+//! earlier only earns another 429. The waits of one request never add up to more than
+//! [`RetryPolicy::budget`] (60 s): if the server asks for longer, daneroll gives up at once with
+//! an error that says how long the provider asked to wait. Each attempt is bounded by
+//! [`RetryPolicy::timeout`], so one request takes at most 6 × 30 s + 60 s.
+//!
+//! Writes are retried too. A retried write that the server had already applied is harmless:
+//! whole-RRset writes (PowerDNS, deSEC, Gandi) are idempotent, and the per-record backends
+//! re-read after a failed write and accept the change if it is there.
+//!
+//! # Errors
+//!
+//! 401 is a bad token, 403 a token without permission (or what the provider's error codes say,
+//! e.g. Cloudflare's 9109 "Invalid access token"); other 4xx are left to the backend, which
+//! knows whether a 404 means "no such zone" or "no such RRset (yet)". Messages from response
+//! bodies are shortened and scrubbed of the token, in case an API ever echoes it.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::credential::{CredentialError, Secret, TokenSource};
+use crate::error::Target;
+use crate::record::Tlsa;
+use crate::retry::{Next, is_retryable, retry_after};
+
+pub use crate::retry::RetryPolicy;
+
+/// Where a hosted provider's API is and how to authenticate to it.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The API's base URL (the provider's public endpoint unless overridden).
+    pub api_url: String,
+    pub token: TokenSource,
+    /// The zone, if it should not be looked up in the account's zone list.
+    pub zone: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+/// A REST API failure, naming the provider, the endpoint, the zone, the credential's source and
+/// the record. Never holds the token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The token is wrong, expired or revoked (401, or the provider's equivalent).
+    #[error(
+        "{provider} API ({at}): the API token was rejected (HTTP {status}: {message}); check \
+         the {key}: is it the right token, still valid, not revoked?",
+        key = at.key
+    )]
+    BadToken {
+        provider: &'static str,
+        at: Box<Target>,
+        status: u16,
+        message: String,
+    },
+
+    /// The token is valid but may not do this (403, or the provider's equivalent).
+    #[error(
+        "{provider} API ({at}): the API token is not allowed to do this (HTTP {status}: \
+         {message}); give it permission to read and edit DNS records of zone {zone}",
+        zone = at.zone
+    )]
+    Forbidden {
+        provider: &'static str,
+        at: Box<Target>,
+        status: u16,
+        message: String,
+    },
+
+    /// No zone of the account holds the owner name, or the configured zone does not exist.
+    #[error(
+        "{provider} API at {server} ({key}): {detail}; check the name, the account the token \
+         belongs to, or set `zone` for this DNS backend"
+    )]
+    ZoneNotFound {
+        provider: &'static str,
+        server: String,
+        key: String,
+        owner: String,
+        /// What was looked for and what was found.
+        detail: String,
+    },
+
+    /// 400/422 on a write: the API refused the record (syntax, TTL below the minimum, …).
+    #[error(
+        "{provider} API ({at}): the API rejected TLSA record {record} at {owner} \
+         (HTTP {status}: {message})"
+    )]
+    RecordRejected {
+        provider: &'static str,
+        at: Box<Target>,
+        owner: String,
+        record: String,
+        status: u16,
+        message: String,
+    },
+
+    /// 429 after every retry, or a `Retry-After` longer than the retry budget.
+    #[error("{provider} API ({at}): rate limited (HTTP 429) after {attempts} attempt(s){wait}", wait = rate_limit_advice(.retry_after))]
+    RateLimited {
+        provider: &'static str,
+        at: Box<Target>,
+        attempts: u32,
+        retry_after: Option<Duration>,
+    },
+
+    /// 5xx after every retry.
+    #[error(
+        "{provider} API ({at}): {method} {path} failed with HTTP {status} after {attempts} \
+         attempt(s): {message}; the provider has a problem, try again later"
+    )]
+    ServerError {
+        provider: &'static str,
+        at: Box<Target>,
+        method: String,
+        path: String,
+        status: u16,
+        attempts: u32,
+        message: String,
+    },
+
+    /// No HTTP answer after every retry (refused, reset, timeout, TLS failure).
+    #[error("{provider} API ({at}): no answer from the API after {attempts} attempt(s): {reason}")]
+    Unreachable {
+        provider: &'static str,
+        at: Box<Target>,
+        attempts: u32,
+        reason: String,
+    },
+
+    /// Another 4xx the backend did not expect.
+    #[error("{provider} API ({at}): {method} {path} was refused with HTTP {status}: {message}")]
+    Rejected {
+        provider: &'static str,
+        at: Box<Target>,
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+
+    /// A success status with a body that does not make sense.
+    #[error("{provider} API ({at}): unexpected answer to {method} {path}: {reason}")]
+    BadResponse {
+        provider: &'static str,
+        at: Box<Target>,
+        method: String,
+        path: String,
+        reason: String,
+    },
+
+    /// An accepted change did not take effect (an asynchronous action failed or did not finish,
+    /// or concurrent writers kept replacing the RRset).
+    #[error(
+        "{provider} API ({at}): the change to the TLSA records at {owner} did not take effect: {reason}"
+    )]
+    ChangeFailed {
+        provider: &'static str,
+        at: Box<Target>,
+        owner: String,
+        reason: String,
+    },
+
+    /// The token could not be read (from the file or variable the config names).
+    #[error("{provider}: {source}")]
+    Credential {
+        provider: &'static str,
+        source: CredentialError,
+    },
+}
+
+fn rate_limit_advice(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(
+            "; the provider asks to wait {} s before the next request: run again later",
+            wait.as_secs()
+        ),
+        None => "; run again later".to_string(),
+    }
+}
+
+impl ApiError {
+    /// The endpoint, zone and credential the error happened at, if it reached the API.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Self::BadToken { at, .. }
+            | Self::Forbidden { at, .. }
+            | Self::RecordRejected { at, .. }
+            | Self::RateLimited { at, .. }
+            | Self::ServerError { at, .. }
+            | Self::Unreachable { at, .. }
+            | Self::Rejected { at, .. }
+            | Self::BadResponse { at, .. }
+            | Self::ChangeFailed { at, .. } => Some(at),
+            Self::ZoneNotFound { .. } | Self::Credential { .. } => None,
+        }
+    }
+
+    pub(crate) fn target_mut(&mut self) -> Option<&mut Box<Target>> {
+        match self {
+            Self::BadToken { at, .. }
+            | Self::Forbidden { at, .. }
+            | Self::RecordRejected { at, .. }
+            | Self::RateLimited { at, .. }
+            | Self::ServerError { at, .. }
+            | Self::Unreachable { at, .. }
+            | Self::Rejected { at, .. }
+            | Self::BadResponse { at, .. }
+            | Self::ChangeFailed { at, .. } => Some(at),
+            Self::ZoneNotFound { .. } | Self::Credential { .. } => None,
+        }
+    }
+
+    /// Whether trying again later may succeed without anyone changing configuration.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::ServerError { .. }
+                | Self::Unreachable { .. }
+                | Self::ChangeFailed { .. }
+        )
+    }
+}
+
+/// How the token is sent: a header and an optional scheme before the token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Auth {
+    pub header: &'static str,
+    /// `Some("Bearer")` gives `Authorization: Bearer TOKEN`; `None` sends the token alone.
+    pub scheme: Option<&'static str>,
+}
+
+/// One request: what to send and what it is about (for error messages).
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    /// Appended to the API base URL; path segments already percent-encoded.
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<serde_json::Value>,
+    /// The zone, absolute; empty while it is being looked up.
+    pub zone: &'a str,
+    pub owner: Option<&'a str>,
+    pub record: Option<&'a Tlsa>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, path: impl Into<String>, zone: &'a str) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            zone,
+            owner: None,
+            record: None,
+        }
+    }
+
+    pub fn get(path: impl Into<String>, zone: &'a str) -> Self {
+        Self::new(Method::GET, path, zone)
+    }
+
+    pub fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.query.push((key, value.into()));
+        self
+    }
+
+    pub fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn about(mut self, owner: &'a str, record: Option<&'a Tlsa>) -> Self {
+        self.owner = Some(owner);
+        self.record = record;
+        self
+    }
+}
+
+/// An HTTP answer the backend has to interpret (2xx, or a 4xx other than 401/403/429).
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// How a provider words its errors.
+#[derive(Clone, Copy)]
+pub(crate) struct Dialect {
+    /// The human message in a JSON error body.
+    pub error_text: fn(&serde_json::Value) -> Option<String>,
+    /// Whether a 4xx answer (its status and JSON body) says the token was rejected or lacks
+    /// permission; [`by_status`] for APIs that use 401 and 403 as HTTP means them.
+    pub auth_failure: fn(StatusCode, &serde_json::Value) -> Option<AuthFailure>,
+}
+
+/// An authentication problem a provider reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthFailure {
+    BadToken,
+    Forbidden,
+}
+
+/// 401 is a bad token, 403 a token without permission (RFC 9110 §15.5.2, §15.5.4).
+pub(crate) fn by_status(status: StatusCode, _body: &serde_json::Value) -> Option<AuthFailure> {
+    match status {
+        StatusCode::UNAUTHORIZED => Some(AuthFailure::BadToken),
+        StatusCode::FORBIDDEN => Some(AuthFailure::Forbidden),
+        _ => None,
+    }
+}
+
+/// A provider's API endpoint with its credential and retry policy.
+pub(crate) struct Api {
+    provider: &'static str,
+    base: String,
+    client: reqwest::Client,
+    auth: (HeaderName, HeaderValue),
+    credential: String,
+    secret: Secret,
+    policy: RetryPolicy,
+    dialect: Dialect,
+}
+
+impl fmt::Debug for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Api")
+            .field("provider", &self.provider)
+            .field("base", &self.base)
+            .field("credential", &self.credential)
+            .field("secret", &self.secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    pub fn new(
+        provider: &'static str,
+        base: &str,
+        auth: Auth,
+        source: &TokenSource,
+        secret: Secret,
+        policy: RetryPolicy,
+        dialect: Dialect,
+    ) -> Result<Self, ApiError> {
+        let bad_chars = || ApiError::Credential {
+            provider,
+            source: CredentialError::BadCharacters {
+                source_name: source.to_string(),
+            },
+        };
+        let value = match auth.scheme {
+            Some(scheme) => format!("{scheme} {}", secret.expose()),
+            None => secret.expose().to_string(),
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
+        value.set_sensitive(true);
+        let header = HeaderName::from_static(auth.header);
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ApiError::Unreachable {
+                provider,
+                at: Box::new(Target {
+                    server: base.to_string(),
+                    zone: String::new(),
+                    key: source.to_string(),
+                    action: String::new(),
+                }),
+                attempts: 0,
+                reason: format!("cannot set up the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            provider,
+            base: base.trim_end_matches('/').to_string(),
+            client,
+            auth: (header, value),
+            credential: source.to_string(),
+            secret,
+            policy,
+            dialect,
+        })
+    }
+
+    /// Reads the token `config` names and prepares the client.
+    pub fn from_config(
+        provider: &'static str,
+        config: &ApiConfig,
+        auth: Auth,
+        dialect: Dialect,
+    ) -> Result<Self, ApiError> {
+        let secret = config
+            .token
+            .load()
+            .map_err(|source| ApiError::Credential { provider, source })?;
+        let retry = config.retry.clone();
+        Self::new(
+            provider,
+            &config.api_url,
+            auth,
+            &config.token,
+            secret,
+            retry,
+            dialect,
+        )
+    }
+
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Where a request about `zone` goes, for errors.
+    pub fn target(&self, zone: &str) -> Target {
+        Target {
+            server: self.base.clone(),
+            zone: if zone.is_empty() {
+                "(not yet known)".to_string()
+            } else {
+                zone.to_string()
+            },
+            key: self.credential.clone(),
+            action: String::new(),
+        }
+    }
+
+    fn at(&self, zone: &str) -> Box<Target> {
+        Box::new(self.target(zone))
+    }
+
+    /// Sends `call`, retrying as the module docs describe. Returns 2xx and 4xx answers other
+    /// than 401/403 for the backend to interpret.
+    pub async fn send(&self, call: &Call<'_>) -> Result<Reply, ApiError> {
+        let mut waited = Duration::ZERO;
+        let mut retries = 0;
+        loop {
+            let attempt = self.attempt(call).await;
+            let (retry_after, failure) = match attempt {
+                Ok(reply) if reply.status.is_client_error() && reply.status != 429 => {
+                    return self.check_auth(call, reply);
+                }
+                Ok(reply) if is_retryable(reply.status) => {
+                    (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
+                }
+                Ok(reply) => return Ok(reply),
+                Err(reason) => (None, Err(reason)),
+            };
+            match self.policy.next(retries, waited, retry_after) {
+                Next::Retry(wait) => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    retries += 1;
+                }
+                Next::GiveUp => {
+                    let attempts = retries as u32 + 1;
+                    return Err(self.gave_up(call, attempts, retry_after, failure));
+                }
+            }
+        }
+    }
+
+    /// The answer unless it is an authentication failure.
+    fn check_auth(&self, call: &Call<'_>, reply: Reply) -> Result<Reply, ApiError> {
+        let json = serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        let (provider, at) = (self.provider, self.at(call.zone));
+        match (self.dialect.auth_failure)(reply.status, &json) {
+            None => Ok(reply),
+            Some(AuthFailure::BadToken) => Err(ApiError::BadToken {
+                provider,
+                at,
+                status: reply.status.as_u16(),
+                message: self.message(&reply),
+            }),
+            Some(AuthFailure::Forbidden) => Err(ApiError::Forbidden {
+                provider,
+                at,
+                status: reply.status.as_u16(),
+                message: self.message(&reply),
+            }),
+        }
+    }
+
+    /// [`Self::send`], then a 2xx body decoded as `T`; other statuses through [`Self::fail`].
+    pub async fn send_json<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, ApiError> {
+        let reply = self.send(call).await?;
+        if !reply.status.is_success() {
+            return Err(self.fail(call, &reply));
+        }
+        self.decode(call, &reply)
+    }
+
+    /// A 2xx answer's body as `T`.
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        reply: &Reply,
+    ) -> Result<T, ApiError> {
+        serde_json::from_slice(&reply.body).map_err(|e| self.bad_response(call, e.to_string()))
+    }
+
+    /// The generic error for an answer the backend did not expect: 400/422 about a record is
+    /// the record rejected, anything else is the request refused.
+    pub fn fail(&self, call: &Call<'_>, reply: &Reply) -> ApiError {
+        let message = self.message(reply);
+        let status = reply.status.as_u16();
+        match (status, call.owner, call.record) {
+            (400 | 409 | 422, Some(owner), Some(record)) => ApiError::RecordRejected {
+                provider: self.provider,
+                at: self.at(call.zone),
+                owner: owner.to_string(),
+                record: record.to_string(),
+                status,
+                message,
+            },
+            _ => ApiError::Rejected {
+                provider: self.provider,
+                at: self.at(call.zone),
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                status,
+                message,
+            },
+        }
+    }
+
+    pub fn bad_response(&self, call: &Call<'_>, reason: impl Into<String>) -> ApiError {
+        ApiError::BadResponse {
+            provider: self.provider,
+            at: self.at(call.zone),
+            method: call.method.to_string(),
+            path: call.path.clone(),
+            reason: self.scrub(&reason.into()),
+        }
+    }
+
+    /// The error for "no zone holds `owner`".
+    pub fn zone_not_found(&self, owner: &str, detail: String) -> ApiError {
+        ApiError::ZoneNotFound {
+            provider: self.provider,
+            server: self.base.clone(),
+            key: self.credential.clone(),
+            owner: owner.to_string(),
+            detail: self.scrub(&detail),
+        }
+    }
+
+    pub fn change_failed(&self, zone: &str, owner: &str, reason: impl Into<String>) -> ApiError {
+        ApiError::ChangeFailed {
+            provider: self.provider,
+            at: self.at(zone),
+            owner: owner.to_string(),
+            reason: self.scrub(&reason.into()),
+        }
+    }
+
+    /// The provider's error message from a body, shortened and without the token.
+    pub fn message(&self, reply: &Reply) -> String {
+        let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|json| (self.dialect.error_text)(&json))
+            .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).trim().to_string());
+        let text = if text.is_empty() {
+            reply
+                .status
+                .canonical_reason()
+                .unwrap_or("no message")
+                .to_string()
+        } else {
+            text
+        };
+        shorten(&self.scrub(&text), 300)
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        let secret = self.secret.expose();
+        if secret.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(secret, "<redacted>")
+        }
+    }
+
+    async fn attempt(&self, call: &Call<'_>) -> Result<Reply, String> {
+        let url = format!("{}{}", self.base, call.path);
+        let mut request = self
+            .client
+            .request(call.method.clone(), &url)
+            .header(self.auth.0.clone(), self.auth.1.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.describe(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.describe(&e))?;
+        Ok(Reply {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+
+    /// A transport error with its causes ("connection refused"), scrubbed.
+    fn describe(&self, error: &reqwest::Error) -> String {
+        let mut text = if error.is_timeout() {
+            format!("no answer within {:?}", self.policy.timeout)
+        } else if error.is_connect() {
+            "cannot connect".to_string()
+        } else {
+            "request failed".to_string()
+        };
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.scrub(&text)
+    }
+
+    fn gave_up(
+        &self,
+        call: &Call<'_>,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        failure: Result<Reply, String>,
+    ) -> ApiError {
+        let at = self.at(call.zone);
+        match failure {
+            Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
+                provider: self.provider,
+                at,
+                attempts,
+                retry_after,
+            },
+            Ok(reply) => ApiError::ServerError {
+                provider: self.provider,
+                at,
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                status: reply.status.as_u16(),
+                attempts,
+                message: self.message(&reply),
+            },
+            Err(reason) => ApiError::Unreachable {
+                provider: self.provider,
+                at,
+                attempts,
+                reason,
+            },
+        }
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+/// Percent-encodes one URL path segment (RFC 3986 §3.3: unreserved characters stay).
+pub(crate) fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("_25._tcp.mail"), "_25._tcp.mail");
+        assert_eq!(segment("@"), "@");
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn messages_are_shortened_to_one_line() {
+        assert_eq!(shorten("a\n  b", 10), "a b");
+        assert_eq!(shorten(&"x".repeat(20), 5), "xxxxx…");
+    }
+}

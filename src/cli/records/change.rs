@@ -1,0 +1,263 @@
+//! `daneroll records add|remove HOST RECORD`: one record, through the host's DNS backend.
+//!
+//! Both change exactly one record and never the rest of the RRset. `add` refuses a zone that
+//! is not secure (a TLSA record there protects nothing, RFC 7672 §2.2). `remove` reads the
+//! RRset first, refuses to leave it empty unless told, and removes with a prerequisite (RFC 2136
+//! §2.4.2) so a concurrent change makes it fail instead of clobbering. With `--wait`, both then
+//! wait until the change is safe, knowing exactly what resolvers may have cached before it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use daneroll_providers::rfc2136::{Rfc2136, Rfc2136Config};
+use daneroll_providers::tsig::TsigKey;
+use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, TlsaRrset};
+
+use super::wait::wait_and_report;
+use super::{Refusal, Resolved, Session, Target, parse_duration, parse_record, survey};
+use crate::config::DnsBackend;
+use crate::dns::clock::Clock;
+use crate::dns::observation::{Answer, Expected};
+use crate::dns::safe_time::OldAnswer;
+use crate::dns::wait::WaitSettings;
+use crate::exit;
+use crate::output::write_line;
+
+/// Options shared by add and remove.
+#[derive(Debug, Args)]
+pub struct ChangeOptions {
+    /// Then wait until the change is served everywhere and caches may have expired.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (90s, 15m, 2h).
+    #[arg(long, value_parser = parse_duration, requires = "wait")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The record, e.g. "3 1 1 0A1B…".
+    pub record: String,
+    /// TTL for a new RRset (an existing RRset keeps its TTL).
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u32,
+    #[command(flatten)]
+    pub options: ChangeOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The record, e.g. "3 1 1 0A1B…".
+    pub record: String,
+    /// Allow removing the last TLSA record at the name (DANE for the host then stops).
+    #[arg(long)]
+    pub allow_empty: bool,
+    #[command(flatten)]
+    pub options: ChangeOptions,
+}
+
+struct Prepared {
+    session: Session,
+    target: Resolved,
+    record: Tlsa,
+    backend: Box<dyn Backend>,
+    owner: String,
+}
+
+/// The backend a host's `dns = "NAME"` names.
+fn backend_for(session: &Session, host: &str) -> Result<Box<dyn Backend>, Refusal> {
+    let path = session.config.path.display().to_string();
+    let entry = session.host(host).ok_or_else(|| {
+        Refusal::bad_input(format!(
+            "host {host} is not in {path}; add a [[host]] with name = \"{host}\" and dns = \"…\""
+        ))
+    })?;
+    // invariant: Config validation checked that every host's backend exists.
+    let backend = session
+        .config
+        .dns
+        .get(&entry.dns)
+        .expect("validated backend");
+    match backend {
+        DnsBackend::Rfc2136 {
+            server,
+            tsig_key_file,
+        } => {
+            let key = TsigKey::from_file(tsig_key_file, None).map_err(Refusal::bad_input)?;
+            let mut config = Rfc2136Config::new(key, session.resolver);
+            config.server = *server;
+            Ok(Box::new(Rfc2136::new(config)))
+        }
+    }
+}
+
+fn prepare(config_flag: Option<&Path>, target: &Target, record: &str) -> Result<Prepared, Refusal> {
+    let session = Session::open(config_flag, true)?;
+    let target = target.resolve(&session)?;
+    let record = parse_record(record)?;
+    let backend = backend_for(&session, &target.host)?;
+    let owner = target.owner.to_string();
+    Ok(Prepared {
+        session,
+        target,
+        record,
+        backend,
+        owner,
+    })
+}
+
+fn say(line: &str) -> anyhow::Result<()> {
+    write_line(line)?;
+    Ok(())
+}
+
+pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let p = match prepare(config_flag, &args.target, &args.record) {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
+    let (preflight, observer) = match survey(&p.session, &p.target).await {
+        Ok(found) => found,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
+    if let Err(refusal) = preflight.require_secure() {
+        return Ok(Refusal::action_needed(refusal).exit());
+    }
+    let before = match p.backend.read(&p.owner).await {
+        Ok(rrset) => rrset,
+        Err(error) => return Ok(Refusal::failed(error).exit()),
+    };
+    // What resolvers may hold now: the RRset as it is, or (none yet) the negative answer.
+    let negative_ttl = observer
+        .poll(&p.session.clock as &dyn Clock)
+        .await
+        .iter()
+        .filter_map(|o| match (&o.answer, o.soa) {
+            (Answer::Served(served), soa) => served.negative_ttl.or(soa.map(|s| s.negative_ttl)),
+            (_, soa) => soa.map(|s| s.negative_ttl),
+        })
+        .max();
+    let old = old_answer(&before, negative_ttl);
+    match p.backend.add(&p.owner, &p.record, args.ttl).await {
+        Ok(Outcome::Changed) => say(&format!(
+            "added {} at {} via {}",
+            p.record,
+            p.owner,
+            p.backend.describe()
+        ))?,
+        Ok(Outcome::Unchanged) => say(&format!(
+            "{} is already published at {}; nothing changed",
+            p.record, p.owner
+        ))?,
+        Err(error) => return Ok(Refusal::failed(error).exit()),
+    }
+    let expected = Expected {
+        record: p.record.clone(),
+        present: true,
+    };
+    finish(&p, &observer, expected, old, &args.options).await
+}
+
+pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let p = match prepare(config_flag, &args.target, &args.record) {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
+    let before = match p.backend.read(&p.owner).await {
+        Ok(rrset) => rrset,
+        Err(error) => return Ok(Refusal::failed(error).exit()),
+    };
+    if !before.contains(&p.record) {
+        say(&format!(
+            "{} is not published at {}; nothing changed",
+            p.record, p.owner
+        ))?;
+        return Ok(exit::code(exit::OK));
+    }
+    if before.records().len() == 1 && !args.allow_empty {
+        return Ok(Refusal::bad_input(format!(
+            "{} is the only TLSA record at {}; removing it ends DANE for {} (senders fall back to \
+             unauthenticated TLS). Publish its successor first, or pass --allow-empty",
+            p.record, p.owner, p.target.host
+        ))
+        .exit());
+    }
+    match p
+        .backend
+        .remove_if_unchanged(&p.owner, &p.record, &before)
+        .await
+    {
+        Ok(Outcome::Changed) => say(&format!(
+            "removed {} from {} via {}",
+            p.record,
+            p.owner,
+            p.backend.describe()
+        ))?,
+        Ok(Outcome::Unchanged) => say(&format!(
+            "{} was already gone from {}; nothing changed",
+            p.record, p.owner
+        ))?,
+        Err(error) => return Ok(Refusal::failed(error).exit()),
+    }
+    if !args.options.wait {
+        return Ok(exit::code(exit::OK));
+    }
+    let (preflight, observer) = match survey(&p.session, &p.target).await {
+        Ok(found) => found,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
+    if let Err(refusal) = preflight.require_secure() {
+        return Ok(Refusal::action_needed(refusal).exit());
+    }
+    let expected = Expected {
+        record: p.record.clone(),
+        present: false,
+    };
+    finish(
+        &p,
+        &observer,
+        expected,
+        old_answer(&before, None),
+        &args.options,
+    )
+    .await
+}
+
+fn old_answer(before: &TlsaRrset, negative_ttl: Option<u32>) -> Option<OldAnswer> {
+    match (before.ttl(), negative_ttl) {
+        (Some(ttl), _) if !before.is_empty() => Some(OldAnswer::Rrset { ttl }),
+        (_, Some(negative_ttl)) => Some(OldAnswer::NoRrset { negative_ttl }),
+        _ => None,
+    }
+}
+
+async fn finish(
+    p: &Prepared,
+    observer: &crate::dns::observer::Observer<crate::dns::net::HickoryTransport>,
+    expected: Expected,
+    old: Option<OldAnswer>,
+    options: &ChangeOptions,
+) -> anyhow::Result<ExitCode> {
+    if !options.wait {
+        say(&format!(
+            "next: daneroll records wait {} \"{}\"{} (until every server serves it and caches expire)",
+            p.target.host,
+            p.record,
+            if expected.present { "" } else { " --absent" }
+        ))?;
+        return Ok(exit::code(exit::OK));
+    }
+    let settings = WaitSettings {
+        safety_factor: p.session.config.validation.safety_factor,
+        timeout: options.timeout,
+        old_answer: old,
+        ..WaitSettings::default()
+    };
+    wait_and_report(&p.session, observer, &expected, &settings).await
+}

@@ -1,0 +1,453 @@
+//! `daneroll status [--host H] [--json]`: per host, where its rollover stands, read from the
+//! state directory without taking any lock (state files are replaced atomically, so a read
+//! always sees a whole file) and without touching DNS.
+//!
+//! For each host: the state (named after what it waits for), the current and next keys' records
+//! and how far the next one got (published, propagated, safe since), records being retired, the
+//! zone's last DNSSEC verdict, the last failure, and the next step with its time.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use daneroll_providers::Tlsa;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::exit;
+use crate::output::write_stdout;
+use crate::rollover::Policy;
+use crate::rollover::input::{Next, Waiting};
+use crate::rollover::state::{Retry, Stage, StateName, ZoneCheck};
+use crate::rollover::store::{DEFAULT_STATE_DIR, SavedState, Store};
+
+/// Where daneroll keeps its state (shared by the read-only commands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateDirArgs {
+    /// The state directory (state files, history, generated keys).
+    #[arg(long, env = "DANEROLL_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+/// Show where each host's rollover stands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Only this host.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One host's status, as `status --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostStatus {
+    pub host: String,
+    pub state: StateName,
+    /// What the state waits for, in words.
+    pub summary: &'static str,
+    pub current: Option<KeyStatus>,
+    pub next: Option<KeyStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retiring: Vec<Tlsa>,
+    pub zone: Option<ZoneCheck>,
+    pub last_failure: Option<Retry>,
+    pub next_step: NextStep,
+    #[serde(with = "time::serde::rfc3339")]
+    pub saved_at: OffsetDateTime,
+}
+
+/// A key by its record, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyStatus {
+    pub record: Tlsa,
+    /// `live`, `generated`, `published`, `propagated` or `safe`.
+    pub status: &'static str,
+    /// Since when it has that status.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// When it is (or became) safe to deploy.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub safe_at: Option<OffsetDateTime>,
+    /// Servers that did not serve it at the last look.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+/// What happens next: an action due now, or a wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextStep {
+    /// The action due now, in words.
+    pub action: Option<String>,
+    pub waiting_for: Option<Waiting>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
+}
+
+/// Runs `daneroll status`.
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::existing(&args.state.state_dir);
+    let hosts = match &args.host {
+        Some(host) => vec![host.clone()],
+        None => store.hosts().context("listing hosts")?,
+    };
+    let now = OffsetDateTime::now_utc();
+    let policy = Policy::default();
+    let mut statuses = Vec::new();
+    for host in &hosts {
+        match store.read_state(host)? {
+            Some(saved) => statuses.push(host_status(&saved, now, &policy)),
+            None if args.host.is_some() => {
+                eprintln!(
+                    "daneroll: no state for host {host} in {}",
+                    args.state.state_dir.display()
+                );
+                return Ok(exit::code(exit::BAD_INPUT));
+            }
+            None => {}
+        }
+    }
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&statuses)?;
+        json.push('\n');
+        json
+    } else if statuses.is_empty() {
+        format!(
+            "no hosts in {} yet (`daneroll tick` adopts the configured hosts)\n",
+            args.state.state_dir.display()
+        )
+    } else {
+        render_text(&statuses, now)
+    };
+    write_stdout(&text)?;
+    Ok(exit::code(exit::OK))
+}
+
+/// Builds one host's status from its saved state.
+pub fn host_status(saved: &SavedState, now: OffsetDateTime, policy: &Policy) -> HostStatus {
+    let rollover = &saved.rollover;
+    let stage = &rollover.stage;
+    let current = stage.current().map(|current| KeyStatus {
+        record: current.record.clone(),
+        status: "live",
+        since: Some(current.live_since),
+        safe_at: None,
+        missing: Vec::new(),
+    });
+    let next_step = match rollover.plan(now, policy) {
+        Next::Act(action) => NextStep {
+            action: Some(action.to_string()),
+            waiting_for: None,
+            at: None,
+        },
+        Next::TooEarly(wait) => NextStep {
+            action: None,
+            waiting_for: Some(wait.waiting_for),
+            at: Some(wait.until),
+        },
+    };
+    HostStatus {
+        host: rollover.host.clone(),
+        state: stage.name(),
+        summary: summary(stage.name()),
+        current,
+        next: next_status(stage, policy),
+        retiring: stage.retiring().to_vec(),
+        zone: rollover.zone.clone(),
+        last_failure: rollover.retry.clone(),
+        next_step,
+        saved_at: saved.saved_at,
+    }
+}
+
+fn next_status(stage: &Stage, policy: &Policy) -> Option<KeyStatus> {
+    let key = |record: &Tlsa, status, since, safe_at, missing: &[String]| KeyStatus {
+        record: record.clone(),
+        status,
+        since,
+        safe_at,
+        missing: missing.to_vec(),
+    };
+    Some(match stage {
+        Stage::AwaitingPublication { incoming, .. } => key(
+            &incoming.next.record,
+            "generated",
+            Some(incoming.next.since),
+            None,
+            &[],
+        ),
+        Stage::AwaitingPropagation {
+            incoming,
+            published_at,
+            missing,
+            ..
+        } => key(
+            &incoming.next.record,
+            "published",
+            Some(*published_at),
+            None,
+            missing,
+        ),
+        Stage::AwaitingCacheExpiry {
+            incoming,
+            propagated,
+            ..
+        } => key(
+            &incoming.next.record,
+            "propagated",
+            Some(propagated.first_served_everywhere_at),
+            Some(propagated.safe_at(policy.safety_factor)),
+            &[],
+        ),
+        Stage::Ready { next, .. } | Stage::AwaitingSwap { next, .. } => key(
+            &next.record,
+            "safe",
+            Some(next.safe_since),
+            Some(next.safe_since),
+            &[],
+        ),
+        _ => return None,
+    })
+}
+
+/// What each state waits for, for people.
+pub fn summary(state: StateName) -> &'static str {
+    match state {
+        StateName::AwaitingCurrentKey => "first look at the deployed certificate",
+        StateName::AwaitingCurrentPublication => "the live key's record to be published",
+        StateName::AwaitingCurrentPropagation => {
+            "every authoritative server to serve the live key's record"
+        }
+        StateName::AwaitingNextKey => "a next key to be generated",
+        StateName::AwaitingPublication => "the next key's record to be published",
+        StateName::AwaitingPropagation => {
+            "every authoritative server to serve the next key's record"
+        }
+        StateName::AwaitingCacheExpiry => "resolver caches to expire",
+        StateName::Ready => "steady: current and next published and safe",
+        StateName::AwaitingSwap => "a certificate with the next key to be deployed",
+        StateName::AwaitingLiveConfirmation => "the live service to present the new key",
+        StateName::AwaitingRetirement => "old records to be removed",
+    }
+}
+
+/// The text form: one block per host.
+pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
+    let mut out = String::new();
+    for status in statuses {
+        out.push_str(&format!(
+            "{}: {} ({})\n",
+            status.host, status.state, status.summary
+        ));
+        if let Some(current) = &status.current {
+            out.push_str(&format!(
+                "  current   {}  live since {}\n",
+                current.record.short(),
+                stamp(current.since)
+            ));
+        }
+        if let Some(next) = &status.next {
+            out.push_str(&format!(
+                "  next      {}  {} since {}",
+                next.record.short(),
+                next.status,
+                stamp(next.since)
+            ));
+            if let Some(safe_at) = next.safe_at.filter(|_| next.status != "safe") {
+                out.push_str(&format!(", safe at {}", when(safe_at, now)));
+            }
+            if !next.missing.is_empty() {
+                out.push_str(&format!(", not yet on {}", next.missing.join(", ")));
+            }
+            out.push('\n');
+        }
+        for record in &status.retiring {
+            out.push_str(&format!("  retiring  {}\n", record.short()));
+        }
+        if let Some(zone) = &status.zone {
+            let verdict = if zone.secure { "secure" } else { "NOT SECURE" };
+            out.push_str(&format!(
+                "  zone      {} {verdict} ({}), checked {}\n",
+                zone.zone,
+                zone.detail,
+                stamp(Some(zone.checked_at))
+            ));
+        }
+        if let Some(failure) = &status.last_failure {
+            out.push_str(&format!(
+                "  failing   {} failed {} time(s), last at {}: {}\n",
+                failure.action,
+                failure.failures,
+                stamp(Some(failure.last_failure_at)),
+                failure.error
+            ));
+        }
+        match (&status.next_step.action, status.next_step.at) {
+            (Some(action), _) => out.push_str(&format!("  next step {action} (due now)\n")),
+            (None, Some(at)) => {
+                let waiting = status
+                    .next_step
+                    .waiting_for
+                    .map_or(String::new(), |w| w.to_string());
+                out.push_str(&format!("  waiting   {waiting}, until {}\n", when(at, now)));
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// RFC 3339, or `-`.
+pub fn stamp(at: Option<OffsetDateTime>) -> String {
+    at.and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A time with how far away it is: `2026-05-01T12:10:20Z (in 9m 20s)`.
+pub fn when(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let stamp = stamp(Some(at));
+    let delta = at - now;
+    if delta.is_positive() {
+        let secs = delta.whole_seconds().unsigned_abs();
+        format!("{stamp} (in {})", human(Duration::from_secs(secs)))
+    } else {
+        format!("{stamp} (passed)")
+    }
+}
+
+/// `2d 3h`, `9m 20s`, `45s`: the two largest units.
+pub fn human(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let units = [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let parts: Vec<String> = units
+        .iter()
+        .scan(secs, |left, (size, unit)| {
+            let count = *left / size;
+            *left %= size;
+            Some((count, *unit))
+        })
+        .skip_while(|(count, _)| *count == 0)
+        .take(2)
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, unit)| format!("{count}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::rollover::Propagated;
+    use crate::rollover::Rollover;
+    use crate::rollover::state::{CurrentKey, Incoming, KeyOrigin, NextKey};
+
+    const NOW: OffsetDateTime = datetime!(2026-05-01 12:05 UTC);
+
+    fn rec(n: u8) -> Tlsa {
+        Tlsa::new(3, 1, 1, vec![n; 32])
+    }
+
+    fn saved(stage: Stage) -> SavedState {
+        let mut rollover = Rollover::new("mx1.example.net");
+        rollover.stage = stage;
+        SavedState {
+            rollover,
+            saved_at: NOW,
+        }
+    }
+
+    fn cache_expiry() -> Stage {
+        Stage::AwaitingCacheExpiry {
+            current: CurrentKey {
+                record: rec(0xA),
+                live_since: datetime!(2026-01-01 0:00 UTC),
+            },
+            incoming: Incoming {
+                next: NextKey {
+                    record: rec(0xB),
+                    origin: KeyOrigin::Generated,
+                    since: datetime!(2026-05-01 11:59 UTC),
+                },
+                swap: None,
+            },
+            propagated: Propagated {
+                first_served_everywhere_at: datetime!(2026-05-01 12:00 UTC),
+                resolver_ttl_bound: Duration::from_secs(300),
+            },
+        }
+    }
+
+    #[test]
+    fn shows_keys_the_safe_time_and_the_wait() {
+        let status = host_status(&saved(cache_expiry()), NOW, &Policy::default());
+        assert_eq!(status.state, StateName::AwaitingCacheExpiry);
+        let next = status.next.as_ref().unwrap();
+        assert_eq!(next.status, "propagated");
+        assert_eq!(next.safe_at, Some(datetime!(2026-05-01 12:10 UTC)));
+        assert_eq!(status.next_step.waiting_for, Some(Waiting::CacheExpiry));
+        let text = render_text(&[status], NOW);
+        assert!(
+            text.starts_with(
+                "mx1.example.net: awaiting_cache_expiry (resolver caches to expire)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("current   3 1 1 0A0A0A0A…  live since 2026-01-01T00:00:00Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("safe at 2026-05-01T12:10:00Z (in 5m)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "waiting   resolver caches to expire, until 2026-05-01T12:10:00Z (in 5m)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_due_action_is_shown_as_such() {
+        let status = host_status(&saved(Stage::AwaitingCurrentKey), NOW, &Policy::default());
+        assert_eq!(
+            status.next_step.action.as_deref(),
+            Some("read the certificates on disk")
+        );
+        assert!(render_text(&[status], NOW).contains("(due now)"));
+    }
+
+    #[test]
+    fn json_names_the_state_and_the_records() {
+        let status = host_status(&saved(cache_expiry()), NOW, &Policy::default());
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["state"], "awaiting_cache_expiry");
+        assert_eq!(json["next"]["record"], rec(0xB).to_string());
+        assert_eq!(json["next"]["safe_at"], "2026-05-01T12:10:00Z");
+        assert_eq!(json["next_step"]["waiting_for"], "cache_expiry");
+    }
+
+    #[test]
+    fn human_durations_keep_two_units() {
+        assert_eq!(human(Duration::from_secs(0)), "0s");
+        assert_eq!(human(Duration::from_secs(45)), "45s");
+        assert_eq!(human(Duration::from_secs(560)), "9m 20s");
+        assert_eq!(human(Duration::from_secs(3600)), "1h");
+        assert_eq!(
+            human(Duration::from_secs(2 * 86400 + 3 * 3600 + 59)),
+            "2d 3h"
+        );
+    }
+}

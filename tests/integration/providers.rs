@@ -1,0 +1,591 @@
+//! The hosted-provider backends (Cloudflare, deSEC, Hetzner, Gandi) against local fakes of
+//! their APIs (`fakes/`): the backend contract, zone discovery through paginated zone lists,
+//! rate limits, server errors, lost answers, concurrent writers, and every error an operator can
+//! meet, none of them showing the token. Each test runs once per provider.
+
+use std::time::Duration;
+
+use daneroll_providers::http::{ApiConfig, RetryPolicy};
+use daneroll_providers::settings::{HostedSettings, ProviderSettings, build_backend_with};
+use daneroll_providers::{BackendError, DnsBackend, Outcome, Tlsa, TlsaRrset};
+
+use crate::contract::{Contract, ee, ta};
+use crate::fakes::{self, Fake, Response};
+use crate::util::Dir;
+
+/// Zones of every fake account. With 2 per page the most specific one for [`OWNER`] is on the
+/// third page, so finding it needs pagination and the longest-match rule.
+const ZONES: [&str; 5] = [
+    "alpha.test",
+    "example.com",
+    "beta.test",
+    "zeta.test",
+    "mail.example.com",
+];
+const ZONE: &str = "mail.example.com.";
+const OWNER: &str = "_25._tcp.mx.mail.example.com.";
+
+/// One provider under test: its fake and a temp dir for the token file.
+struct Case {
+    kind: &'static str,
+    fake: Fake,
+    dir: Dir,
+}
+
+impl Case {
+    fn start(kind: &'static str) -> Self {
+        let fake = match kind {
+            "cloudflare" => fakes::cloudflare::start(&ZONES),
+            "desec" => fakes::desec::start(&ZONES),
+            "hetzner" => fakes::hetzner::start(&ZONES),
+            "gandi" => fakes::gandi::start(&ZONES),
+            other => panic!("no fake for {other}"),
+        };
+        Self {
+            kind,
+            fake,
+            dir: Dir::new(),
+        }
+    }
+
+    /// The TTL the provider accepts for new RRsets (deSEC's minimum is 3600 s).
+    fn ttl(&self) -> u32 {
+        if self.kind == "desec" { 3600 } else { 300 }
+    }
+
+    fn hosted(&self) -> HostedSettings {
+        HostedSettings {
+            api_url: Some(self.fake.url()),
+            token_file: Some(self.fake.token_file(&self.dir)),
+            token_env: None,
+            zone: None,
+        }
+    }
+
+    fn settings(&self, hosted: HostedSettings) -> ProviderSettings {
+        match self.kind {
+            "cloudflare" => ProviderSettings::Cloudflare(hosted),
+            "desec" => ProviderSettings::Desec(hosted),
+            "hetzner" => ProviderSettings::Hetzner(hosted),
+            _ => ProviderSettings::Gandi(hosted),
+        }
+    }
+
+    /// The backend as daneroll builds it from a `[dns.NAME]` section.
+    fn backend_with(&self, hosted: HostedSettings) -> Box<dyn DnsBackend> {
+        build_backend_with(self.kind, &self.settings(hosted), quick_retries())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.kind))
+    }
+
+    fn backend(&self) -> Box<dyn DnsBackend> {
+        self.backend_with(self.hosted())
+    }
+
+    /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
+    fn whole_rrset(&self) -> bool {
+        matches!(self.kind, "desec" | "gandi")
+    }
+
+    /// The provider's rate-limit answer asking to wait `seconds`.
+    fn throttled(&self, seconds: u64) -> Response {
+        match self.kind {
+            "cloudflare" => fakes::cloudflare::throttled(seconds),
+            "desec" => fakes::desec::throttled(seconds),
+            "hetzner" => fakes::hetzner::rate_limited(seconds),
+            _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
+                .header("Retry-After", seconds.to_string()),
+        }
+    }
+
+    fn values(&self) -> Vec<String> {
+        self.fake.values(OWNER)
+    }
+}
+
+/// The default table scaled to milliseconds; a budget that still honours a 1 s `Retry-After`.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        delays: [1, 2, 4].map(Duration::from_millis).to_vec(),
+        budget: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(5),
+        poll_limit: Duration::from_secs(2),
+    }
+}
+
+fn assert_hidden(kind: &str, shown: &str, secret: &str) {
+    assert!(!shown.contains(secret), "{kind}: token leaked: {shown}");
+}
+
+async fn contract_holds(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    let ttl = case.ttl();
+    let publish_other = |record: &Tlsa| case.fake.publish_other(OWNER, record, ttl);
+    let contract = Contract {
+        backend: backend.as_ref(),
+        owner: OWNER.to_string(),
+        publish_other: &publish_other,
+        ttl,
+    };
+    contract.check().await;
+    assert_eq!(backend.zone_of(OWNER).await.unwrap(), ZONE, "{kind}");
+    if kind != "desec" {
+        // deSEC names the zone (`owns_qname`); the others list zones page by page.
+        let pages: Vec<String> = case
+            .fake
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                r.query
+                    .iter()
+                    .find(|(k, _)| k == "page")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect();
+        assert!(
+            pages.iter().any(|p| p == "3"),
+            "{kind}: zone list not paginated: {pages:?}"
+        );
+    }
+    // The zone is looked up once per owner, not on every call.
+    let lookups = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/zones" || r.path == "/domains" || r.path == "/domains/")
+        .filter(|r| {
+            r.query
+                .iter()
+                .any(|(k, v)| (k == "page" && v == "1") || k == "owns_qname")
+        })
+        .count();
+    assert_eq!(lookups, 1, "{kind}");
+}
+
+async fn rate_limits_are_waited_out(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    case.fake.fail_next([case.throttled(1)]);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
+    let log = case.fake.requests();
+    assert_eq!(log[0].status, 429, "{kind}: {log:?}");
+    assert_eq!(
+        (log[0].method.as_str(), &log[0].path),
+        (log[1].method.as_str(), &log[1].path)
+    );
+    assert_eq!(case.values().len(), 1);
+
+    // A wait longer than the retry budget is not slept: it fails at once, saying how long.
+    case.fake.fail_next([case.throttled(3600)]);
+    let before = case.fake.requests().len();
+    let err = backend.read(OWNER).await.unwrap_err();
+    let text = err.to_string();
+    // (Hetzner's reset time is a Unix time: a second may have passed.)
+    let asked = text.contains("wait 3600 s") || text.contains("wait 3599 s");
+    assert!(text.contains("HTTP 429") && asked, "{kind}: {text}");
+    assert!(err.is_transient(), "{kind}");
+    assert_eq!(
+        case.fake.requests().len(),
+        before + 1,
+        "{kind}: retried anyway"
+    );
+}
+
+async fn server_errors_are_retried_then_reported(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    case.fake.fail_next([
+        Response::text(502, "<html>502 Bad Gateway</html>"),
+        Response::text(503, "<html>503 Service Unavailable</html>"),
+    ]);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
+
+    case.fake
+        .fail_next((0..4).map(|_| Response::text(500, "Internal Server Error")));
+    let err = backend.read(OWNER).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 500 after 4 attempt(s)"),
+        "{kind}: {text}"
+    );
+    assert!(
+        text.contains(&case.fake.url()) && text.contains(ZONE),
+        "{kind}: {text}"
+    );
+    assert!(err.is_transient(), "{kind}");
+    // Not retried: 501 means the API does not have this at all.
+    case.fake
+        .fail_next([Response::text(501, "Not Implemented")]);
+    let err = backend.read(OWNER).await.unwrap_err();
+    assert!(err.to_string().contains("HTTP 501"), "{kind}: {err}");
+    assert!(!err.is_transient(), "{kind}");
+}
+
+async fn a_change_whose_answer_was_lost_is_not_repeated(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    case.fake.publish_other(OWNER, &ta(9), case.ttl());
+    // The provider applies the write, but the client hears 502 and tries again.
+    case.fake
+        .lose_next_answer(Response::text(502, "Bad Gateway"));
+    assert_eq!(
+        backend.add(OWNER, &ee(1), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
+    let mut values = case.values();
+    values.sort();
+    assert_eq!(
+        values,
+        [fakes::canonical(&ta(9)), fakes::canonical(&ee(1))].map(String::from),
+        "{kind}"
+    );
+    case.fake
+        .lose_next_answer(Response::text(504, "Gateway Timeout"));
+    assert_eq!(
+        backend.remove(OWNER, &ee(1)).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(case.values(), [fakes::canonical(&ta(9))], "{kind}");
+}
+
+async fn a_writer_right_after_ours_loses_nothing_of_ours(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    let (other, ttl) = (fakes::canonical(&ta(7)), case.ttl());
+    let whole = case.whole_rrset();
+    // Another client writes right after us: on a whole-RRset API it writes back the RRset it
+    // read before our write (ours is lost); on a per-record API it just adds its record.
+    case.fake.after_next_write(move |store| {
+        if whole {
+            let zone = store.zone_for(OWNER).unwrap();
+            let owner = OWNER.to_string();
+            zone.replace(
+                &owner,
+                std::slice::from_ref(&other),
+                Some(ttl),
+                vec!["x".into()],
+            );
+        } else {
+            store.add(OWNER, &other, ttl);
+        }
+    });
+    assert_eq!(
+        backend.add(OWNER, &ee(1), ttl).await.unwrap(),
+        Outcome::Changed
+    );
+    let rrset = backend.read(OWNER).await.unwrap();
+    assert!(
+        rrset.same_records(&TlsaRrset::new(vec![ee(1), ta(7)], None)),
+        "{kind}: {rrset:?}"
+    );
+
+    // A compare-and-swap whose removal someone undoes right after is stale, not "done".
+    if whole {
+        let seen = backend.read(OWNER).await.unwrap();
+        let back = fakes::canonical(&ee(1));
+        case.fake
+            .after_next_write(move |store| store.add(OWNER, &back, ttl));
+        let err = backend
+            .remove_if_unchanged(OWNER, &ee(1), &seen)
+            .await
+            .unwrap_err();
+        assert!(err.is_stale(), "{kind}: {err}");
+    }
+}
+
+async fn a_bad_token_is_named_without_showing_it(kind: &'static str) {
+    let case = Case::start(kind);
+    let wrong = "wrong-token-5e7a9c";
+    let mut hosted = case.hosted();
+    hosted.token_file = Some(case.dir.write("wrong.token", format!("{wrong}\n")));
+    let backend = case.backend_with(hosted);
+    let err = backend.add(OWNER, &ee(1), case.ttl()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("token was rejected"), "{kind}: {text}");
+    assert!(
+        text.contains(&case.fake.url()) && text.contains("wrong.token"),
+        "{kind}: {text}"
+    );
+    assert!(!err.is_transient());
+    let shown = format!("{err} {err:?}");
+    assert_hidden(kind, &shown, wrong);
+    assert_hidden(kind, &shown, case.fake.token());
+}
+
+async fn unknown_zones_are_named(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    let owner = "_25._tcp.mail.nowhere.org.";
+    let err = backend.add(owner, &ee(1), case.ttl()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(owner) && text.contains("set `zone`"),
+        "{kind}: {text}"
+    );
+    assert!(matches!(err, BackendError::Api(_)), "{kind}: {err:?}");
+
+    let mut hosted = case.hosted();
+    hosted.zone = Some("missing.example".into());
+    let backend = case.backend_with(hosted);
+    let err = backend
+        .add("_25._tcp.mail.missing.example", &ee(1), case.ttl())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing.example"), "{kind}: {err}");
+
+    let mut hosted = case.hosted();
+    hosted.zone = Some("beta.test".into());
+    let backend = case.backend_with(hosted);
+    let err = backend.read(OWNER).await.unwrap_err();
+    assert!(
+        matches!(err, BackendError::OutsideZone { .. }),
+        "{kind}: {err:?}"
+    );
+}
+
+async fn a_configured_zone_is_used_as_is(kind: &'static str) {
+    let case = Case::start(kind);
+    let mut hosted = case.hosted();
+    // The parent zone, although a more specific one exists: the operator knows best.
+    hosted.zone = Some("example.com".into());
+    let backend = case.backend_with(hosted);
+    let owner = "_25._tcp.mx.example.com.";
+    assert_eq!(backend.zone_of(owner).await.unwrap(), "example.com.");
+    assert_eq!(
+        backend.add(owner, &ee(3), case.ttl()).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(
+        case.fake.values(owner),
+        [fakes::canonical(&ee(3))],
+        "{kind}"
+    );
+}
+
+async fn a_rejected_record_is_named(kind: &'static str) {
+    let case = Case::start(kind);
+    let backend = case.backend();
+    // No association data: every provider refuses it.
+    let record = Tlsa::new(3, 1, 0, vec![]);
+    let err = backend.add(OWNER, &record, case.ttl()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("rejected TLSA record 3 1 0") && text.contains(OWNER),
+        "{kind}: {text}"
+    );
+    assert!(!err.is_transient());
+    assert!(case.values().is_empty(), "{kind}");
+    // A TTL below what the provider accepts (deSEC: its minimum of 3600 s).
+    if kind != "hetzner" {
+        let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
+        assert!(
+            err.to_string().to_lowercase().contains("ttl"),
+            "{kind}: {err}"
+        );
+    }
+}
+
+async fn the_token_appears_only_in_its_header(kind: &'static str) {
+    let case = Case::start(kind);
+    let token = case.fake.token().to_string();
+    let settings = case.settings(case.hosted());
+    let backend = case.backend();
+    let mut shown = vec![format!("{settings:?}"), backend.describe()];
+    // Every kind of failure, through Display and Debug.
+    let wrong = case.dir.write("bad.token", "nope");
+    let attempts: Vec<Box<dyn Fn()>> = vec![
+        Box::new(|| {
+            case.fake
+                .fail_next((0..4).map(|_| Response::text(503, "busy")))
+        }),
+        Box::new(|| case.fake.fail_next([case.throttled(3600)])),
+        Box::new(|| {
+            case.fake.fail_next([Response::json(
+                400,
+                serde_json::json!({ "echo": token.clone() }),
+            )])
+        }),
+    ];
+    for arrange in &attempts {
+        arrange();
+        let err = backend.read(OWNER).await.unwrap_err();
+        shown.push(format!("{err} {err:?}"));
+    }
+    let err = backend
+        .add(OWNER, &Tlsa::new(3, 1, 0, vec![]), case.ttl())
+        .await
+        .unwrap_err();
+    shown.push(format!("{err} {err:?}"));
+    let mut hosted = case.hosted();
+    hosted.token_file = Some(wrong);
+    let err = case.backend_with(hosted).read(OWNER).await.unwrap_err();
+    shown.push(format!("{err} {err:?}"));
+    for text in &shown {
+        assert_hidden(kind, text, &token);
+    }
+    // An error body that echoes the token is scrubbed, not repeated.
+    assert!(
+        shown.iter().any(|t| t.contains("<redacted>")),
+        "{kind}: {shown:?}"
+    );
+    // On the wire, only the authentication header carries it, in the provider's scheme.
+    let scheme = if kind == "desec" { "Token" } else { "Bearer" };
+    for request in case.fake.requests() {
+        assert_hidden(
+            kind,
+            &format!("{} {:?}", request.path, request.query),
+            &token,
+        );
+        let auth = request.auth.unwrap_or_default();
+        assert!(
+            auth == format!("{scheme} {token}") || auth == format!("{scheme} nope"),
+            "{kind}"
+        );
+    }
+}
+
+macro_rules! each_provider {
+    ($($kind:ident),*) => {$(
+        mod $kind {
+            #[tokio::test]
+            async fn contract_holds() {
+                super::contract_holds(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn rate_limits_are_waited_out() {
+                super::rate_limits_are_waited_out(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn server_errors_are_retried_then_reported() {
+                super::server_errors_are_retried_then_reported(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn a_change_whose_answer_was_lost_is_not_repeated() {
+                super::a_change_whose_answer_was_lost_is_not_repeated(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn a_writer_right_after_ours_loses_nothing_of_ours() {
+                super::a_writer_right_after_ours_loses_nothing_of_ours(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn a_bad_token_is_named_without_showing_it() {
+                super::a_bad_token_is_named_without_showing_it(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn unknown_zones_are_named() {
+                super::unknown_zones_are_named(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn a_configured_zone_is_used_as_is() {
+                super::a_configured_zone_is_used_as_is(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn a_rejected_record_is_named() {
+                super::a_rejected_record_is_named(stringify!($kind)).await
+            }
+            #[tokio::test]
+            async fn the_token_appears_only_in_its_header() {
+                super::the_token_appears_only_in_its_header(stringify!($kind)).await
+            }
+        }
+    )*};
+}
+
+each_provider!(cloudflare, desec, hetzner, gandi);
+
+#[tokio::test]
+async fn hetzner_waits_for_actions_and_reports_failed_ones() {
+    let case = Case::start("hetzner");
+    let backend = case.backend();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    let polls = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/actions/"))
+        .count();
+    assert!(polls >= 1, "the running action was not awaited");
+
+    fakes::hetzner::fail_next_action(&case.fake);
+    let err = backend.add(OWNER, &ee(2), 300).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("did not take effect") && text.contains("zone is locked"),
+        "{text}"
+    );
+    assert!(text.contains(OWNER), "{text}");
+}
+
+#[tokio::test]
+async fn a_token_from_the_environment_works_and_a_missing_one_is_explained() {
+    let case = Case::start("desec");
+    // A variable name unique to this test.
+    let var = "DANEROLL_TEST_DESEC_TOKEN_41C";
+    let hosted = HostedSettings {
+        token_file: None,
+        token_env: Some(var.to_string()),
+        ..case.hosted()
+    };
+    let settings = case.settings(hosted);
+    let err = build_backend_with("hosted", &settings, quick_retries())
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("[dns.hosted]") && text.contains(var) && text.contains("not set"),
+        "{text}"
+    );
+    assert!(settings.check("hosted").is_err());
+    // SAFETY: only this test reads or writes this variable.
+    unsafe { std::env::set_var(var, case.fake.token()) };
+    let backend = build_backend_with("hosted", &settings, quick_retries()).unwrap();
+    assert!(backend.read(OWNER).await.unwrap().is_empty());
+    assert!(settings.check("hosted").unwrap().is_empty());
+    // SAFETY: as above.
+    unsafe { std::env::remove_var(var) };
+}
+
+#[test]
+fn backends_debug_without_the_token() {
+    let case = Case::start("cloudflare");
+    let config = ApiConfig {
+        api_url: case.fake.url(),
+        token: daneroll_providers::credential::TokenSource::File(case.fake.token_file(&case.dir)),
+        zone: None,
+        retry: RetryPolicy::default(),
+    };
+    let token = case.fake.token();
+    use daneroll_providers::{cloudflare, desec, gandi, hetzner};
+    let shown = [
+        format!("{:?}", cloudflare::Cloudflare::new(config.clone()).unwrap()),
+        format!("{:?}", desec::Desec::new(config.clone()).unwrap()),
+        format!("{:?}", hetzner::Hetzner::new(config.clone()).unwrap()),
+        format!("{:?}", gandi::Gandi::new(config.clone()).unwrap()),
+        format!(
+            "{:?}",
+            daneroll_providers::powerdns::PowerDns::new(
+                daneroll_providers::powerdns::PowerDnsConfig {
+                    api_url: config.api_url,
+                    server_id: "localhost".into(),
+                    token: config.token,
+                    zone: None,
+                    retry: config.retry,
+                }
+            )
+            .unwrap()
+        ),
+    ];
+    for text in shown {
+        assert!(text.contains("redacted") && !text.contains(token), "{text}");
+    }
+}
