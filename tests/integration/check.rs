@@ -192,3 +192,78 @@ fn check_reports_insecure_bogus_and_missing_zones() {
         out.stdout
     );
 }
+
+/// `records remove` asks the guard first: every address must present a certificate that a
+/// remaining record matches, unless --force.
+#[test]
+fn records_remove_refuses_while_an_address_presents_only_that_records_key() {
+    let lab = Lab::shared();
+    let host = "bench-1.mx.example";
+    let address = lab.bench_host(1);
+    lab.add_addresses(&[address])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let current = TestCert::self_signed(&[host]);
+    let next = TestCert::self_signed(&[host]);
+    let dir = Dir::new();
+    let postfix = Postfix::start(
+        &dir.join("postfix"),
+        address,
+        host,
+        &current.postfix_chain_file(),
+    );
+    let config = dir.write(
+        "daneroll.toml",
+        format!(
+            "[dns.lab]\ntype = \"rfc2136\"\nserver = \"{primary}\"\ntsig_key_file = \"{key}\"\n\n\
+             [validation]\ntrust_anchor_file = \"{anchor}\"\nresolver = \"{resolver}\"\n\n\
+             [[host]]\nname = \"{host}\"\ndns = \"lab\"\n",
+            primary = lab.mx.primary(),
+            key = lab.keys.mx.bind_file.display(),
+            anchor = lab.trust_anchor.display(),
+            resolver = lab.resolver,
+        ),
+    );
+    let records = |args: &[&str]| {
+        let config = config.display().to_string();
+        let mut all = vec!["--config", &config, "records"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let (current_record, next_record) = (current.dane_ee().to_string(), next.dane_ee().to_string());
+    for record in [&current_record, &next_record] {
+        records(&["add", host, record, "--ttl", "5"]).ok();
+    }
+
+    // Postfix presents the current key: removing its record is refused, naming the address.
+    let out = records(&["remove", host, &current_record]);
+    out.expect_status(2);
+    assert!(
+        out.stderr.contains("refusing to remove 3 1 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("{host}[{address}]:25")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    // Removing the unused next record is fine (the current one still matches).
+    records(&["remove", host, &next_record]).ok();
+
+    // After the swap the old record can go.
+    records(&["add", host, &next_record, "--ttl", "5"]).ok();
+    postfix.present(&next.postfix_chain_file());
+    records(&["remove", host, &current_record]).ok();
+
+    // --force overrides the guard.
+    records(&["add", host, &current_record, "--ttl", "5"]).ok();
+    records(&["remove", host, &next_record]).expect_status(2);
+    let out = records(&["remove", host, &next_record, "--force"]);
+    out.ok();
+    assert!(
+        out.stdout.contains(&format!("removed {next_record}")),
+        "{}",
+        out.stdout
+    );
+}
