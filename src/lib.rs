@@ -12,4 +12,5 @@ pub mod dns;
 pub mod exit;
 pub mod output;
 pub mod pki;
+pub mod probe;
 pub mod rollover;

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Raw flags are parsed by clap here and turned
 //! into validated settings inside each subcommand's module before anything runs.
 
+pub mod check;
 pub mod history;
 pub mod keygen;
 pub mod records;
@@ -39,6 +40,9 @@ pub enum Command {
         2 bad input (an existing file, a bad name, an unwritable path): nothing was written."
     )]
     Keygen(keygen::KeygenArgs),
+    /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
+    /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    Check(check::CheckArgs),
     /// Show where each host's rollover stands (read-only).
     Status(status::StatusArgs),
     /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Records(args) => records::run(args, config),
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Check(args) => check::run(args, config),
         Command::Status(args) => status::run(args),
         Command::History(args) => history::run(args),
     }
