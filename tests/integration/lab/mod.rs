@@ -337,6 +337,11 @@ impl Lab {
         daemon
             .signal(libc::SIGSTOP)
             .unwrap_or_else(|e| panic!("{e}"));
+        // kill(2) returns before the kernel has stopped every thread: a query sent right away
+        // can still be answered. Wait (bounded) until each thread shows state T.
+        daemon
+            .wait_stopped(std::time::Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// SIGCONTs the secondary.

@@ -70,6 +70,33 @@ impl Daemon {
         }
     }
 
+    /// Waits until every thread of the daemon is stopped (after SIGSTOP), at most `limit`.
+    pub fn wait_stopped(&self, limit: std::time::Duration) -> Result<(), String> {
+        let tasks = format!("/proc/{}/task", self.pid());
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let all_stopped = std::fs::read_dir(&tasks)
+                .map_err(|e| format!("{}: {tasks}: {e}", self.name))?
+                .filter_map(Result::ok)
+                .all(|task| {
+                    std::fs::read_to_string(task.path().join("stat"))
+                        .ok()
+                        .and_then(|stat| {
+                            let after_name = stat.rsplit_once(") ")?.1.to_string();
+                            after_name.chars().next()
+                        })
+                        .is_some_and(|state| state == 'T' || state == 't')
+                });
+            if all_stopped {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!("{}: not stopped after {limit:?}", self.name));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Kills (SIGKILL) and reaps the daemon now; dropping it later does nothing more.
     pub fn stop(&self) {
         if let Ok(mut child) = self.child.lock() {
