@@ -8,7 +8,11 @@
 //!
 //! Keys: with `PRIVATE_KEY_ROLLOVER=yes` (and `PRIVATE_KEY_RENEW=yes`, the default) dehydrated
 //! keeps the next key in `certs/D/privkey.roll.pem`, uses it at the next renewal and writes a
-//! new one; daneroll writes its own next key there (and again after each renewal).
+//! new one; daneroll writes its own next key there (and again after each renewal). Both settings
+//! must be in dehydrated's config (or `certs/D/config`): dehydrated resets them to its defaults
+//! before reading the config, so the environment cannot set them. dehydrated moves the roll key
+//! into use *before* it sends the order, and makes a fresh roll key, so a failed renewal would
+//! lose daneroll's key: daneroll writes it back after a failure.
 
 use std::path::PathBuf;
 
@@ -100,7 +104,6 @@ impl DehydratedCertificate {
                 self.name.clone(),
             ],
         )
-        .with_env("PRIVATE_KEY_ROLLOVER", "yes")
     }
 
     /// Puts daneroll's next key where dehydrated takes its next key from.
@@ -116,9 +119,8 @@ impl DehydratedCertificate {
         write_key(&self.next_key_file(), next_key_pem, 0o600)
     }
 
-    /// Renews now with the next key (staged as `privkey.roll.pem`). dehydrated consumes the
-    /// roll key only when the renewal succeeds, so a failure leaves everything as it was (the
-    /// next key stays staged).
+    /// Renews now with the next key (staged as `privkey.roll.pem`); after a failure the next
+    /// key is staged again (dehydrated replaced it with a fresh one before ordering).
     pub fn renew_with_key(
         &self,
         next_key_pem: &[u8],
@@ -126,7 +128,10 @@ impl DehydratedCertificate {
         command: &RenewCommand,
     ) -> Result<(), InjectError> {
         self.stage_next_key(next_key_pem)?;
-        command.run()?;
+        if let Err(error) = command.run() {
+            self.stage_next_key(next_key_pem)?;
+            return Err(error);
+        }
         let found = record_of(&self.cert_file())?;
         if &found != next {
             return Err(InjectError::KeyNotUsed {
@@ -234,11 +239,6 @@ mod tests {
         assert_eq!(
             command.display(),
             "dehydrated --cron --force --domain mx1.example.net"
-        );
-        assert!(
-            command
-                .env
-                .contains(&("PRIVATE_KEY_ROLLOVER".into(), "yes".into()))
         );
     }
 }

@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use daneroll_providers::Tlsa;
+use time::OffsetDateTime;
 
 use crate::pki::{Item, Source, read_items, tlsa_for};
 use crate::rollover::store::write_atomically;
@@ -78,6 +79,26 @@ pub fn record_of(path: &Path) -> Result<Tlsa, InjectError> {
         path: path.to_path_buf(),
         problem: e.to_string(),
     })
+}
+
+/// The `3 1 1` record and expiry of the leaf (first certificate) in `path`.
+pub fn leaf_of(path: &Path) -> Result<(Tlsa, OffsetDateTime), InjectError> {
+    let bad = |problem: String| InjectError::BadFile {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let items =
+        read_items(&Source::Path(path.to_path_buf())).map_err(|e| bad(e.problem.to_string()))?;
+    let leaf = items
+        .iter()
+        .find(|item| item.certificate().is_some())
+        .ok_or_else(|| bad("holds no certificate".into()))?;
+    let not_after = leaf
+        .certificate()
+        .map(|c| c.not_after())
+        .ok_or_else(|| bad("holds no certificate".into()))?;
+    let record = tlsa_for(leaf, 3, 1, 1).map_err(|e| bad(e.to_string()))?;
+    Ok((record, not_after))
 }
 
 /// The key file as it was before daneroll replaced it.

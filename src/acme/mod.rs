@@ -21,6 +21,7 @@ pub mod acmesh;
 pub mod certbot;
 pub mod dehydrated;
 mod files;
+pub mod handover;
 pub mod lego;
 mod run;
 pub mod staged;
