@@ -349,3 +349,88 @@ fn hook_with_missing_variables_is_bad_input() {
     run.expect_status(2);
     assert!(run.stderr.contains("LEGO_CERT_PATH"), "{}", run.stderr);
 }
+
+#[test]
+fn lego_renews_with_the_pre_generated_key_and_restores_on_failure() {
+    use daneroll::acme::lego::LegoCertificate;
+    let dir = Dir::new();
+    let mut pebble = Pebble::start(&dir.join("pebble")).unwrap_or_else(|e| panic!("{e}"));
+    let (config, state) = daneroll_setup(&dir);
+    let hook = repo_root().join("hooks/lego/daneroll-hook.sh");
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let cert = LegoCertificate {
+        path: dir.join("lego"),
+        domain: HOST.into(),
+        email: "hostmaster@acme.example".into(),
+    };
+    // lego's global flags go before the command.
+    let global = [
+        "--server".to_string(),
+        pebble.directory.clone(),
+        "--http".into(),
+        "--http.port".into(),
+        http.to_string(),
+    ];
+    let env = |command: &mut Command| {
+        command
+            .envs(pebble.trust_env())
+            .env("PATH", path_with_daneroll(None))
+            .env("DANEROLL_CONFIG", &config)
+            .env("DANEROLL_STATE_DIR", &state);
+    };
+    let mut issue = Command::new("lego");
+    issue
+        .args(["--accept-tos", "--email", &cert.email, "--path"])
+        .arg(&cert.path)
+        .args(["--domains", HOST])
+        .args(&global)
+        .args(["run", "--run-hook"])
+        .arg(&hook);
+    env(&mut issue);
+    Run::from_output(issue.output().expect("run lego")).ok();
+    let first = record_of(&cert.cert_file());
+    assert_eq!(staged_record(&state), Some(first.clone()));
+
+    let mut command = cert.renew_command();
+    let at = command
+        .args
+        .iter()
+        .position(|a| a == "renew")
+        .expect("renew");
+    command.args.splice(at..at, global.iter().cloned());
+    command.args.push("--renew-hook".into());
+    command.args.push(hook.display().to_string());
+    command.env.extend(pebble.trust_env());
+    command.env.push(("PATH".into(), path_with_daneroll(None)));
+    command
+        .env
+        .push(("DANEROLL_CONFIG".into(), config.display().to_string()));
+    command
+        .env
+        .push(("DANEROLL_STATE_DIR".into(), state.display().to_string()));
+    let next = generate_key(KeyType::EcdsaP256).expect("key generation");
+    cert.renew_with_key(next.private_key_pem().as_bytes(), &next.record(), &command)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record_of(&cert.cert_file()), next.record());
+    assert_eq!(record_of(&cert.key_file()), next.record());
+    assert_eq!(staged_record(&state), Some(next.record()));
+
+    let key_before = std::fs::read(cert.key_file()).expect("read key");
+    let after = generate_key(KeyType::EcdsaP256).expect("key generation");
+    pebble.stop();
+    let error = cert
+        .renew_with_key(
+            after.private_key_pem().as_bytes(),
+            &after.record(),
+            &command,
+        )
+        .unwrap_err();
+    assert!(matches!(error, InjectError::RenewFailed { .. }), "{error}");
+    assert_eq!(
+        std::fs::read(cert.key_file()).expect("read key"),
+        key_before
+    );
+    assert_eq!(record_of(&cert.cert_file()), next.record());
+}
