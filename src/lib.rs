@@ -6,6 +6,7 @@
 //! kept: `pki` turns certificates and keys into records, `dns` proves what the authoritative
 //! servers serve, `rollover` decides (without I/O) what may happen next and its driver does it.
 
+pub mod acme;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod history;
+pub mod hook;
 pub mod keygen;
 pub mod records;
 pub mod status;
@@ -47,6 +48,13 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
     History(history::HistoryArgs),
+    /// The deploy hook of certbot, acme.sh, dehydrated and lego (see hooks/README.md).
+    #[command(
+        after_help = "Exit status: 0 staged (or not for a configured host); 4 staged, but the \
+        key was never published or is being retired (0 for dehydrated, which stops at a failing \
+        hook); 1 staging failed; 2 bad hook input or config; 3 a host stayed busy."
+    )]
+    Hook(hook::HookArgs),
 }
 
 /// Runs the parsed command line and returns the process exit status.
@@ -59,5 +67,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args, config),
         Command::Status(args) => status::run(args),
         Command::History(args) => history::run(args),
+        Command::Hook(args) => hook::run(args, config),
     }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: the CLI and the library against real software (BIND, Knot,
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
+mod acme;
 mod bench_check;
 mod certs;
 mod check;

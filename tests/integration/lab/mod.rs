@@ -67,6 +67,7 @@
 pub mod bind;
 pub mod knot;
 pub mod net;
+pub mod pebble;
 pub mod postfix;
 pub mod powerdns;
 pub mod process;
