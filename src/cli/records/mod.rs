@@ -31,9 +31,11 @@ use crate::dns::preflight::Preflight;
 use crate::dns::trust_anchor::TrustAnchors;
 use crate::exit;
 
-/// Per-query timeout and attempts for the command line: a silent server costs 2 × 2 s a poll.
+/// Per-query timeout and attempts for the command line: a silent server costs 3 × 2 s a poll.
+/// Three attempts, because the same budget serves the validating resolver, which may itself be
+/// waiting out an unresponsive authoritative server before it answers.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
-const QUERY_ATTEMPTS: u8 = 2;
+const QUERY_ATTEMPTS: u8 = 3;
 
 /// Inspect and change the TLSA records of an MX host.
 #[derive(Debug, Args)]
