@@ -78,7 +78,6 @@ pub struct Validation {
     pub resolver: Option<SocketAddr>,
 }
 
-
 /// One MX host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {

@@ -79,6 +79,20 @@ pub struct DnsContext {
     pub anchors: Arc<TrustAnchors>,
 }
 
+/// The TTLs a look found: the largest served TLSA RRset TTL and negative TTL (RFC 2308 §5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ttls {
+    pub rrset: u32,
+    pub negative: u32,
+}
+
+impl Ttls {
+    /// The longest a resolver may hold an answer without a new record.
+    pub fn bound(self) -> Duration {
+        Duration::from_secs(u64::from(self.rrset.max(self.negative)))
+    }
+}
+
 /// Aborts the process after the n-th performance of an action (crash tests).
 #[derive(Debug, Clone)]
 struct Failpoint {
@@ -147,7 +161,13 @@ impl RealWorld {
         })
     }
 
-    fn owners(&self) -> Vec<String> {
+    /// The host's configuration.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The TLSA owner names, one per port.
+    pub fn owners(&self) -> Vec<String> {
         self.host
             .ports
             .iter()
@@ -158,6 +178,21 @@ impl RealWorld {
     fn hit(&mut self, kind: ActionKind) {
         if let Some(failpoint) = &mut self.failpoint {
             failpoint.hit(kind);
+        }
+    }
+
+    /// Where the MTA's certificate is installed, for messages.
+    pub fn deploy_target(&self) -> String {
+        match &self.deploy.files {
+            crate::config::DeployFiles::Combined(path) => path.display().to_string(),
+            crate::config::DeployFiles::Separate {
+                key_file,
+                cert_file,
+            } => format!(
+                "{} (key) and {} (chain)",
+                key_file.display(),
+                cert_file.display()
+            ),
         }
     }
 
@@ -219,9 +254,9 @@ impl RealWorld {
     }
 
     /// One look at every authoritative server for `records` (read-only).
-    pub async fn look(&self, records: &[Tlsa]) -> Result<PropagationReport, WorldError> {
+    pub async fn look(&self, records: &[Tlsa]) -> Result<(PropagationReport, Ttls), WorldError> {
         let mut missing = Vec::new();
-        let mut bound = 0u32;
+        let mut ttls = Ttls::default();
         let mut first_served = OffsetDateTime::UNIX_EPOCH;
         for owner in self.owners() {
             let mut walker = ChainWalker::new(
@@ -248,12 +283,11 @@ impl RealWorld {
             let observations = observer.poll(&SystemClock).await;
             for observation in &observations {
                 if let Answer::Served(served) = &observation.answer {
-                    bound = bound
-                        .max(served.rrset_ttl.unwrap_or(0))
-                        .max(served.negative_ttl.unwrap_or(0));
+                    ttls.rrset = ttls.rrset.max(served.rrset_ttl.unwrap_or(0));
+                    ttls.negative = ttls.negative.max(served.negative_ttl.unwrap_or(0));
                 }
                 if let Some(soa) = observation.soa {
-                    bound = bound.max(soa.negative_ttl);
+                    ttls.negative = ttls.negative.max(soa.negative_ttl);
                 }
                 let at = OffsetDateTime::from(observation.at);
                 first_served = first_served.max(at);
@@ -277,14 +311,15 @@ impl RealWorld {
                 }
             }
         }
-        if missing.is_empty() {
-            Ok(PropagationReport::Everywhere(Propagated {
+        let report = if missing.is_empty() {
+            PropagationReport::Everywhere(Propagated {
                 first_served_everywhere_at: first_served,
-                resolver_ttl_bound: Duration::from_secs(u64::from(bound)),
-            }))
+                resolver_ttl_bound: ttls.bound(),
+            })
         } else {
-            Ok(PropagationReport::Incomplete { missing })
-        }
+            PropagationReport::Incomplete { missing }
+        };
+        Ok((report, ttls))
     }
 
     /// The certificates on disk (read-only).
@@ -445,7 +480,7 @@ impl World for RealWorld {
         _host: &str,
         records: &[Tlsa],
     ) -> Result<PropagationReport, WorldError> {
-        let report = self.look(records).await?;
+        let (report, _) = self.look(records).await?;
         self.hit(ActionKind::Observe);
         Ok(report)
     }
