@@ -6,8 +6,10 @@
 //! kept: `pki` turns certificates and keys into records, `dns` proves what the authoritative
 //! servers serve, `rollover` decides (without I/O) what may happen next and its driver does it.
 
+pub mod backend;
 pub mod cli;
 pub mod config;
+mod config_engine;
 pub mod demo;
 pub mod dns;
 pub mod exit;
