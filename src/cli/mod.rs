@@ -2,6 +2,7 @@
 //! into validated settings inside each subcommand's module before anything runs.
 
 pub mod config_check;
+pub mod demo;
 pub mod docs;
 pub mod engine;
 pub mod history;
@@ -44,6 +45,8 @@ pub enum Command {
         2 bad input (an existing file, a bad name, an unwritable path): nothing was written."
     )]
     Keygen(keygen::KeygenArgs),
+    /// Watch a complete rollover against an in-process signed zone and STARTTLS MX (no setup).
+    Demo(demo::DemoArgs),
     /// Show where each host's rollover stands (read-only).
     Status(status::StatusArgs),
     /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Records(args) => records::run(args, config),
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Status(args) => status::run(args),
         Command::History(args) => history::run(args),
         Command::Tick(args) => tick::run(args, config),
