@@ -2,6 +2,7 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod contract;
+mod demo;
 mod fakes;
 mod keygen;
 mod lab;
