@@ -140,6 +140,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Duration::from_secs(1),
         Arc::clone(&tally),
         Arc::clone(&stop),
+        !args.json,
     ));
     say("independent DANE check (validated TLSA vs. the key port 25 presents) runs every second");
     say("");

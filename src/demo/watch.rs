@@ -82,7 +82,8 @@ pub async fn check_once(
     }
 }
 
-/// Runs [`check_once`] every `interval` until `stop` is set.
+/// Runs [`check_once`] every `interval` until `stop` is set; prints a line (if `narrate`) when
+/// the verdict changes and at every failure.
 pub async fn watch(
     observer: Observer<HickoryTransport>,
     smtp: SocketAddr,
@@ -90,9 +91,24 @@ pub async fn watch(
     interval: Duration,
     tally: Arc<Mutex<Tally>>,
     stop: Arc<AtomicBool>,
+    narrate: bool,
 ) {
+    let mut shown: Option<Verdict> = None;
     while !stop.load(Ordering::Relaxed) {
         let verdict = check_once(&observer, smtp, &host).await;
+        if narrate && shown.as_ref() != Some(&verdict) {
+            let _ = crate::output::write_line(&match &verdict {
+                Verdict::Pass {
+                    presented,
+                    published,
+                } => format!(
+                    "  [check] OK: port 25 presents {}, one of {published} validated TLSA records",
+                    presented.short()
+                ),
+                Verdict::Fail(reason) => format!("  [check] FAILED: {reason}"),
+            });
+            shown = Some(verdict.clone());
+        }
         {
             let mut tally = tally.lock().await;
             tally.checks += 1;
@@ -220,4 +236,80 @@ impl ServerCertVerifier for DaneEeOnly {
 
 fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
     rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::SystemTime;
+
+    use hickory_proto::rr::Name;
+
+    use super::*;
+    use crate::demo::ca::Ca;
+    use crate::demo::dns::{DnsLab, ZoneNames, ZoneSetup};
+    use crate::demo::smtp::{SMTP_PORT, SmtpLab, TlsFiles};
+    use crate::dns::chain::ChainWalker;
+    use crate::dns::trust_anchor::TrustAnchors;
+
+    /// A lab whose zone publishes `published(record of the served key)`.
+    async fn verdict(published: impl Fn(&Tlsa) -> Vec<Tlsa>) -> Verdict {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = Ca::create(dir.path()).expect("ca");
+        let files = TlsFiles {
+            key: dir.path().join("key.pem"),
+            chain: dir.path().join("chain.pem"),
+        };
+        let served = ca
+            .issue_fresh("mx.demo.example", &files.key, &files.chain)
+            .expect("issue");
+        let setup = ZoneSetup {
+            names: ZoneNames::demo(),
+            ttl: 3,
+            tlsa: published(&served),
+        };
+        let candidates: Vec<Ipv4Addr> = (1..=40).map(|n| Ipv4Addr::new(127, 53, 8, n)).collect();
+        let lab = DnsLab::start(&setup, &candidates, dir.path())
+            .await
+            .expect("dns");
+        let smtp = SmtpLab::start(
+            SocketAddr::new(lab.addr().ip(), SMTP_PORT),
+            "mx.demo.example",
+            files,
+        )
+        .await
+        .expect("smtp");
+        let transport = Arc::new(HickoryTransport::new(Duration::from_secs(2), 2));
+        let anchors = TrustAnchors::parse(lab.trust_anchor(), "anchor").expect("anchor");
+        let mut walker = ChainWalker::new(&*transport, lab.addr(), &anchors, SystemTime::now());
+        let owner = Name::from_ascii(lab.names().tlsa_owner()).expect("owner");
+        let observer = Observer::discover(Arc::clone(&transport), &mut walker, lab.addr(), owner)
+            .await
+            .expect("discover");
+        let verdict = check_once(&observer, smtp.addr(), "mx.demo.example").await;
+        smtp.stop();
+        lab.stop().await;
+        verdict
+    }
+
+    #[tokio::test]
+    async fn passes_when_the_presented_key_has_a_validated_record() {
+        let verdict = verdict(|served| vec![served.clone()]).await;
+        assert!(
+            matches!(verdict, Verdict::Pass { published: 1, .. }),
+            "{verdict:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn fails_when_no_record_matches_the_presented_key() {
+        let other: Tlsa = format!("3 1 1 {}", "AB".repeat(32))
+            .parse()
+            .expect("record");
+        let verdict = verdict(move |_| vec![other.clone()]).await;
+        let Verdict::Fail(reason) = verdict else {
+            panic!("{verdict:?}")
+        };
+        assert!(reason.contains("validated TLSA RRset holds"), "{reason}");
+    }
 }
