@@ -89,6 +89,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("daneroll-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The lab's throwaway keys go away with the demo, whatever way it ends (--keep: at Ctrl-C).
+    let _cleanup = Cleanup { dir: dir.clone() };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let lab = Lab::start(&dir, args.ttl, &candidate_addresses(), &exe).await?;
     let host = lab.host();
@@ -232,10 +234,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.keep {
         keep(&lab, &host, json)?;
         tokio::signal::ctrl_c().await.ok();
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(exit::code(if ok { exit::OK } else { exit::FAILED }))
+}
+
+/// Removes the demo's directory when the demo ends.
+struct Cleanup {
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn keep(lab: &Lab, host: &str, json: bool) -> anyhow::Result<()> {

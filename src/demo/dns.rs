@@ -75,7 +75,7 @@ impl ZoneNames {
 #[derive(Debug, thiserror::Error)]
 pub enum DnsLabError {
     #[error(
-        "cannot listen on {addr} ({source}); the demo's name server must answer on port 53 like a real one: run as root or grant CAP_NET_BIND_SERVICE"
+        "cannot listen on {addr}; the demo's name server must answer on port 53 like a real one: run as root or grant CAP_NET_BIND_SERVICE"
     )]
     Bind {
         addr: SocketAddr,
@@ -272,6 +272,10 @@ async fn bind_first(
         let addr = SocketAddr::new(IpAddr::V4(*ip), DNS_PORT);
         let udp = match UdpSocket::bind(addr).await {
             Ok(socket) => socket,
+            // Not allowed on one address: not allowed on any; say so at once.
+            Err(source) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(DnsLabError::Bind { addr, source });
+            }
             Err(source) => {
                 last = Some(DnsLabError::Bind { addr, source });
                 continue;

@@ -36,7 +36,7 @@ const MAX_LINE: usize = 512;
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpLabError {
     #[error(
-        "cannot listen on {addr} ({source}); the demo's mail server must answer on port 25 like a real MX: run as root or grant CAP_NET_BIND_SERVICE"
+        "cannot listen on {addr}; the demo's mail server must answer on port 25 like a real MX: run as root or grant CAP_NET_BIND_SERVICE"
     )]
     Bind {
         addr: SocketAddr,
