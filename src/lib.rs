@@ -15,4 +15,5 @@ pub mod dns;
 pub mod exit;
 pub mod output;
 pub mod pki;
+pub mod probe;
 pub mod rollover;

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Raw flags are parsed by clap here and turned
 //! into validated settings inside each subcommand's module before anything runs.
 
+pub mod check;
 pub mod config_check;
 pub mod demo;
 pub mod docs;
@@ -47,6 +48,9 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Watch a complete rollover against an in-process signed zone and STARTTLS MX (no setup).
     Demo(demo::DemoArgs),
+    /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
+    /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    Check(check::CheckArgs),
     /// Show where each host's rollover stands (read-only).
     Status(status::StatusArgs),
     /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Check(args) => check::run(args, config),
         Command::Status(args) => status::run(args),
         Command::History(args) => history::run(args),
         Command::Tick(args) => tick::run(args, config),

@@ -18,13 +18,18 @@ use crate::exit;
 use crate::output::write_stdout;
 use crate::pki::{self, Item, Source};
 
+mod starttls;
+
 /// Arguments of `daneroll tlsa`.
 #[derive(Debug, Args)]
 pub struct TlsaArgs {
     /// Certificate, chain, private key, public key or CSR files, PEM or DER (detected);
     /// `-` reads stdin.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "starttls", value_name = "FILE")]
     files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    server: starttls::ServerArgs,
 
     /// Certificate usage: 3 DANE-EE (the leaf), 2 DANE-TA (each CA certificate after the leaf).
     /// Several may be given: --usage 2,3.
@@ -157,7 +162,7 @@ struct JsonRecord<'a> {
 }
 
 /// The validated settings.
-struct Settings {
+pub(crate) struct Settings {
     usages: Vec<u8>,
     selectors: Vec<u8>,
     mtypes: Vec<u8>,
@@ -167,7 +172,17 @@ struct Settings {
 
 impl TlsaArgs {
     fn validate(&self) -> Result<Settings, String> {
-        let owner = self.owner.validate()?;
+        let mut owner_args = self.owner.clone();
+        if let Some(port) = self.server.port()? {
+            if owner_args.port != 25 && owner_args.port != port {
+                return Err(format!(
+                    "--port {} disagrees with the port in --starttls ({port})",
+                    owner_args.port
+                ));
+            }
+            owner_args.port = port;
+        }
+        let owner = owner_args.validate()?;
         let usages = dedup(&self.usage);
         if let Some(pkix) = usages.iter().find(|u| **u < 2) {
             let why = format!(
@@ -215,6 +230,9 @@ pub fn run(args: TlsaArgs) -> anyhow::Result<ExitCode> {
             return Ok(exit::code(exit::BAD_INPUT));
         }
     };
+    if args.server.starttls.is_some() {
+        return starttls::run(&args.server, settings);
+    }
     let mut status = exit::OK;
     for file in &args.files {
         let source = Source::from_arg(file);
@@ -240,7 +258,7 @@ pub fn run(args: TlsaArgs) -> anyhow::Result<ExitCode> {
 
 /// The output for one file, and the problems (each reported once) that kept records from it.
 fn records_for(
-    source: &Source,
+    source: &dyn std::fmt::Display,
     items: &[Item],
     settings: &Settings,
 ) -> anyhow::Result<(String, Vec<String>)> {
@@ -282,7 +300,12 @@ fn records_for(
     Ok((text, problems))
 }
 
-fn json_line(source: &Source, item: &Item, record: &Tlsa, owner: &Owner) -> anyhow::Result<String> {
+fn json_line(
+    source: &dyn std::fmt::Display,
+    item: &Item,
+    record: &Tlsa,
+    owner: &Owner,
+) -> anyhow::Result<String> {
     let not_after = match item.certificate() {
         Some(cert) => Some(cert.not_after().format(&Rfc3339)?),
         None => None,

@@ -1,16 +1,23 @@
 //! The one integration-test binary: the CLI and the library against real software (BIND, Knot,
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
+mod bench_check;
+mod certs;
+mod check;
 mod contract;
 mod demo;
+mod fake_mta;
 mod fakes;
 mod keygen;
 mod lab;
 mod observer;
 mod powerdns;
+mod probe;
+mod probe_edges;
 mod providers;
 mod records;
 mod rfc2136;
 mod status;
 mod tlsa;
+mod tlsa_starttls;
 mod util;

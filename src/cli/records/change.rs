@@ -55,6 +55,10 @@ pub struct RemoveArgs {
     /// Allow removing the last TLSA record at the name (DANE for the host then stops).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Remove even if an address of the host presents a certificate that only this record
+    /// matches (by default every address is probed first and the removal refused then).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub options: ChangeOptions,
 }
@@ -174,6 +178,22 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
             p.record, p.owner, p.target.host
         ))
         .exit());
+    }
+    if !args.force {
+        let remaining: Vec<Tlsa> = before
+            .records()
+            .iter()
+            .filter(|r| **r != p.record)
+            .cloned()
+            .collect();
+        match super::presents::check_removal(&p.session, &p.target, &p.record, &remaining).await {
+            Ok(warnings) => {
+                for warning in warnings {
+                    eprintln!("daneroll: warning: {warning}");
+                }
+            }
+            Err(refusal) => return Ok(refusal.exit()),
+        }
     }
     match p
         .backend

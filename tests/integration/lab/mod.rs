@@ -67,6 +67,7 @@
 pub mod bind;
 pub mod knot;
 pub mod net;
+pub mod postfix;
 pub mod powerdns;
 pub mod process;
 pub mod unbound;
@@ -441,6 +442,21 @@ impl Lab {
         let mut command = Command::new("nsupdate");
         command.arg("-k").arg(&key.bind_file).arg(&path);
         process::run(command).map(drop)
+    }
+
+    /// Adds more addresses of the lab's block to `lo` (removed with the lab), e.g. the
+    /// `bench-K.mx.example.` hosts of [`zones::BENCH_HOSTS`] ([`Lab::bench_host`]).
+    pub fn add_addresses(&self, addrs: &[Ipv4Addr]) -> Result<(), String> {
+        self.block.add(addrs)
+    }
+
+    /// The address of `bench-K.mx.example.` (K from 1 to [`zones::BENCH_HOSTS`]).
+    pub fn bench_host(&self, k: u8) -> Ipv4Addr {
+        let block = match self.resolver {
+            SocketAddr::V4(v4) => v4.ip().octets()[1],
+            SocketAddr::V6(_) => unreachable!("the lab resolver listens on IPv4"),
+        };
+        Ipv4Addr::new(127, block, 26, k)
     }
 
     /// Makes unbound forget every cached answer and server timeout.

@@ -121,9 +121,21 @@ pub fn mx(plan: &Plan) -> String {
     format!(
         "{soa}mx.example. NS ns1.mx.example.\nmx.example. NS ns2.mx.example.\n\
          ns1 A {p1}\nns1 A {p2}\nns2 A {s1}\nns2 A {s2}\n\
-         mx.example. A {apex}\nmail A {mail}\nmail2 A {mail2}\n",
+         mx.example. A {apex}\nmail A {mail}\nmail2 A {mail2}\n\
+         $GENERATE 1-{BENCH_HOSTS} bench-$ A {bench}$\n",
         soa = soa("mx.example.", "ns1.mx.example."),
+        bench = bench_prefix(plan),
     )
+}
+
+/// How many `bench-K.mx.example.` hosts (K = 1…) the mx zone has, for `check` benchmarks.
+pub const BENCH_HOSTS: u8 = 100;
+
+/// `127.N.26.`: bench-K.mx.example. is `127.N.26.K` (not added to `lo` unless a benchmark
+/// asks, see `Lab::add_addresses`).
+fn bench_prefix(plan: &Plan) -> String {
+    let [_, n, _, _] = plan.resolver.octets();
+    format!("127.{n}.26.")
 }
 
 pub fn corp() -> String {
