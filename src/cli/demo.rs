@@ -24,7 +24,7 @@ use super::engine::{Engine, StateDirFlag};
 use super::history::format_entry;
 use super::status::{host_status, render_text};
 use crate::demo::ca::Ca;
-use crate::demo::watch::{Tally, Verdict, watch};
+use crate::demo::watch::{Checker, Tally, Verdict, watch};
 use crate::demo::{Lab, candidate_addresses};
 use crate::dns::chain::ChainWalker;
 use crate::dns::net::HickoryTransport;
@@ -32,6 +32,7 @@ use crate::dns::observer::Observer;
 use crate::dns::trust_anchor::TrustAnchors;
 use crate::exit;
 use crate::output::write_line;
+use crate::probe::starttls::{ProbeSettings, Prober};
 use crate::rollover::driver::{Command, Driver, Mode};
 use crate::rollover::state::Trigger;
 use crate::rollover::store::{LockWait, Store};
@@ -135,16 +136,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let smtp_addr = lab.smtp.addr();
-    let watcher = tokio::spawn(watch(
+    let checker = Checker {
         observer,
-        smtp_addr,
-        host.clone(),
+        prober: Prober::new(ProbeSettings::default())?,
+        smtp: smtp_addr,
+        host: host.clone(),
+    };
+    let watcher = tokio::spawn(watch(
+        checker,
         Duration::from_secs(1),
         Arc::clone(&tally),
         Arc::clone(&stop),
         !args.json,
     ));
-    say("independent DANE check (validated TLSA vs. the key port 25 presents) runs every second");
+    say(
+        "independent DANE check (`daneroll check` probe: validated TLSA vs. the chain port 25 presents) runs every second",
+    );
     say("");
 
     // The production rollover, exactly as `daneroll --config FILE rollover` runs it.

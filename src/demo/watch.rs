@@ -13,18 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use daneroll_providers::Tlsa;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use super::ca::record_3_1_1;
 use crate::dns::clock::SystemClock;
 use crate::dns::net::HickoryTransport;
 use crate::dns::observation::Answer;
 use crate::dns::observer::Observer;
+use crate::probe::guard::{AddressOutcome, verify_host_presents};
+use crate::probe::starttls::Prober;
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +40,24 @@ pub struct Tally {
     pub last: Option<Verdict>,
 }
 
-/// Checks once: the validated TLSA RRset against the key port 25 presents.
+/// What the independent check looks at, and with what.
+pub struct Checker {
+    /// Its own observer of the name server (validating against the trust anchor).
+    pub observer: Observer<HickoryTransport>,
+    /// The production STARTTLS prober.
+    pub prober: Prober,
+    /// The MX address and port.
+    pub smtp: SocketAddr,
+    /// The MX host name.
+    pub host: String,
+}
+
+/// Checks once: the validated TLSA RRset against the chain port 25 presents, with the
+/// production STARTTLS probe and RFC 7672 matching (`probe::guard`, the code path of
+/// `daneroll check` and of the engine's retirement guard).
 pub async fn check_once(
     observer: &Observer<HickoryTransport>,
+    prober: &Prober,
     smtp: SocketAddr,
     host: &str,
 ) -> Verdict {
@@ -60,42 +71,41 @@ pub async fn check_once(
         },
         None => return Verdict::Fail("no name server to ask".into()),
     };
-    let presented = match presented_key(smtp, host).await {
-        Ok(record) => record,
-        Err(error) => return Verdict::Fail(format!("STARTTLS to {smtp}: {error}")),
-    };
-    if records.contains(&presented) {
-        Verdict::Pass {
-            presented,
+    let verdict = verify_host_presents(prober, host, &[smtp.ip()], &[smtp.port()], &records).await;
+    match verdict.addresses.first().map(|a| &a.outcome) {
+        Some(AddressOutcome::Matches(found)) => Verdict::Pass {
+            presented: found.record.clone(),
             published: records.len(),
-        }
-    } else {
-        Verdict::Fail(format!(
-            "port 25 presents key {} but the validated TLSA RRset holds {}",
-            presented.short(),
-            records
-                .iter()
-                .map(Tlsa::short)
+        },
+        Some(_) => Verdict::Fail(
+            verdict
+                .failures()
+                .map(|a| a.describe())
                 .collect::<Vec<_>>()
-                .join(", ")
-        ))
+                .join("; "),
+        ),
+        None => Verdict::Fail("nothing probed".into()),
     }
 }
 
 /// Runs [`check_once`] every `interval` until `stop` is set; prints a line (if `narrate`) when
 /// the verdict changes and at every failure.
 pub async fn watch(
-    observer: Observer<HickoryTransport>,
-    smtp: SocketAddr,
-    host: String,
+    checker: Checker,
     interval: Duration,
     tally: Arc<Mutex<Tally>>,
     stop: Arc<AtomicBool>,
     narrate: bool,
 ) {
+    let Checker {
+        observer,
+        prober,
+        smtp,
+        host,
+    } = checker;
     let mut shown: Option<Verdict> = None;
     while !stop.load(Ordering::Relaxed) {
-        let verdict = check_once(&observer, smtp, &host).await;
+        let verdict = check_once(&observer, &prober, smtp, &host).await;
         if narrate && shown.as_ref() != Some(&verdict) {
             let _ = crate::output::write_line(&match &verdict {
                 Verdict::Pass {
@@ -122,122 +132,6 @@ pub async fn watch(
     }
 }
 
-/// The `3 1 1` record of the leaf the server presents after STARTTLS.
-pub async fn presented_key(addr: SocketAddr, host: &str) -> Result<Tlsa, String> {
-    let io = |e: std::io::Error| e.to_string();
-    let stream = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(io)?;
-    let mut stream = BufReader::new(stream);
-    expect(&mut stream, "220 ").await?;
-    stream
-        .get_mut()
-        .write_all(b"EHLO daneroll-demo-check\r\n")
-        .await
-        .map_err(io)?;
-    loop {
-        let line = line(&mut stream).await?;
-        if line.starts_with("250 ") {
-            break;
-        }
-        if !line.starts_with("250-") {
-            return Err(format!("EHLO answered {line:?}"));
-        }
-    }
-    stream
-        .get_mut()
-        .write_all(b"STARTTLS\r\n")
-        .await
-        .map_err(io)?;
-    expect(&mut stream, "220 ").await?;
-    let config = ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(DaneEeOnly))
-    .with_no_client_auth();
-    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, stream.into_inner())
-        .await
-        .map_err(io)?;
-    let leaf = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|certs| certs.first())
-        .ok_or("no certificate presented")?
-        .to_vec();
-    let _ = tls.write_all(b"QUIT\r\n").await;
-    let (_, cert) = x509_parser::parse_x509_certificate(&leaf).map_err(|e| e.to_string())?;
-    Ok(record_3_1_1(cert.public_key().raw))
-}
-
-async fn line(stream: &mut BufReader<TcpStream>) -> Result<String, String> {
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(3), stream.read_line(&mut text))
-        .await
-        .map_err(|_| "the server went silent".to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok(text)
-}
-
-async fn expect(stream: &mut BufReader<TcpStream>, prefix: &str) -> Result<(), String> {
-    let text = line(stream).await?;
-    if text.starts_with(prefix) {
-        Ok(())
-    } else {
-        Err(format!("expected {prefix:?}, got {text:?}"))
-    }
-}
-
-/// DANE-EE authentication happens after the handshake, against the TLSA records (RFC 7672
-/// §3.1.1); the handshake signature itself is still verified.
-#[derive(Debug)]
-struct DaneEeOnly;
-
-impl ServerCertVerifier for DaneEeOnly {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        algorithms().supported_schemes()
-    }
-}
-
-fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
-    rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -251,6 +145,7 @@ mod tests {
     use crate::demo::smtp::{SMTP_PORT, SmtpLab, TlsFiles};
     use crate::dns::chain::ChainWalker;
     use crate::dns::trust_anchor::TrustAnchors;
+    use crate::probe::starttls::ProbeSettings;
 
     /// A lab whose zone publishes `published(record of the served key)`.
     async fn verdict(published: impl Fn(&Tlsa) -> Vec<Tlsa>) -> Verdict {
@@ -286,7 +181,8 @@ mod tests {
         let observer = Observer::discover(Arc::clone(&transport), &mut walker, lab.addr(), owner)
             .await
             .expect("discover");
-        let verdict = check_once(&observer, smtp.addr(), "mx.demo.example").await;
+        let prober = Prober::new(ProbeSettings::default()).expect("prober");
+        let verdict = check_once(&observer, &prober, smtp.addr(), "mx.demo.example").await;
         smtp.stop();
         lab.stop().await;
         verdict
@@ -310,6 +206,6 @@ mod tests {
         let Verdict::Fail(reason) = verdict else {
             panic!("{verdict:?}")
         };
-        assert!(reason.contains("validated TLSA RRset holds"), "{reason}");
+        assert!(reason.contains("127.53.8."), "names the address: {reason}");
     }
 }
