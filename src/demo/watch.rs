@@ -1,11 +1,11 @@
 //! The demo's independent DANE check: what a validating sender would conclude, every second.
 //!
-//! It shares nothing with the rollover in progress but the network: its own observer asks the
-//! name server for the TLSA RRset and verifies the RRSIGs against the trust anchor (RFC 4035 §5),
-//! and its own STARTTLS connection (RFC 3207) fetches the leaf port 25 presents. The check passes
-//! when the leaf's public key matches a validated `3 1 1` record (RFC 7672 §3.1.1: DANE-EE
-//! ignores names, dates and issuer). A single failure is what the promise forbids: a sender
-//! would defer mail (`4.7.5`).
+//! It shares no state with the rollover in progress: its own observer asks the name server for
+//! the TLSA RRset and verifies the RRSIGs against the trust anchor (RFC 4035 §5), and its own
+//! STARTTLS probe (RFC 3207; the prober and RFC 7672 matching of `daneroll check`) fetches the
+//! chain port 25 presents. The check passes when that chain matches a validated record (RFC 7672
+//! §3.1.1: DANE-EE ignores names, dates and issuer). A single failure is what the promise
+//! forbids: a sender would defer mail (`4.7.5`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
