@@ -7,8 +7,11 @@
 //! servers serve, `rollover` decides (without I/O) what may happen next and its driver does it.
 
 pub mod acme;
+pub mod backend;
 pub mod cli;
 pub mod config;
+mod config_engine;
+pub mod demo;
 pub mod dns;
 pub mod exit;
 pub mod output;

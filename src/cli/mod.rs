@@ -2,11 +2,17 @@
 //! into validated settings inside each subcommand's module before anything runs.
 
 pub mod check;
+pub mod config_check;
+pub mod demo;
+pub mod docs;
+pub mod engine;
 pub mod history;
 pub mod hook;
 pub mod keygen;
 pub mod records;
+pub mod rollover;
 pub mod status;
+pub mod tick;
 pub mod tlsa;
 
 use std::path::PathBuf;
@@ -41,6 +47,8 @@ pub enum Command {
         2 bad input (an existing file, a bad name, an unwritable path): nothing was written."
     )]
     Keygen(keygen::KeygenArgs),
+    /// Watch a complete rollover against an in-process signed zone and STARTTLS MX (no setup).
+    Demo(demo::DemoArgs),
     /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
     /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     Check(check::CheckArgs),
@@ -55,6 +63,25 @@ pub enum Command {
         hook); 1 staging failed; 2 bad hook input or config; 3 a host stayed busy."
     )]
     Hook(hook::HookArgs),
+    /// Advance every host as far as is safe now, then return (for cron and systemd timers).
+    #[command(
+        after_help = "Exit status: 0 ok; 4 action needed (an alert: see the output); 1 an \
+        action failed (retried after a backoff); 3 busy (another run holds a host, with \
+        --no-wait); 2 bad input."
+    )]
+    Tick(tick::TickArgs),
+    /// Move to the next key now, in the foreground, or print the plan with --dry-run.
+    #[command(
+        after_help = "Exit status: 0 done (back in the steady state) or plan printed; 4 action \
+        needed; 1 failed; 2 bad input."
+    )]
+    Rollover(rollover::RolloverArgs),
+    /// Validate a configuration file and show the effective settings.
+    Config(config_check::ConfigArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Runs the parsed command line and returns the process exit status.
@@ -64,9 +91,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Records(args) => records::run(args, config),
         Command::Tlsa(args) => tlsa::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Check(args) => check::run(args, config),
         Command::Status(args) => status::run(args),
         Command::History(args) => history::run(args),
         Command::Hook(args) => hook::run(args, config),
+        Command::Tick(args) => tick::run(args, config),
+        Command::Rollover(args) => rollover::run(args, config),
+        Command::Config(args) => config_check::run(args, config),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man => docs::man(),
     }
 }

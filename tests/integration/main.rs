@@ -6,6 +6,7 @@ mod bench_check;
 mod certs;
 mod check;
 mod contract;
+mod demo;
 mod fake_mta;
 mod fakes;
 mod keygen;
