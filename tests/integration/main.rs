@@ -10,6 +10,7 @@ mod powerdns;
 mod providers;
 mod records;
 mod rfc2136;
+mod rollover;
 mod status;
 mod tlsa;
 mod util;
