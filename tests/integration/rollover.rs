@@ -188,6 +188,8 @@ fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<String>> {
                     let fields: Vec<&str> = line.split_whitespace().collect();
                     fields.get(3..).unwrap_or_default().concat().to_uppercase()
                 })
+                .collect::<std::collections::BTreeSet<String>>()
+                .into_iter()
                 .collect()
         })
         .collect()
@@ -233,8 +235,9 @@ fn tick_adopts_then_rollover_swaps_deploys_reloads_and_retires_after_the_swap() 
     );
     assert_promise(lab, &setup, "ready");
 
-    // The dry run changes nothing: no key, no DNS change (same serial), same state.
-    let serial = lab.serial(lab.mx.primary(), "mx.example.");
+    // The dry run changes nothing: no key, no DNS change, same state, no history. (The zone's
+    // serial is not compared: other tests share the lab's zone.)
+    let history = setup.history();
     let keys = keys_in(&setup);
     let state = setup.state();
     let run = setup.run(&["rollover", "--dry-run", "--host", &setup.host]);
@@ -248,7 +251,8 @@ fn tick_adopts_then_rollover_swaps_deploys_reloads_and_retires_after_the_swap() 
         "{}",
         run.stdout
     );
-    assert_eq!(lab.serial(lab.mx.primary(), "mx.example."), serial);
+    assert_eq!(served_everywhere(lab, &setup.owner()), served);
+    assert_eq!(setup.history(), history);
     assert_eq!(keys_in(&setup), keys);
     assert_eq!(setup.state(), state);
 
@@ -303,9 +307,20 @@ fn a_rollover_killed_after_every_action_resumes_and_keeps_the_promise() {
         runs += 1;
         assert!(runs < 60, "no end after {runs} runs\n{}", setup.history());
         // Each run redoes the change the last run crashed in, makes one more, and aborts.
+        // `rollover` until the new key is deployed (a rerun is the operator asking again),
+        // then `tick` (another `rollover` would ask for one more key change).
+        let swapped = setup.deployed() != first;
+        if swapped && setup.stage() == "ready" {
+            break;
+        }
+        let args: &[&str] = if swapped {
+            &["tick"]
+        } else {
+            &["rollover", "--host", &setup.host]
+        };
         let run = Run::from_output(
             setup
-                .daneroll(&["rollover", "--host", &setup.host])
+                .daneroll(args)
                 .env("DANEROLL_FAILPOINT", "write:2")
                 .output()
                 .unwrap(),
@@ -313,11 +328,11 @@ fn a_rollover_killed_after_every_action_resumes_and_keeps_the_promise() {
         assert_promise(lab, &setup, &format!("after run {runs}"));
         match run.status {
             None => crashes += 1,
-            Some(0) => break,
+            Some(0) => std::thread::sleep(Duration::from_millis(500)),
             Some(status) => panic!("run {runs} exited {status}: {}\n{}", run.stdout, run.stderr),
         }
     }
-    assert!(crashes >= 8, "only {crashes} crashes");
+    assert!(crashes >= 5, "only {crashes} crashes");
     assert_eq!(setup.stage(), "ready");
     assert_ne!(setup.deployed(), first);
     lab.wait_secondary_synced();
