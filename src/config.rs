@@ -7,10 +7,11 @@
 //! the line and the key. Secrets do not live here (TSIG keys stay in their own files), and
 //! values are never echoed in errors, in case one was pasted into the wrong key.
 //!
-//! Sections: `[dns.NAME]` named backends (`type = "rfc2136"`; REST providers add types),
-//! `[validation]` (trust anchor, resolver, safety factor of RFC 7671 §8.1), `[[host]]` per MX
-//! host. Later sections (`[policy]`, per-host certificate settings) are added to the raw and
-//! the validated structs side by side.
+//! Sections: `[dns.NAME]` named backends (`type = "rfc2136"` or a REST provider's type),
+//! `[validation]` (trust anchor, resolver), `[policy]` (safety factor of RFC 7671 §8.1, poll
+//! interval, key age; `[validation] safety_factor` is still read as the older spelling),
+//! `state_dir`, `[[host]]` per MX host with `[host.deploy]` and `[host.source]` (see
+//! `config_engine.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,7 +22,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::dns::safe_time::DEFAULT_SAFETY_FACTOR;
+pub use crate::config_engine::{
+    CertSource, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles, format_duration,
+    parse_duration,
+};
+use crate::config_engine::{RawDeploy, RawPolicy, RawSource};
+use crate::pki::keygen::KeyType;
+use crate::rollover::Policy;
+use daneroll_providers::settings::{Fields, ProviderSettings, SettingsError};
 
 /// Where the configuration is read from when neither `--config` nor the environment says.
 pub const DEFAULT_PATH: &str = "/etc/daneroll/daneroll.toml";
@@ -30,7 +38,7 @@ pub const DEFAULT_PATH: &str = "/etc/daneroll/daneroll.toml";
 pub const ENV_VAR: &str = "DANEROLL_CONFIG";
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file it came from (or the default path, if none existed and none was required).
     pub path: PathBuf,
@@ -40,6 +48,10 @@ pub struct Config {
     pub validation: Validation,
     /// The MX hosts.
     pub hosts: Vec<Host>,
+    /// The rotation and timing policy (`[policy]`; one definition, the engine's).
+    pub policy: Policy,
+    /// Where states, history and generated keys live (`state_dir`).
+    pub state_dir: PathBuf,
 }
 
 /// A DNS backend that publishes TLSA records.
@@ -53,27 +65,17 @@ pub enum DnsBackend {
         /// The TSIG key file (BIND, Knot or name/algorithm/secret format).
         tsig_key_file: PathBuf,
     },
+    /// A DNS provider's REST API (`type` one of [`ProviderSettings::TYPES`]).
+    Rest(ProviderSettings),
 }
 
 /// How DNSSEC is validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validation {
     /// DS/DNSKEY lines to trust instead of the built-in root KSKs.
     pub trust_anchor_file: Option<PathBuf>,
     /// The validating resolver; `None`: the first `nameserver` in /etc/resolv.conf.
     pub resolver: Option<SocketAddr>,
-    /// Multiplier of the TTL a resolver may hold the old answer (RFC 7671 §8.1: at least 2).
-    pub safety_factor: u32,
-}
-
-impl Default for Validation {
-    fn default() -> Self {
-        Self {
-            trust_anchor_file: None,
-            resolver: None,
-            safety_factor: DEFAULT_SAFETY_FACTOR,
-        }
-    }
 }
 
 /// One MX host.
@@ -87,6 +89,14 @@ pub struct Host {
     pub dns: String,
     /// Mail domains whose MX points here; their zones are checked by the preflight.
     pub mail_domains: Vec<String>,
+    /// The kind of key generated for the host's next keys.
+    pub key_type: KeyType,
+    /// TTL of a TLSA RRset daneroll creates (an existing RRset keeps its own).
+    pub ttl: u32,
+    /// The MTA's files (needed by `tick` and `rollover`).
+    pub deploy: Option<Deploy>,
+    /// Where renewed certificates appear.
+    pub source: Option<CertSource>,
 }
 
 /// Why the configuration cannot be used.
@@ -124,6 +134,9 @@ struct RawConfig {
     validation: RawValidation,
     #[serde(default)]
     host: Vec<RawHost>,
+    #[serde(default)]
+    policy: RawPolicy,
+    state_dir: Option<PathBuf>,
 }
 
 /// One `[dns.NAME]` table. A flat struct rather than a tagged enum so that every key keeps
@@ -135,10 +148,19 @@ struct RawBackend {
     kind: Spanned<String>,
     server: Option<Spanned<String>>,
     tsig_key_file: Option<Spanned<PathBuf>>,
+    api_url: Option<Spanned<String>>,
+    server_id: Option<Spanned<String>>,
+    token_file: Option<Spanned<PathBuf>>,
+    token_env: Option<Spanned<String>>,
+    zone: Option<Spanned<String>>,
 }
 
-/// The backend types this build knows.
-const BACKEND_TYPES: &[&str] = &["rfc2136"];
+/// The backend types this build knows: RFC 2136 and the REST providers.
+fn backend_types() -> String {
+    let mut types = vec!["rfc2136"];
+    types.extend(ProviderSettings::TYPES);
+    types.join(", ")
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +178,10 @@ struct RawHost {
     dns: Spanned<String>,
     #[serde(default)]
     mail_domains: Vec<Spanned<String>>,
+    key_type: Option<Spanned<String>>,
+    ttl: Option<Spanned<u32>>,
+    deploy: Option<RawDeploy>,
+    source: Option<RawSource>,
 }
 
 impl Config {
@@ -188,6 +214,8 @@ impl Config {
                 dns: BTreeMap::new(),
                 validation: Validation::default(),
                 hosts: Vec::new(),
+                policy: Policy::default(),
+                state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             });
         }
         Self::load(path)
@@ -212,6 +240,12 @@ impl Config {
     pub fn host(&self, name: &str) -> Option<&Host> {
         let wanted = normalize_host(name);
         self.hosts.iter().find(|h| h.name == wanted)
+    }
+
+    /// The safety factor as the DNS wait loop takes it (whole numbers; rounded up, so never
+    /// shorter than the policy).
+    pub fn wait_factor(&self) -> u32 {
+        self.policy.safety_factor.value().ceil() as u32
     }
 }
 
@@ -269,13 +303,13 @@ pub fn parse_server(text: &str) -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, 53))
 }
 
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     text: &'a str,
     path: &'a Path,
 }
 
 impl Validator<'_> {
-    fn error(
+    pub(crate) fn error(
         &self,
         span: Option<Range<usize>>,
         key: &str,
@@ -295,7 +329,8 @@ impl Validator<'_> {
             let parsed = self.backend(&name, backend)?;
             dns.insert(name, parsed);
         }
-        let validation = self.validation(raw.validation)?;
+        let (validation, legacy_factor) = self.validation(raw.validation)?;
+        let policy = self.policy(raw.policy, legacy_factor)?;
         let mut hosts: Vec<Host> = Vec::new();
         for host in raw.host {
             let name = normalize_host(host.name.get_ref());
@@ -357,11 +392,26 @@ impl Validator<'_> {
                 }
                 mail_domains.push(normalized);
             }
+            let ttl = match host.ttl {
+                Some(ttl) if *ttl.get_ref() == 0 => {
+                    return Err(self.error(
+                        Some(ttl.span()),
+                        "host.ttl",
+                        "must be at least 1 second",
+                    ));
+                }
+                Some(ttl) => ttl.into_inner(),
+                None => DEFAULT_TTL,
+            };
             hosts.push(Host {
                 name,
                 ports,
                 dns: host.dns.into_inner(),
                 mail_domains,
+                key_type: self.key_type(host.key_type)?,
+                ttl,
+                deploy: self.deploy(host.deploy)?,
+                source: self.source(host.source)?,
             });
         }
         Ok(Config {
@@ -369,12 +419,35 @@ impl Validator<'_> {
             dns,
             validation,
             hosts,
+            policy,
+            state_dir: raw
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         })
     }
 
     fn backend(&self, name: &str, raw: RawBackend) -> Result<DnsBackend, ConfigError> {
         let key = |field: &str| format!("dns.{name}.{field}");
-        match raw.kind.get_ref().as_str() {
+        let kind = raw.kind.get_ref().clone();
+        if kind == "rfc2136" {
+            let rest_keys = [
+                ("api_url", raw.api_url.as_ref().map(Spanned::span)),
+                ("server_id", raw.server_id.as_ref().map(Spanned::span)),
+                ("token_file", raw.token_file.as_ref().map(Spanned::span)),
+                ("token_env", raw.token_env.as_ref().map(Spanned::span)),
+                ("zone", raw.zone.as_ref().map(Spanned::span)),
+            ];
+            if let Some((field, span)) = rest_keys.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(self.error(
+                    span,
+                    &key(field),
+                    "does not apply to type \"rfc2136\" (it takes server and tsig_key_file)",
+                ));
+            }
+        } else if ProviderSettings::TYPES.contains(&kind.as_str()) {
+            return self.rest_backend(name, raw);
+        }
+        match kind.as_str() {
             "rfc2136" => {
                 let server = match raw.server {
                     Some(server) => Some(parse_server(server.get_ref()).ok_or_else(|| {
@@ -401,15 +474,69 @@ impl Validator<'_> {
             other => Err(self.error(
                 Some(raw.kind.span()),
                 &key("type"),
-                format!(
-                    "unknown backend type {other:?}; known: {}",
-                    BACKEND_TYPES.join(", ")
-                ),
+                format!("unknown backend type {other:?}; known: {}", backend_types()),
             )),
         }
     }
 
-    fn validation(&self, raw: RawValidation) -> Result<Validation, ConfigError> {
+    /// A REST provider section: keys checked by the providers crate for the type; errors
+    /// point at the key they name (never at a value: values are not echoed).
+    fn rest_backend(&self, name: &str, raw: RawBackend) -> Result<DnsBackend, ConfigError> {
+        let key = |field: &str| format!("dns.{name}.{field}");
+        for (field, span) in [
+            ("server", raw.server.as_ref().map(Spanned::span)),
+            (
+                "tsig_key_file",
+                raw.tsig_key_file.as_ref().map(Spanned::span),
+            ),
+        ] {
+            if span.is_some() {
+                return Err(self.error(
+                    span,
+                    &key(field),
+                    format!(
+                        "does not apply to type {:?} (RFC 2136 only)",
+                        raw.kind.get_ref()
+                    ),
+                ));
+            }
+        }
+        let spans = [
+            ("api_url", raw.api_url.as_ref().map(Spanned::span)),
+            ("server_id", raw.server_id.as_ref().map(Spanned::span)),
+            ("token_file", raw.token_file.as_ref().map(Spanned::span)),
+            ("token_env", raw.token_env.as_ref().map(Spanned::span)),
+            ("zone", raw.zone.as_ref().map(Spanned::span)),
+        ];
+        let fields = Fields {
+            api_url: raw.api_url.map(Spanned::into_inner),
+            server_id: raw.server_id.map(Spanned::into_inner),
+            token_file: raw.token_file.map(Spanned::into_inner),
+            token_env: raw.token_env.map(Spanned::into_inner),
+            zone: raw.zone.map(Spanned::into_inner),
+        };
+        ProviderSettings::from_fields(name, raw.kind.get_ref(), fields)
+            .map(DnsBackend::Rest)
+            .map_err(|error| {
+                let named = match &error {
+                    SettingsError::NotApplicable { key, .. } => Some(*key),
+                    SettingsError::BadUrl { .. } => Some("api_url"),
+                    SettingsError::Credential { .. } => Some("token_file"),
+                    _ => None,
+                };
+                let span = named
+                    .and_then(|field| spans.iter().find(|(f, _)| *f == field))
+                    .and_then(|(_, span)| span.clone())
+                    .or_else(|| Some(raw.kind.span()));
+                let field = named.unwrap_or("type");
+                self.error(span, &key(field), error)
+            })
+    }
+
+    fn validation(
+        &self,
+        raw: RawValidation,
+    ) -> Result<(Validation, Option<Spanned<u32>>), ConfigError> {
         let resolver = match raw.resolver {
             Some(text) => Some(parse_server(text.get_ref()).ok_or_else(|| {
                 self.error(
@@ -420,22 +547,13 @@ impl Validator<'_> {
             })?),
             None => None,
         };
-        let safety_factor = match raw.safety_factor {
-            Some(factor) if *factor.get_ref() < 2 => {
-                return Err(self.error(
-                    Some(factor.span()),
-                    "validation.safety_factor",
-                    "must be at least 2 (RFC 7671 §8.1: at least two TTLs)",
-                ));
-            }
-            Some(factor) => factor.into_inner(),
-            None => DEFAULT_SAFETY_FACTOR,
-        };
-        Ok(Validation {
-            trust_anchor_file: raw.trust_anchor_file,
-            resolver,
-            safety_factor,
-        })
+        Ok((
+            Validation {
+                trust_anchor_file: raw.trust_anchor_file,
+                resolver,
+            },
+            raw.safety_factor,
+        ))
     }
 }
 

@@ -43,7 +43,7 @@ fn parses_the_documented_example() {
         config.validation.resolver,
         Some("127.0.0.1:53".parse().unwrap())
     );
-    assert_eq!(config.validation.safety_factor, 2);
+    assert_eq!(config.policy.safety_factor.value(), 2.0);
     let host = config.host("mail.example.com").unwrap();
     assert_eq!(host.ports, vec![25]);
     assert_eq!(host.mail_domains, vec!["example.com".to_string()]);

@@ -7,8 +7,10 @@
 //! servers serve, `rollover` decides (without I/O) what may happen next and its driver does it.
 
 pub mod acme;
+pub mod backend;
 pub mod cli;
 pub mod config;
+mod config_engine;
 pub mod dns;
 pub mod exit;
 pub mod output;

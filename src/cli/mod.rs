@@ -2,11 +2,16 @@
 //! into validated settings inside each subcommand's module before anything runs.
 
 pub mod check;
+pub mod config_check;
+pub mod docs;
+pub mod engine;
 pub mod history;
 pub mod hook;
 pub mod keygen;
 pub mod records;
+pub mod rollover;
 pub mod status;
+pub mod tick;
 pub mod tlsa;
 
 use std::path::PathBuf;
@@ -55,6 +60,25 @@ pub enum Command {
         hook); 1 staging failed; 2 bad hook input or config; 3 a host stayed busy."
     )]
     Hook(hook::HookArgs),
+    /// Advance every host as far as is safe now, then return (for cron and systemd timers).
+    #[command(
+        after_help = "Exit status: 0 ok; 4 action needed (an alert: see the output); 1 an \
+        action failed (retried after a backoff); 3 busy (another run holds a host, with \
+        --no-wait); 2 bad input."
+    )]
+    Tick(tick::TickArgs),
+    /// Move to the next key now, in the foreground, or print the plan with --dry-run.
+    #[command(
+        after_help = "Exit status: 0 done (back in the steady state) or plan printed; 4 action \
+        needed; 1 failed; 2 bad input."
+    )]
+    Rollover(rollover::RolloverArgs),
+    /// Validate a configuration file and show the effective settings.
+    Config(config_check::ConfigArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Runs the parsed command line and returns the process exit status.
@@ -68,5 +92,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args),
         Command::History(args) => history::run(args),
         Command::Hook(args) => hook::run(args, config),
+        Command::Tick(args) => tick::run(args, config),
+        Command::Rollover(args) => rollover::run(args, config),
+        Command::Config(args) => config_check::run(args, config),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man => docs::man(),
     }
 }

@@ -49,6 +49,7 @@ pub mod plan;
 pub mod policy;
 pub mod state;
 pub mod store;
+pub mod world;
 
 pub use input::{Action, ActionKind, Input, Next, Notice, TooEarly, Waiting};
 pub use machine::{MachineError, Step};

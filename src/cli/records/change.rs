@@ -11,13 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use daneroll_providers::rfc2136::{Rfc2136, Rfc2136Config};
-use daneroll_providers::tsig::TsigKey;
 use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, TlsaRrset};
 
 use super::wait::wait_and_report;
 use super::{Refusal, Resolved, Session, Target, parse_duration, parse_record, survey};
-use crate::config::DnsBackend;
 use crate::dns::clock::Clock;
 use crate::dns::observation::{Answer, Expected};
 use crate::dns::safe_time::OldAnswer;
@@ -88,17 +85,7 @@ fn backend_for(session: &Session, host: &str) -> Result<Box<dyn Backend>, Refusa
         .dns
         .get(&entry.dns)
         .expect("validated backend");
-    match backend {
-        DnsBackend::Rfc2136 {
-            server,
-            tsig_key_file,
-        } => {
-            let key = TsigKey::from_file(tsig_key_file, None).map_err(Refusal::bad_input)?;
-            let mut config = Rfc2136Config::new(key, session.resolver);
-            config.server = *server;
-            Ok(Box::new(Rfc2136::new(config)))
-        }
-    }
+    crate::backend::build(&entry.dns, backend, session.resolver).map_err(Refusal::bad_input)
 }
 
 fn prepare(config_flag: Option<&Path>, target: &Target, record: &str) -> Result<Prepared, Refusal> {
@@ -274,7 +261,7 @@ async fn finish(
         return Ok(exit::code(exit::OK));
     }
     let settings = WaitSettings {
-        safety_factor: p.session.config.validation.safety_factor,
+        safety_factor: p.session.config.wait_factor(),
         timeout: options.timeout,
         old_answer: old,
         ..WaitSettings::default()

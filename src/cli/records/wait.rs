@@ -65,7 +65,7 @@ pub async fn run(args: WaitArgs, config_flag: Option<&Path>) -> anyhow::Result<E
         present: !args.absent,
     };
     let settings = WaitSettings {
-        safety_factor: session.config.validation.safety_factor,
+        safety_factor: session.config.wait_factor(),
         timeout: args.timeout,
         old_answer: args.old_ttl.map(|ttl| OldAnswer::Rrset { ttl }),
         ..WaitSettings::default()

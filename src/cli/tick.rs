@@ -1,0 +1,104 @@
+//! `daneroll tick`: for cron and systemd timers. Advances every host as far as is safe right
+//! now and returns; never sleeps through a TTL (the next tick continues).
+//!
+//! Exit status: 0 every host advanced (or waits), 4 an alert needs the operator, 1 an action
+//! failed (it is retried after a backoff), 3 a host was busy with `--no-wait`. Without
+//! `--no-wait` a tick waits for another run's lock, then re-reads everything.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::engine::{Engine, StateDirFlag, print_report};
+use crate::exit;
+use crate::rollover::driver::{Command, Driver, Mode};
+use crate::rollover::store::{LockWait, Store};
+
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Print only failures and alerts (for cron mail).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Do not wait for another run's lock: report the host busy (exit 3).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Only this host.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirFlag,
+}
+
+pub fn run(args: TickArgs, config_flag: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(tick(args, config_flag))
+}
+
+async fn tick(args: TickArgs, config_flag: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let engine = match Engine::open(config_flag, &args.state) {
+        Ok(engine) => engine,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
+    let hosts = match engine.hosts(args.host.as_deref()) {
+        Ok(hosts) => hosts,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
+    let store = Store::open(&engine.state_dir)
+        .with_context(|| format!("state directory {}", engine.state_dir.display()))?;
+    let wait = if args.no_wait {
+        LockWait::NoWait
+    } else {
+        LockWait::Wait
+    };
+    let (mut failed, mut alert, mut busy) = (false, false, false);
+    for host in hosts {
+        if host.deploy.is_none() {
+            if !args.quiet {
+                eprintln!(
+                    "daneroll: {}: skipped (no [host.deploy] table: the MTA's files are unknown)",
+                    host.name
+                );
+            }
+            continue;
+        }
+        let mut world = match engine.world(&host, store.clone()) {
+            Ok(world) => world,
+            Err(refusal) => {
+                eprintln!("daneroll: {}: {}", host.name, refusal.message);
+                failed = true;
+                continue;
+            }
+        };
+        let mut driver = Driver::new(&store, &mut world, &engine.config.policy, wait);
+        match driver.run(&host.name, Command::Tick, Mode::Once).await {
+            Ok(report) => {
+                failed |= report.failures > 0;
+                alert |= report.needs_action();
+                print_report(&report, args.quiet)?;
+            }
+            Err(error) if error.is_busy() => {
+                busy = true;
+                eprintln!("daneroll: {error}");
+            }
+            Err(error) => {
+                failed = true;
+                eprintln!("daneroll: {}: {error}", host.name);
+            }
+        }
+    }
+    Ok(exit::code(if failed {
+        exit::FAILED
+    } else if alert {
+        exit::ACTION_NEEDED
+    } else if busy {
+        exit::BUSY
+    } else {
+        exit::OK
+    }))
+}

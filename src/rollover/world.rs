@@ -1,0 +1,607 @@
+//! The production [`World`]: the host's DNS backend, the propagation observer, the state
+//! directory's keys, the MTA's files, the swap command and the reload command.
+//!
+//! Nothing here decides: the machine says what to do, this module does exactly that and
+//! reports what it found. Each operation is idempotent because the driver repeats the last one
+//! after a crash: publishing a present record, retiring an absent one, installing the same
+//! chain again, or generating a key when an unrecorded one exists (it is returned instead).
+//!
+//! `DANEROLL_FAILPOINT=<action>:<n>` (tests) aborts the process right after the `n`-th
+//! performance of `<action>` (`publish`, `observe`, `deploy`, …, or `any`), before its outcome
+//! is recorded: the crash the driver must survive.
+
+mod files;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, tlsa_owner};
+use hickory_proto::rr::Name;
+use time::OffsetDateTime;
+
+use super::driver::World;
+use super::input::{ActionKind, DiskView, Missing, PropagationReport, ZoneVerdict};
+use super::policy::Propagated;
+use super::store::{HostLock, Store};
+use crate::config::{Deploy, Host};
+use crate::dns::chain::{ChainWalker, ZoneStatus};
+use crate::dns::clock::SystemClock;
+use crate::dns::net::HickoryTransport;
+use crate::dns::observation::{Answer, Expected, ServerVerdict};
+use crate::dns::observer::Observer;
+use crate::dns::preflight::Preflight;
+use crate::dns::trust_anchor::TrustAnchors;
+use crate::output::write_line;
+use crate::pki::keygen::generate_key;
+
+/// Something external failed. Names the file, server, record or command; holds no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("{}: {problem}", path.display())]
+    File { path: PathBuf, problem: String },
+    #[error("cannot install {}: {problem}", path.display())]
+    Install { path: PathBuf, problem: String },
+    #[error("DNS: {0}")]
+    Dns(String),
+    #[error("{backend}: {action} {record} at {owner}: {problem}")]
+    Backend {
+        backend: String,
+        action: &'static str,
+        record: String,
+        owner: String,
+        problem: String,
+    },
+    #[error(
+        "refusing to retire {record} at {owner}: the RRset lacks {missing}, the record of a key \
+         that must stay published"
+    )]
+    KeepMissing {
+        record: String,
+        owner: String,
+        missing: String,
+    },
+    #[error("host {host}: {problem}")]
+    Refused { host: String, problem: String },
+    #[error("command {command:?} {problem}")]
+    Command { command: String, problem: String },
+    #[error("cannot generate a key: {0}")]
+    Keygen(String),
+}
+
+/// The DNS side shared by every host: the network, the validating resolver, the anchors.
+#[derive(Clone)]
+pub struct DnsContext {
+    pub transport: Arc<HickoryTransport>,
+    pub resolver: SocketAddr,
+    pub anchors: Arc<TrustAnchors>,
+}
+
+/// The TTLs a look found: the largest served TLSA RRset TTL and negative TTL (RFC 2308 §5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ttls {
+    pub rrset: u32,
+    pub negative: u32,
+}
+
+impl Ttls {
+    /// The longest a resolver may hold an answer without a new record.
+    pub fn bound(self) -> Duration {
+        Duration::from_secs(u64::from(self.rrset.max(self.negative)))
+    }
+}
+
+/// Aborts the process after the n-th performance of an action (crash tests).
+#[derive(Debug, Clone)]
+struct Failpoint {
+    action: String,
+    remaining: u32,
+}
+
+impl Failpoint {
+    fn from_env() -> Option<Self> {
+        let text = std::env::var("DANEROLL_FAILPOINT").ok()?;
+        let (action, n) = text.split_once(':')?;
+        Some(Self {
+            action: action.to_string(),
+            remaining: n.parse().ok()?,
+        })
+    }
+
+    fn hit(&mut self, kind: ActionKind) {
+        let name = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if self.action != "any" && self.action != name {
+            return;
+        }
+        self.remaining = self.remaining.saturating_sub(1);
+        if self.remaining == 0 {
+            eprintln!("daneroll: failpoint {name}: aborting");
+            std::process::abort();
+        }
+    }
+}
+
+/// The real world of one host.
+pub struct RealWorld {
+    host: Host,
+    deploy: Deploy,
+    store: Store,
+    backend: Box<dyn Backend>,
+    dns: DnsContext,
+    failpoint: Option<Failpoint>,
+    /// Print what happens (foreground `rollover`).
+    pub verbose: bool,
+}
+
+impl RealWorld {
+    /// The world of `host`; it must have a `[host.deploy]` table.
+    pub fn new(
+        host: Host,
+        store: Store,
+        backend: Box<dyn Backend>,
+        dns: DnsContext,
+    ) -> Result<Self, WorldError> {
+        let deploy = host.deploy.clone().ok_or_else(|| WorldError::Refused {
+            host: host.name.clone(),
+            problem: "no [host.deploy] table: daneroll does not know the MTA's files".into(),
+        })?;
+        Ok(Self {
+            host,
+            deploy,
+            store,
+            backend,
+            dns,
+            failpoint: Failpoint::from_env(),
+            verbose: false,
+        })
+    }
+
+    /// The host's configuration.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The TLSA owner names, one per port.
+    pub fn owners(&self) -> Vec<String> {
+        self.host
+            .ports
+            .iter()
+            .map(|port| tlsa_owner(&self.host.name, *port))
+            .collect()
+    }
+
+    fn hit(&mut self, kind: ActionKind) {
+        if let Some(failpoint) = &mut self.failpoint {
+            failpoint.hit(kind);
+        }
+    }
+
+    /// Where the MTA's certificate is installed, for messages.
+    pub fn deploy_target(&self) -> String {
+        match &self.deploy.files {
+            crate::config::DeployFiles::Combined(path) => path.display().to_string(),
+            crate::config::DeployFiles::Separate {
+                key_file,
+                cert_file,
+            } => format!(
+                "{} (key) and {} (chain)",
+                key_file.display(),
+                cert_file.display()
+            ),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if self.verbose {
+            let _ = write_line(line);
+        }
+    }
+
+    fn backend_error(
+        &self,
+        action: &'static str,
+        record: &Tlsa,
+        owner: &str,
+    ) -> impl Fn(String) -> WorldError {
+        let backend = self.backend.describe();
+        let record = record.short();
+        let owner = owner.to_string();
+        move |problem| WorldError::Backend {
+            backend: backend.clone(),
+            action,
+            record: record.clone(),
+            owner: owner.clone(),
+            problem,
+        }
+    }
+
+    fn owner_name(owner: &str) -> Result<Name, WorldError> {
+        Name::from_ascii(owner).map_err(|e| WorldError::Dns(format!("{owner}: {e}")))
+    }
+
+    /// Reads the zone verdict of every TLSA owner (read-only; also used by the dry run).
+    pub async fn zone_verdict(&self) -> Result<ZoneVerdict, WorldError> {
+        let mut walker = ChainWalker::new(
+            &*self.dns.transport,
+            self.dns.resolver,
+            &self.dns.anchors,
+            SystemTime::now(),
+        );
+        let mut domains = Vec::new();
+        for domain in &self.host.mail_domains {
+            domains.push(Self::owner_name(&format!("{domain}."))?);
+        }
+        let mut verdict = ZoneVerdict {
+            zone: String::new(),
+            secure: true,
+            detail: String::new(),
+        };
+        for owner in self.owners() {
+            let name = Self::owner_name(&owner)?;
+            let preflight = Preflight::run(&mut walker, &self.host.name, &name, &domains)
+                .await
+                .map_err(|e| WorldError::Dns(e.to_string()))?;
+            verdict.zone = preflight.host.zone.to_string();
+            verdict.secure &= preflight.require_secure().is_ok();
+            verdict.detail = preflight.lines().join("; ");
+        }
+        Ok(verdict)
+    }
+
+    /// One look at every authoritative server for `records` (read-only).
+    pub async fn look(&self, records: &[Tlsa]) -> Result<(PropagationReport, Ttls), WorldError> {
+        let mut missing = Vec::new();
+        let mut ttls = Ttls::default();
+        let mut first_served = OffsetDateTime::UNIX_EPOCH;
+        for owner in self.owners() {
+            let mut walker = ChainWalker::new(
+                &*self.dns.transport,
+                self.dns.resolver,
+                &self.dns.anchors,
+                SystemTime::now(),
+            );
+            let observer = Observer::discover(
+                Arc::clone(&self.dns.transport),
+                &mut walker,
+                self.dns.resolver,
+                Self::owner_name(&owner)?,
+            )
+            .await
+            .map_err(|e| WorldError::Dns(e.to_string()))?;
+            if !matches!(observer.zone_status(), ZoneStatus::Secure(_)) {
+                return Err(WorldError::Dns(format!(
+                    "zone {} is {}",
+                    observer.zone(),
+                    observer.zone_status()
+                )));
+            }
+            let observations = observer.poll(&SystemClock).await;
+            for observation in &observations {
+                if let Answer::Served(served) = &observation.answer {
+                    ttls.rrset = ttls.rrset.max(served.rrset_ttl.unwrap_or(0));
+                    ttls.negative = ttls.negative.max(served.negative_ttl.unwrap_or(0));
+                }
+                if let Some(soa) = observation.soa {
+                    ttls.negative = ttls.negative.max(soa.negative_ttl);
+                }
+                let at = OffsetDateTime::from(observation.at);
+                first_served = first_served.max(at);
+                for record in records {
+                    let expected = Expected {
+                        record: record.clone(),
+                        present: true,
+                    };
+                    let verdict = observation.verdict(&expected);
+                    if verdict != ServerVerdict::Serving {
+                        missing.push(Missing {
+                            server: observation.server.to_string(),
+                            record: record.clone(),
+                        });
+                    }
+                    self.say(&format!(
+                        "  {owner} {} at {}: {verdict}",
+                        record.short(),
+                        observation.server
+                    ));
+                }
+            }
+        }
+        let report = if missing.is_empty() {
+            PropagationReport::Everywhere(Propagated {
+                first_served_everywhere_at: first_served,
+                resolver_ttl_bound: ttls.bound(),
+            })
+        } else {
+            PropagationReport::Incomplete { missing }
+        };
+        Ok((report, ttls))
+    }
+
+    /// The certificates on disk (read-only).
+    pub fn disk(&self) -> Result<DiskView, WorldError> {
+        let deployed = files::deployed(&self.deploy)?;
+        let staged = files::staged(self.host.source.as_ref(), deployed.as_ref())?;
+        Ok(DiskView {
+            deployed: deployed.map(|c| c.leaf),
+            staged: staged.map(|c| c.leaf),
+        })
+    }
+
+    /// The private key for `record`: the source's key file, a generated key, or the deployed
+    /// key, whichever matches.
+    fn key_for(&self, record: &Tlsa) -> Result<files::KeyFile, WorldError> {
+        let mut candidates = Vec::new();
+        if let Some(path) = self.host.source.as_ref().and_then(|s| s.key_file.clone()) {
+            candidates.push(path);
+        }
+        if let Ok(path) = self.store.private_key_path(&self.host.name, record) {
+            candidates.push(path);
+        }
+        candidates.push(files::deployed_key_path(&self.deploy).to_path_buf());
+        for path in candidates {
+            if let Some(key) = files::read_key(&path)?
+                && key.record == *record
+            {
+                return Ok(key);
+            }
+        }
+        Err(WorldError::Refused {
+            host: self.host.name.clone(),
+            problem: format!("no private key for {} found", record.short()),
+        })
+    }
+
+    async fn run_command(&self, argv: &[String], env: &[(&str, String)]) -> Result<(), WorldError> {
+        let shown = argv.join(" ");
+        let error = |problem: String| WorldError::Command {
+            command: shown.clone(),
+            problem,
+        };
+        let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
+        let mut command = tokio::process::Command::new(program);
+        command.args(args).stdin(Stdio::null());
+        // The command's output goes to our stderr: stdout is the operator's display.
+        if let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() {
+            command.stdout(Stdio::from(stderr));
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let status = command
+            .status()
+            .await
+            .map_err(|e| error(format!("could not start: {e}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(error(format!("failed: {status}")))
+        }
+    }
+}
+
+use std::os::fd::AsFd;
+
+impl World for RealWorld {
+    type Error = WorldError;
+
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    async fn sleep_until(&mut self, until: OffsetDateTime) {
+        let left = until - OffsetDateTime::now_utc();
+        if let Ok(left) = Duration::try_from(left) {
+            self.say(&format!(
+                "  waiting {}s, until {until}",
+                left.as_secs_f64().ceil()
+            ));
+            tokio::time::sleep(left).await;
+        }
+    }
+
+    async fn preflight(&mut self, _host: &str) -> Result<ZoneVerdict, WorldError> {
+        let verdict = self.zone_verdict().await?;
+        self.say(&format!(
+            "preflight: zone {} is {}",
+            verdict.zone,
+            if verdict.secure {
+                "secure"
+            } else {
+                "NOT secure"
+            }
+        ));
+        self.hit(ActionKind::Preflight);
+        Ok(verdict)
+    }
+
+    async fn inspect(&mut self, _host: &str) -> Result<DiskView, WorldError> {
+        let view = self.disk()?;
+        self.hit(ActionKind::Inspect);
+        Ok(view)
+    }
+
+    async fn generate_key(&mut self, host: &str, lock: &HostLock) -> Result<Tlsa, WorldError> {
+        let store_err = |e: super::store::StoreError| WorldError::Keygen(e.to_string());
+        let known = self
+            .store
+            .load(lock)
+            .map_err(store_err)?
+            .map(|r| r.stage.known_records())
+            .unwrap_or_default();
+        let deployed = self.disk().ok().and_then(|d| d.deployed).map(|c| c.record);
+        let dir = self.store.host_dir(host).map_err(store_err)?.join("keys");
+        // A key generated before a crash and never recorded: use it rather than make another.
+        for path in files::key_files(&dir) {
+            if let Ok(Some(key)) = files::read_key(&path)
+                && !known.contains(&key.record)
+                && deployed.as_ref() != Some(&key.record)
+            {
+                self.say(&format!(
+                    "next key {} (generated earlier)",
+                    key.record.short()
+                ));
+                self.hit(ActionKind::GenerateNextKey);
+                return Ok(key.record);
+            }
+        }
+        let key =
+            generate_key(self.host.key_type).map_err(|e| WorldError::Keygen(e.to_string()))?;
+        let record = key.record();
+        self.store
+            .write_private_key(lock, &record, key.private_key_pem().as_bytes())
+            .map_err(store_err)?;
+        self.say(&format!("generated the next key {}", record.short()));
+        self.hit(ActionKind::GenerateNextKey);
+        Ok(record)
+    }
+
+    async fn publish(&mut self, _host: &str, record: &Tlsa) -> Result<bool, WorldError> {
+        let mut already = true;
+        for owner in self.owners() {
+            let outcome = self
+                .backend
+                .add(&owner, record, self.host.ttl)
+                .await
+                .map_err(|e| self.backend_error("add", record, &owner)(e.to_string()))?;
+            already &= outcome == Outcome::Unchanged;
+            self.say(&format!("published {owner} TLSA {record}"));
+        }
+        self.hit(ActionKind::Publish);
+        Ok(already)
+    }
+
+    async fn observe(
+        &mut self,
+        _host: &str,
+        records: &[Tlsa],
+    ) -> Result<PropagationReport, WorldError> {
+        let (report, _) = self.look(records).await?;
+        self.hit(ActionKind::Observe);
+        Ok(report)
+    }
+
+    async fn request_certificate(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
+        let Some(command) = self.host.source.as_ref().and_then(|s| s.command.clone()) else {
+            return Err(WorldError::Refused {
+                host: host.to_string(),
+                problem: format!(
+                    "the next key {} is safe, but no [host.source] command is configured: renew \
+                     the certificate with that key (daneroll status shows its file)",
+                    record.short()
+                ),
+            });
+        };
+        let key_path = self
+            .store
+            .private_key_path(host, record)
+            .map_err(|e| WorldError::Keygen(e.to_string()))?;
+        self.say(&format!("running the swap command {}", command.join(" ")));
+        let env = [
+            ("DANEROLL_HOST", host.to_string()),
+            ("DANEROLL_NEXT_KEY", key_path.display().to_string()),
+            ("DANEROLL_NEXT_TLSA", record.to_string()),
+        ];
+        self.run_command(&command, &env).await?;
+        self.hit(ActionKind::RequestCertificate);
+        Ok(())
+    }
+
+    async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
+        let deployed = files::deployed(&self.deploy)?;
+        let chain = match files::staged(self.host.source.as_ref(), deployed.as_ref())? {
+            Some(chain) => chain,
+            // Already installed (a crash after the rename): only the reload may be missing.
+            None if deployed.as_ref().is_some_and(|d| d.leaf.record == *record) => {
+                // invariant: checked is_some_and just above.
+                deployed.expect("deployed chain")
+            }
+            None => {
+                return Err(WorldError::Refused {
+                    host: host.to_string(),
+                    problem: format!("no staged certificate with key {}", record.short()),
+                });
+            }
+        };
+        if chain.leaf.record != *record {
+            return Err(WorldError::Refused {
+                host: host.to_string(),
+                problem: format!(
+                    "the staged certificate has key {}, not {}; keeping the deployed one",
+                    chain.leaf.record.short(),
+                    record.short()
+                ),
+            });
+        }
+        let key = self.key_for(record)?;
+        files::install(&self.deploy, &key, &chain)?;
+        self.say(&format!(
+            "installed the certificate with key {} into {}",
+            record.short(),
+            files::deployed_cert_path(&self.deploy).display()
+        ));
+        if let Some(reload) = self.deploy.reload.clone() {
+            self.run_command(&reload, &[("DANEROLL_HOST", host.to_string())])
+                .await?;
+            self.say(&format!("ran {}", reload.join(" ")));
+        }
+        self.hit(ActionKind::Deploy);
+        Ok(())
+    }
+
+    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
+        // Until the STARTTLS probe lands: the deployed files stand in for the live service.
+        let deployed = files::deployed(&self.deploy)?.ok_or_else(|| WorldError::Refused {
+            host: host.to_string(),
+            problem: "no deployed certificate".into(),
+        })?;
+        self.say(&format!(
+            "live check: the MTA's files hold key {} (expected {})",
+            deployed.leaf.record.short(),
+            expected.short()
+        ));
+        self.hit(ActionKind::VerifyLive);
+        Ok(deployed.leaf.record)
+    }
+
+    async fn retire(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        keep: &[Tlsa],
+    ) -> Result<bool, WorldError> {
+        let mut already = true;
+        for owner in self.owners() {
+            let seen = self
+                .backend
+                .read(&owner)
+                .await
+                .map_err(|e| self.backend_error("read", record, &owner)(e.to_string()))?;
+            if !seen.contains(record) {
+                continue;
+            }
+            if let Some(missing) = keep.iter().find(|k| !seen.contains(k)) {
+                return Err(WorldError::KeepMissing {
+                    record: record.short(),
+                    owner,
+                    missing: missing.short(),
+                });
+            }
+            self.backend
+                .remove_if_unchanged(&owner, record, &seen)
+                .await
+                .map_err(|e| self.backend_error("remove", record, &owner)(e.to_string()))?;
+            already = false;
+            self.say(&format!("retired {owner} TLSA {record}"));
+        }
+        if let Ok(path) = self.store.private_key_path(host, record) {
+            files::retire_key(&path)?;
+        }
+        self.hit(ActionKind::Retire);
+        Ok(already)
+    }
+}
