@@ -154,6 +154,10 @@ mod tests {
             ports: vec![25],
             dns: "primary".into(),
             mail_domains: vec![],
+            key_type: crate::pki::keygen::KeyType::default(),
+            ttl: crate::config_engine::DEFAULT_TTL,
+            deploy: None,
+            source: None,
         }
     }
 
