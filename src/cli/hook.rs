@@ -27,7 +27,6 @@ use clap::Args;
 use time::OffsetDateTime;
 
 use super::engine::{Engine, StateDirFlag, print_report};
-use super::status::StateDirArgs;
 use crate::acme::handover::{self, LOCK_WAIT};
 use crate::acme::{self, Client, HookEvent, HookInput};
 use crate::config::Config;
@@ -49,7 +48,7 @@ pub struct HookArgs {
     args: Vec<String>,
 
     #[command(flatten)]
-    state: StateDirArgs,
+    state: StateDirFlag,
 }
 
 fn parse_client(text: &str) -> Result<Client, String> {
@@ -89,8 +88,14 @@ pub fn run(args: HookArgs, config: Option<&std::path::Path>) -> anyhow::Result<E
         );
         return Ok(exit::code(exit::OK));
     }
-    let store = Store::open(&args.state.state_dir)
-        .with_context(|| format!("opening {}", args.state.state_dir.display()))?;
+    // --state-dir / $DANEROLL_STATE_DIR, else the config's state_dir (as `tick` does).
+    let state_dir = args
+        .state
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir.clone());
+    let store =
+        Store::open(&state_dir).with_context(|| format!("opening {}", state_dir.display()))?;
     let outcomes = match handover::hand_over(
         &store,
         &hosts,
@@ -146,7 +151,7 @@ pub fn run(args: HookArgs, config: Option<&std::path::Path>) -> anyhow::Result<E
     let pass = if to_pass.is_empty() {
         PassOutcome::default()
     } else {
-        engine_pass(&to_pass, config_path, &args.state.state_dir)?
+        engine_pass(&to_pass, config_path, &state_dir)?
     };
     alert |= pass.alert;
     // dehydrated stops at a failing hook (skipping its other certificates); the certificate is

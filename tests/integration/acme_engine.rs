@@ -1,0 +1,315 @@
+//! The ACME hook connected to the rollover engine, end to end: the lab's real BIND (signed
+//! `mx.example.`, TSIG, TLSA TTL 5 s), pebble, and certbot renewing through daneroll.
+//!
+//! The engine adopts the certbot certificate, pre-generates and publishes the next key, and on
+//! `daneroll rollover` renews through certbot with exactly that key; certbot's deploy hook
+//! (`hooks/certbot/daneroll`) stages the certificate, the engine deploys it, confirms it, and
+//! only then retires the old record and publishes the following next key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use daneroll_providers::Tlsa;
+
+use crate::lab::Lab;
+use crate::lab::pebble::Pebble;
+use crate::util::{Dir, Run, daneroll, repo_root};
+
+/// PATH with the daneroll binary first (the hook script calls `daneroll`).
+fn path_with_daneroll() -> String {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_daneroll"));
+    // invariant: the binary lives in a directory.
+    let bin_dir = bin.parent().expect("bin dir").display().to_string();
+    format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// The `3 1 1` record of the first certificate (or the key) in a PEM file.
+fn record_of(path: &Path) -> Tlsa {
+    let run = crate::util::run(&[
+        "tlsa",
+        "--usage",
+        "3",
+        "--selector",
+        "1",
+        "--mtype",
+        "1",
+        path.to_str().unwrap_or_default(),
+    ]);
+    run.ok();
+    // invariant: `daneroll tlsa` printed one record for one file (checked by ok()).
+    let line = run
+        .lines()
+        .into_iter()
+        .find(|l| !l.trim().is_empty())
+        .expect("a record");
+    let data = line.split_whitespace().last().expect("record data");
+    format!("3 1 1 {data}").parse().expect("a TLSA record")
+}
+
+/// One MX host of the lab whose certificate comes from certbot against pebble.
+struct Setup<'a> {
+    dir: Dir,
+    host: String,
+    config: PathBuf,
+    pebble: &'a Pebble,
+}
+
+impl Setup<'_> {
+    fn env(&self, command: &mut Command) {
+        command
+            .envs(self.pebble.trust_env())
+            .env("PATH", path_with_daneroll())
+            .env("XDG_CONFIG_HOME", self.dir.join("xdg"))
+            .env("DANEROLL_CONFIG", &self.config)
+            .env_remove("DANEROLL_STATE_DIR");
+    }
+
+    fn certbot(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("certbot");
+        command
+            .args(args)
+            .arg("--config-dir")
+            .arg(self.dir.join("letsencrypt"));
+        self.env(&mut command);
+        // invariant: certbot is installed for these tests (.ci/run installs it).
+        Run::from_output(command.output().expect("run certbot"))
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut command = daneroll();
+        command.arg("--config").arg(&self.config).args(args);
+        self.env(&mut command);
+        // invariant: the binary was built by cargo for this test run.
+        Run::from_output(command.output().expect("run daneroll"))
+    }
+
+    fn live(&self, name: &str) -> PathBuf {
+        self.dir
+            .join(&format!("letsencrypt/live/{}/{name}", self.host))
+    }
+
+    fn host_dir(&self) -> PathBuf {
+        self.dir.join(&format!("state/hosts/{}", self.host))
+    }
+
+    fn state(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.host_dir().join("state.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn stage(&self) -> String {
+        self.state()["rollover"]["stage"]["state"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string()
+    }
+
+    fn next(&self) -> Tlsa {
+        let text = self.state()["rollover"]["stage"]["next"]["record"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        text.parse()
+            .unwrap_or_else(|e| panic!("next record {text:?}: {e}"))
+    }
+
+    fn history(&self) -> String {
+        std::fs::read_to_string(self.host_dir().join("history.jsonl")).unwrap_or_default()
+    }
+
+    fn deployed(&self) -> Tlsa {
+        record_of(&self.dir.join("postfix/chain.pem"))
+    }
+
+    fn owner(&self) -> String {
+        format!("_25._tcp.{}.", self.host)
+    }
+
+    /// Ticks (each returns at once) until the host is in the steady state.
+    fn tick_until_ready(&self) {
+        let start = Instant::now();
+        while self.stage() != "ready" {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "not ready: {}\n{}",
+                self.stage(),
+                self.history()
+            );
+            self.run(&["tick", "--quiet"]).expect_status(0);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// The records every authoritative server of mx.example. serves at `owner`.
+fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<Tlsa>> {
+    lab.mx
+        .servers()
+        .into_iter()
+        .map(|server| {
+            lab.dig_short(server, owner, "TLSA")
+                .iter()
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let data = fields.get(3..).unwrap_or_default().concat();
+                    format!("3 1 1 {data}").parse().ok()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn setup<'a>(lab: &Lab, pebble: &'a Pebble, label: &str) -> Setup<'a> {
+    let dir = Dir::new();
+    let host = format!("{label}.mx.example");
+    let d = dir.path().display().to_string();
+    std::fs::create_dir_all(dir.join("postfix")).unwrap();
+    std::fs::create_dir_all(dir.join("xdg/letsencrypt")).unwrap();
+    // certbot's work and log dirs for every run, `renew` included (daneroll runs it).
+    dir.write(
+        "xdg/letsencrypt/cli.ini",
+        format!("work-dir = {d}/work\nlogs-dir = {d}/logs\n"),
+    );
+    let config = dir.write(
+        "daneroll.toml",
+        format!(
+            r#"state_dir = "{d}/state"
+
+[dns.lab]
+type = "rfc2136"
+tsig_key_file = "{key}"
+
+[validation]
+trust_anchor_file = "{anchor}"
+resolver = "{resolver}"
+
+[policy]
+safety_factor = 2
+poll_interval = "1s"
+
+[[host]]
+name = "{host}"
+dns = "lab"
+ttl = 5
+
+[host.deploy]
+combined_file = "{d}/postfix/chain.pem"
+reload = ["/bin/sh", "-c", "echo reload >> {d}/reloads"]
+
+[host.source]
+type = "certbot"
+config_dir = "{d}/letsencrypt"
+"#,
+            key = lab.keys.mx.bind_file.display(),
+            anchor = lab.trust_anchor.display(),
+            resolver = lab.resolver,
+        ),
+    );
+    Setup {
+        dir,
+        host,
+        config,
+        pebble,
+    }
+}
+
+#[test]
+fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
+    let lab = Lab::shared();
+    let dir = Dir::new();
+    let pebble = Pebble::start(&dir.join("pebble")).unwrap_or_else(|e| panic!("{e}"));
+    let setup = setup(lab, &pebble, "acme1");
+    let host = setup.host.clone();
+    // The first certificate, issued before daneroll manages the host; then the deploy hook is
+    // saved in the lineage's renewal settings, as hooks/README.md says.
+    setup
+        .certbot(&[
+            "certonly",
+            "--non-interactive",
+            "--agree-tos",
+            "--email",
+            "hostmaster@mx.example",
+            "--server",
+            &pebble.directory,
+            "--manual",
+            "--manual-auth-hook",
+            "true",
+            "--preferred-challenges",
+            "http",
+            "--key-type",
+            "ecdsa",
+            "--cert-name",
+            &host,
+            "-d",
+            &host,
+        ])
+        .ok();
+    let hook = repo_root().join("hooks/certbot/daneroll");
+    let renewal = setup.dir.join(&format!("letsencrypt/renewal/{host}.conf"));
+    let conf = std::fs::read_to_string(&renewal).unwrap();
+    let conf = conf.replacen(
+        "[renewalparams]\n",
+        &format!("[renewalparams]\nrenew_hook = {}\n", hook.display()),
+        1,
+    );
+    std::fs::write(&renewal, conf).unwrap();
+    let first = record_of(&setup.live("cert.pem"));
+    let mut chain = std::fs::read(setup.live("privkey.pem")).unwrap();
+    chain.extend(std::fs::read(setup.live("fullchain.pem")).unwrap());
+    std::fs::write(setup.dir.join("postfix/chain.pem"), chain).unwrap();
+
+    // The engine adopts the host, pre-generates the next key and publishes it.
+    setup.tick_until_ready();
+    let next = setup.next();
+    assert_ne!(next, first);
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served
+            .iter()
+            .all(|s| s.contains(&first) && s.contains(&next)),
+        "{served:?}"
+    );
+
+    // The rotation: certbot renews with exactly the pre-published key; its hook stages the
+    // certificate; the engine deploys it, confirms it, retires the old record.
+    let run = setup.run(&["rollover", "--host", &host]);
+    run.expect_status(0);
+    assert_eq!(record_of(&setup.live("cert.pem")), next, "{}", run.stdout);
+    assert_eq!(record_of(&setup.live("privkey.pem")), next);
+    assert_eq!(setup.deployed(), next, "{}\n{}", run.stdout, run.stderr);
+    let log = std::fs::read_to_string(setup.dir.join("logs/letsencrypt.log")).unwrap();
+    assert!(
+        log.contains("Running deploy-hook command") && log.contains("hooks/certbot/daneroll"),
+        "certbot did not run the deploy hook"
+    );
+    // The staged certificate is forgotten once deployed.
+    assert!(!setup.host_dir().join("staged.json").exists());
+    let reloads = std::fs::read_to_string(setup.dir.join("reloads")).unwrap();
+    assert_eq!(reloads.lines().count(), 1);
+
+    // The state advanced: old record retired only after the swap; a new next key published.
+    assert_eq!(setup.stage(), "ready");
+    let following = setup.next();
+    assert!(following != next && following != first);
+    lab.wait_secondary_synced();
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served
+            .iter()
+            .all(|s| !s.contains(&first) && s.contains(&next) && s.contains(&following)),
+        "{served:?}\n{}",
+        setup.history()
+    );
+    let history = setup.history();
+    let request_at = history.find("\"action\":\"request_certificate\"");
+    let deploy_at = history.find("\"action\":\"deploy\"").unwrap();
+    let live_at = history.find("\"input\":\"live\"").unwrap();
+    let retire_at = history.find("\"action\":\"retire\"").unwrap();
+    assert!(
+        request_at.is_some_and(|r| r < deploy_at) && deploy_at < live_at && live_at < retire_at,
+        "{history}"
+    );
+}
