@@ -260,6 +260,14 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
     let mut chain = std::fs::read(setup.live("privkey.pem")).unwrap();
     chain.extend(std::fs::read(setup.live("fullchain.pem")).unwrap());
     std::fs::write(setup.dir.join("postfix/chain.pem"), chain).unwrap();
+    // The live key's record is published before daneroll starts (as in production).
+    lab.nsupdate(
+        &lab.keys.mx,
+        &lab.mx,
+        &format!("update add {} 5 TLSA {first}", setup.owner()),
+    )
+    .unwrap();
+    lab.wait_secondary_synced();
 
     // The engine adopts the host, pre-generates the next key and publishes it.
     setup.tick_until_ready();
