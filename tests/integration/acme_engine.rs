@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use daneroll_providers::Tlsa;
 
+use daneroll::rollover::store::Store;
+
 use crate::lab::Lab;
 use crate::lab::pebble::Pebble;
 use crate::util::{Dir, Run, daneroll, repo_root};
@@ -319,5 +321,64 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
     assert!(
         request_at.is_some_and(|r| r < deploy_at) && deploy_at < live_at && live_at < retire_at,
         "{history}"
+    );
+
+    // certbot renews on its own (no daneroll pass running) with the pre-published key in its
+    // key file: the hook stages it and its one engine pass deploys it at once.
+    let key = Store::existing(&setup.dir.join("state"))
+        .private_key_path(&host, &following)
+        .unwrap();
+    let archive_key = std::fs::canonicalize(setup.live("privkey.pem")).unwrap();
+    std::fs::copy(&key, &archive_key).unwrap();
+    let renew = |extra: &str| {
+        setup.certbot(&[
+            "renew",
+            "--non-interactive",
+            "--cert-name",
+            &host,
+            "--force-renewal",
+            extra,
+            "--no-random-sleep-on-renew",
+        ])
+    };
+    renew("--reuse-key").ok();
+    assert_eq!(record_of(&setup.live("cert.pem")), following);
+    assert_eq!(setup.deployed(), following, "{}", setup.history());
+    // The hook's pass did not wait for the following key to propagate: the next tick does.
+    let history = setup.history();
+    let retire_at = history.rfind("\"action\":\"retire\"").unwrap();
+    assert!(
+        history[retire_at..].contains("\"action\":\"publish\""),
+        "{history}"
+    );
+    setup.tick_until_ready();
+    let after = setup.next();
+    assert!(after != following && after != next);
+    lab.wait_secondary_synced();
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served
+            .iter()
+            .all(|s| !s.contains(&next) && s.contains(&following) && s.contains(&after)),
+        "{served:?}\n{}",
+        setup.history()
+    );
+
+    // A renewal with a fresh key behind daneroll's back: the hook's pass takes the emergency
+    // path (the key's record is published now) and the MTA keeps the safe key meanwhile.
+    let run = renew("--new-key");
+    let fresh = record_of(&setup.live("cert.pem"));
+    assert!(fresh != following && fresh != after, "{}", run.stderr);
+    assert_eq!(setup.deployed(), following, "{}", setup.history());
+    let log = std::fs::read_to_string(setup.dir.join("logs/letsencrypt.log")).unwrap();
+    assert!(log.contains("ALERT"), "the hook raised no alert");
+    lab.wait_secondary_synced();
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served
+            .iter()
+            .all(|s| s.contains(&fresh) && s.contains(&following)),
+        "{served:?}\n{}",
+        setup.history()
     );
 }
