@@ -325,7 +325,7 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
 
     // certbot renews on its own (no daneroll pass running) with the pre-published key in its
     // key file: the hook stages it and its one engine pass deploys it at once.
-    let key = Store::existing(&setup.dir.join("state"))
+    let key = Store::existing(setup.dir.join("state"))
         .private_key_path(&host, &following)
         .unwrap();
     let archive_key = std::fs::canonicalize(setup.live("privkey.pem")).unwrap();
