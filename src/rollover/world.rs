@@ -380,6 +380,12 @@ impl RealWorld {
         if let Some(path) = self.host.source.as_ref().and_then(|s| s.key_file.clone()) {
             candidates.push(path);
         }
+        // The key the ACME client used (a fresh key on the emergency path).
+        if self.host.source.as_ref().is_some_and(|s| s.acme.is_some())
+            && let Some(path) = acme::staged_key_path(&self.store, &self.host.name)
+        {
+            candidates.push(path);
+        }
         if let Ok(path) = self.store.private_key_path(&self.host.name, record) {
             candidates.push(path);
         }

@@ -364,6 +364,19 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
         setup.history()
     );
 
+    // The hook run again for the same certificate (a retried hook): nothing changes.
+    let state_before = setup.state();
+    let mut again = daneroll();
+    again
+        .args(["hook", "certbot"])
+        .env("RENEWED_LINEAGE", setup.live(""))
+        .env("RENEWED_DOMAINS", &host);
+    setup.env(&mut again);
+    let again = Run::from_output(again.output().unwrap());
+    again.expect_status(0);
+    assert_eq!(setup.deployed(), following);
+    assert_eq!(setup.state()["rollover"], state_before["rollover"]);
+
     // A renewal with a fresh key behind daneroll's back: the hook's pass takes the emergency
     // path (the key's record is published now) and the MTA keeps the safe key meanwhile.
     let run = renew("--new-key");
@@ -381,4 +394,23 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
         "{served:?}\n{}",
         setup.history()
     );
+    // Once the fresh key's record is safe, ticks deploy the staged certificate.
+    let start = Instant::now();
+    while setup.deployed() != fresh {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the fresh certificate was never deployed\n{}",
+            setup.history()
+        );
+        let run = setup.run(&["tick", "--quiet"]);
+        assert!(
+            matches!(run.status, Some(0 | 4)),
+            "{:?} {}{}\n{}",
+            run.status,
+            run.stdout,
+            run.stderr,
+            setup.history()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -112,6 +112,14 @@ pub(super) fn staged_chain(
     Ok(chain.filter(|c| deployed.is_none_or(|d| d.leaf_der != c.leaf_der)))
 }
 
+/// The private key file the client named for the staged certificate, if any.
+pub(super) fn staged_key_path(store: &Store, host: &str) -> Option<std::path::PathBuf> {
+    staged::read(store, host)
+        .ok()
+        .flatten()
+        .map(|s| s.certificate.key_path)
+}
+
 /// Forgets the staged certificate once it is deployed.
 pub(super) fn clear(store: &Store, host: &str) -> Result<(), WorldError> {
     staged::clear_in_pass(store, host).map_err(|e| WorldError::File {
