@@ -50,17 +50,17 @@ fn record_of(path: &Path) -> Tlsa {
 }
 
 /// One MX host of the lab whose certificate comes from certbot against pebble.
-struct Setup<'a> {
+struct Setup {
     dir: Dir,
     host: String,
     config: PathBuf,
-    pebble: &'a Pebble,
+    trust_env: Vec<(String, String)>,
 }
 
-impl Setup<'_> {
+impl Setup {
     fn env(&self, command: &mut Command) {
         command
-            .envs(self.pebble.trust_env())
+            .envs(self.trust_env.iter().cloned())
             .env("PATH", path_with_daneroll())
             .env("XDG_CONFIG_HOME", self.dir.join("xdg"))
             .env("DANEROLL_CONFIG", &self.config)
@@ -164,7 +164,7 @@ fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<Tlsa>> {
         .collect()
 }
 
-fn setup<'a>(lab: &Lab, pebble: &'a Pebble, label: &str) -> Setup<'a> {
+fn setup(lab: &Lab, pebble: &Pebble, label: &str, policy: &str) -> Setup {
     let dir = Dir::new();
     let host = format!("{label}.mx.example");
     let d = dir.path().display().to_string();
@@ -191,6 +191,7 @@ resolver = "{resolver}"
 [policy]
 safety_factor = 2
 poll_interval = "1s"
+{policy}
 
 [[host]]
 name = "{host}"
@@ -214,19 +215,15 @@ config_dir = "{d}/letsencrypt"
         dir,
         host,
         config,
-        pebble,
+        trust_env: pebble.trust_env(),
     }
 }
 
-#[test]
-fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
-    let lab = Lab::shared();
-    let dir = Dir::new();
-    let pebble = Pebble::start(&dir.join("pebble")).unwrap_or_else(|e| panic!("{e}"));
-    let setup = setup(lab, &pebble, "acme1");
+/// Issues the first certificate with certbot (before daneroll manages the host), saves the
+/// deploy hook in the lineage's renewal settings as hooks/README.md says, installs it into the
+/// MTA's file and publishes its record. Returns its record.
+fn issue(lab: &Lab, setup: &Setup, directory: &str) -> Tlsa {
     let host = setup.host.clone();
-    // The first certificate, issued before daneroll manages the host; then the deploy hook is
-    // saved in the lineage's renewal settings, as hooks/README.md says.
     setup
         .certbot(&[
             "certonly",
@@ -235,7 +232,7 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
             "--email",
             "hostmaster@mx.example",
             "--server",
-            &pebble.directory,
+            directory,
             "--manual",
             "--manual-auth-hook",
             "true",
@@ -270,6 +267,18 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
     )
     .unwrap();
     lab.wait_secondary_synced();
+
+    first
+}
+
+#[test]
+fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
+    let lab = Lab::shared();
+    let dir = Dir::new();
+    let pebble = Pebble::start(&dir.join("pebble")).unwrap_or_else(|e| panic!("{e}"));
+    let setup = setup(lab, &pebble, "acme1", "");
+    let host = setup.host.clone();
+    let first = issue(lab, &setup, &pebble.directory);
 
     // The engine adopts the host, pre-generates the next key and publishes it.
     setup.tick_until_ready();
@@ -413,4 +422,53 @@ fn certbot_rotation_through_the_engine_uses_the_pre_published_next_key() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+#[test]
+fn acme_server_down_during_the_engines_renewal_restores_certbots_key_and_keeps_the_state() {
+    let lab = Lab::shared();
+    let dir = Dir::new();
+    let mut pebble = Pebble::start(&dir.join("pebble")).unwrap_or_else(|e| panic!("{e}"));
+    // Keys older than a second are due: the first tick after `ready` rotates.
+    let setup = setup(lab, &pebble, "acme2", "key_max_age = \"1s\"");
+    let first = issue(lab, &setup, &pebble.directory);
+    let live_key = std::fs::read(setup.live("privkey.pem")).unwrap();
+    let archive_key = std::fs::canonicalize(setup.live("privkey.pem")).unwrap();
+    pebble.stop();
+    // Ticks until the engine, once the next key is safe, has tried to renew through certbot.
+    let failed = "\"input\":\"failed\",\"action\":\"request_certificate\"";
+    let start = Instant::now();
+    while !setup.history().contains(failed) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no renewal attempt\n{}",
+            setup.history()
+        );
+        let run = setup.run(&["tick", "--quiet"]);
+        assert!(matches!(run.status, Some(0 | 1)), "{}", run.stderr);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let next = setup.next();
+    let history = setup.history();
+    assert!(
+        history.contains("\"action\":\"request_certificate\""),
+        "{history}"
+    );
+    // certbot's key and certificate agree again; nothing was deployed or retired.
+    assert_eq!(std::fs::read(setup.live("privkey.pem")).unwrap(), live_key);
+    assert_eq!(
+        std::fs::canonicalize(setup.live("privkey.pem")).unwrap(),
+        archive_key
+    );
+    assert_eq!(record_of(&setup.live("cert.pem")), first);
+    assert_eq!(setup.deployed(), first);
+    assert_eq!(setup.next(), next);
+    assert!(!history.contains("\"action\":\"retire\""), "{history}");
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served
+            .iter()
+            .all(|s| s.contains(&first) && s.contains(&next)),
+        "{served:?}"
+    );
 }
