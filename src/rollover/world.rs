@@ -7,8 +7,9 @@
 //! chain again, or generating a key when an unrecorded one exists (it is returned instead).
 //!
 //! `DANEROLL_FAILPOINT=<action>:<n>` (tests) aborts the process right after the `n`-th
-//! performance of `<action>` (`publish`, `observe`, `deploy`, …, or `any`), before its outcome
-//! is recorded: the crash the driver must survive.
+//! performance of `<action>` (`publish`, `observe`, `deploy`, …, `any`, or `write`: key
+//! generation, publish, swap command, deploy, retire), before its outcome is recorded: the
+//! crash the driver must survive.
 
 mod acme;
 mod files;
@@ -118,7 +119,20 @@ impl Failpoint {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        if self.action != "any" && self.action != name {
+        let writes = matches!(
+            kind,
+            ActionKind::GenerateNextKey
+                | ActionKind::Publish
+                | ActionKind::RequestCertificate
+                | ActionKind::Deploy
+                | ActionKind::Retire
+        );
+        let counted = match self.action.as_str() {
+            "any" => true,
+            "write" => writes,
+            action => action == name,
+        };
+        if !counted {
             return;
         }
         self.remaining = self.remaining.saturating_sub(1);

@@ -18,6 +18,7 @@ mod probe_edges;
 mod providers;
 mod records;
 mod rfc2136;
+mod rollover;
 mod status;
 mod tlsa;
 mod tlsa_starttls;
