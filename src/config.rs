@@ -23,7 +23,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::config_engine::{
-    CertSource, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles, format_duration,
+    AcmeSource, CertSource, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles, format_duration,
     parse_duration,
 };
 use crate::config_engine::{RawDeploy, RawPolicy, RawSource};
@@ -403,6 +403,7 @@ impl Validator<'_> {
                 Some(ttl) => ttl.into_inner(),
                 None => DEFAULT_TTL,
             };
+            let source = self.source(host.source, &name)?;
             hosts.push(Host {
                 name,
                 ports,
@@ -411,7 +412,7 @@ impl Validator<'_> {
                 key_type: self.key_type(host.key_type)?,
                 ttl,
                 deploy: self.deploy(host.deploy)?,
-                source: self.source(host.source)?,
+                source,
             });
         }
         Ok(Config {

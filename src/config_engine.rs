@@ -53,6 +53,47 @@ pub struct CertSource {
     /// Run when the next key is safe, with `DANEROLL_HOST`, `DANEROLL_NEXT_KEY` (its path) and
     /// `DANEROLL_NEXT_TLSA`; it must write a certificate for that key to `certificate_file`.
     pub command: Option<Vec<String>>,
+    /// `type = "certbot"` etc.: the ACME client daneroll renews through with the next key
+    /// (its deploy hook stages the certificate in the state directory).
+    pub acme: Option<AcmeSource>,
+}
+
+/// The ACME client of a host and where its files are (`[host.source] type = …`). Names
+/// default to the host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcmeSource {
+    /// `type = "certbot"`, `cert_name`, `config_dir` (default `/etc/letsencrypt`).
+    Certbot {
+        config_dir: PathBuf,
+        cert_name: String,
+    },
+    /// `type = "acme.sh"`, `home` (default `/root/.acme.sh`), `domain`, `ecc` (default true).
+    AcmeSh {
+        home: PathBuf,
+        domain: String,
+        ecc: bool,
+    },
+    /// `type = "dehydrated"`, `cert_dir` (default `/var/lib/dehydrated/certs`), `domain`.
+    Dehydrated { cert_dir: PathBuf, domain: String },
+    /// `type = "lego"`, `path` (lego's `--path`), `domain`, `email`.
+    Lego {
+        path: PathBuf,
+        domain: String,
+        email: String,
+    },
+}
+
+impl AcmeSource {
+    /// The client's name as `daneroll hook` spells it.
+    pub fn client(&self) -> crate::acme::Client {
+        use crate::acme::Client;
+        match self {
+            AcmeSource::Certbot { .. } => Client::Certbot,
+            AcmeSource::AcmeSh { .. } => Client::AcmeSh,
+            AcmeSource::Dehydrated { .. } => Client::Dehydrated,
+            AcmeSource::Lego { .. } => Client::Lego,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -96,6 +137,16 @@ pub(super) struct RawSource {
     certificate_file: Option<Spanned<PathBuf>>,
     key_file: Option<Spanned<PathBuf>>,
     command: Option<Spanned<Vec<String>>>,
+    #[serde(rename = "type")]
+    kind: Option<Spanned<String>>,
+    cert_name: Option<String>,
+    config_dir: Option<PathBuf>,
+    home: Option<PathBuf>,
+    domain: Option<String>,
+    ecc: Option<bool>,
+    cert_dir: Option<PathBuf>,
+    path: Option<PathBuf>,
+    email: Option<Spanned<String>>,
 }
 
 /// Parses `90`, `90s`, `15m`, `2h`, `365d`, `2w`.
@@ -266,9 +317,13 @@ impl Validator<'_> {
         Ok(Some(Deploy { files, reload }))
     }
 
-    pub(super) fn source(&self, raw: Option<RawSource>) -> Result<Option<CertSource>, ConfigError> {
-        let Some(raw) = raw else { return Ok(None) };
-        let command = match raw.command {
+    pub(super) fn source(
+        &self,
+        raw: Option<RawSource>,
+        host: &str,
+    ) -> Result<Option<CertSource>, ConfigError> {
+        let Some(mut raw) = raw else { return Ok(None) };
+        let command = match raw.command.take() {
             Some(argv) => {
                 must_be_absolute_argv(argv.get_ref())
                     .map_err(|e| self.error(Some(argv.span()), "host.source.command", e))?;
@@ -276,19 +331,76 @@ impl Validator<'_> {
             }
             None => None,
         };
-        if raw.certificate_file.is_none() {
+        let acme = self.acme_source(&mut raw, host)?;
+        if raw.certificate_file.is_none() && acme.is_none() {
             return Err(self.error(
                 raw.key_file.as_ref().map(Spanned::span),
                 "host.source.certificate_file",
                 "name the file where renewed certificates appear (the ACME client's fullchain, \
-                 or where the command writes one)",
+                 or where the command writes one), or the ACME client with type = \"certbot\", \
+                 \"acme.sh\", \"dehydrated\" or \"lego\"",
             ));
         }
         Ok(Some(CertSource {
             certificate_file: raw.certificate_file.map(Spanned::into_inner),
             key_file: raw.key_file.map(Spanned::into_inner),
             command,
+            acme,
         }))
+    }
+
+    fn acme_source(
+        &self,
+        raw: &mut RawSource,
+        host: &str,
+    ) -> Result<Option<AcmeSource>, ConfigError> {
+        let Some(kind) = raw.kind.take() else {
+            return Ok(None);
+        };
+        let domain = raw.domain.take().unwrap_or_else(|| host.to_string());
+        let source = match kind.get_ref().as_str() {
+            "certbot" => AcmeSource::Certbot {
+                config_dir: raw
+                    .config_dir
+                    .take()
+                    .unwrap_or_else(|| "/etc/letsencrypt".into()),
+                cert_name: raw.cert_name.take().unwrap_or(domain),
+            },
+            "acme.sh" => AcmeSource::AcmeSh {
+                home: raw.home.take().unwrap_or_else(|| "/root/.acme.sh".into()),
+                domain,
+                ecc: raw.ecc.unwrap_or(true),
+            },
+            "dehydrated" => AcmeSource::Dehydrated {
+                cert_dir: raw
+                    .cert_dir
+                    .take()
+                    .unwrap_or_else(|| "/var/lib/dehydrated/certs".into()),
+                domain,
+            },
+            "lego" => {
+                let (Some(path), Some(email)) = (raw.path.take(), raw.email.take()) else {
+                    return Err(self.error(
+                        Some(kind.span()),
+                        "host.source",
+                        "type = \"lego\" needs path (lego's --path) and email",
+                    ));
+                };
+                AcmeSource::Lego {
+                    path,
+                    domain,
+                    email: email.into_inner(),
+                }
+            }
+            other => {
+                return Err(self.error(
+                    Some(kind.span()),
+                    "host.source.type",
+                    format!("unknown ACME client {other:?} (certbot, acme.sh, dehydrated or lego)"),
+                ));
+            }
+        };
+        Ok(Some(source))
     }
 }
 
@@ -312,5 +424,47 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(365 * 86400)), "365d");
         assert_eq!(format_duration(Duration::from_secs(90)), "90s");
         assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+    }
+
+    fn acme_host(source: &str) -> Result<crate::config::Config, ConfigError> {
+        let text = format!(
+            "[dns.p]\ntype = \"rfc2136\"\ntsig_key_file = \"/k\"\n[[host]]\n\
+             name = \"mx1.example.net\"\ndns = \"p\"\n[host.source]\n{source}"
+        );
+        crate::config::Config::parse(&text, std::path::Path::new("/etc/daneroll.toml"))
+    }
+
+    #[test]
+    fn acme_sources_default_their_names_to_the_host() {
+        let config = acme_host("type = \"certbot\"\n").unwrap();
+        let source = config.hosts[0].source.clone().unwrap();
+        assert_eq!(
+            source.acme,
+            Some(AcmeSource::Certbot {
+                config_dir: "/etc/letsencrypt".into(),
+                cert_name: "mx1.example.net".into(),
+            })
+        );
+        assert_eq!(source.certificate_file, None);
+        let config = acme_host("type = \"acme.sh\"\nhome = \"/h\"\necc = false\n").unwrap();
+        assert_eq!(
+            config.hosts[0].source.as_ref().unwrap().acme,
+            Some(AcmeSource::AcmeSh {
+                home: "/h".into(),
+                domain: "mx1.example.net".into(),
+                ecc: false,
+            })
+        );
+    }
+
+    #[test]
+    fn bad_acme_sources_name_the_key() {
+        let err = acme_host("type = \"caddy\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("host.source.type") && err.contains("caddy"),
+            "{err}"
+        );
+        let err = acme_host("type = \"lego\"\n").unwrap_err().to_string();
+        assert!(err.contains("path") && err.contains("email"), "{err}");
     }
 }

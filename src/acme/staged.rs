@@ -85,6 +85,17 @@ pub fn clear(store: &Store, lock: &HostLock) -> Result<(), StoreError> {
     }
 }
 
+/// Forgets the staged certificate of `host` from inside the engine's pass, which holds the
+/// host's lock for the whole action (the [`HostLock`] itself stays with the driver).
+pub fn clear_in_pass(store: &Store, host: &str) -> Result<(), StoreError> {
+    let path = path(store, host)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Write { path, source }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

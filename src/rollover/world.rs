@@ -11,7 +11,10 @@
 //! generation, publish, swap command, deploy, retire), before its outcome is recorded: the
 //! crash the driver must survive.
 
+mod acme;
 mod files;
+
+pub use acme::REQUESTING_ENV;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -339,11 +342,49 @@ impl RealWorld {
     /// The certificates on disk (read-only).
     pub fn disk(&self) -> Result<DiskView, WorldError> {
         let deployed = files::deployed(&self.deploy)?;
-        let staged = files::staged(self.host.source.as_ref(), deployed.as_ref())?;
+        let staged = self.staged(deployed.as_ref())?;
         Ok(DiskView {
             deployed: deployed.map(|c| c.leaf),
             staged: staged.map(|c| c.leaf),
         })
+    }
+
+    /// A renewed chain not yet deployed: the one the ACME client's hook staged, else the
+    /// source's certificate file.
+    fn staged(&self, deployed: Option<&files::Chain>) -> Result<Option<files::Chain>, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(_) => acme::staged_chain(&self.store, &self.host.name, deployed),
+            None => files::staged(self.host.source.as_ref(), deployed),
+        }
+    }
+
+    /// Renews through the host's ACME client with the next key `record`.
+    async fn renew_through_client(
+        &self,
+        source: crate::config::AcmeSource,
+        host: &str,
+        record: &Tlsa,
+    ) -> Result<(), WorldError> {
+        let key_path = self
+            .store
+            .private_key_path(host, record)
+            .map_err(|e| WorldError::Keygen(e.to_string()))?;
+        let key = files::read_key(&key_path)?.ok_or_else(|| WorldError::File {
+            path: key_path.clone(),
+            problem: format!("the next key {} is missing", record.short()),
+        })?;
+        self.say(&format!(
+            "renewing through {} with the next key {}",
+            source.client(),
+            record.short()
+        ));
+        let (host, record) = (host.to_string(), record.clone());
+        tokio::task::spawn_blocking(move || acme::renew(&source, &host, &key.pem, &record))
+            .await
+            .map_err(|e| WorldError::Command {
+                command: "ACME renewal".into(),
+                problem: e.to_string(),
+            })?
     }
 
     /// The private key for `record`: the source's key file, a generated key, or the deployed
@@ -351,6 +392,12 @@ impl RealWorld {
     fn key_for(&self, record: &Tlsa) -> Result<files::KeyFile, WorldError> {
         let mut candidates = Vec::new();
         if let Some(path) = self.host.source.as_ref().and_then(|s| s.key_file.clone()) {
+            candidates.push(path);
+        }
+        // The key the ACME client used (a fresh key on the emergency path).
+        if self.host.source.as_ref().is_some_and(|s| s.acme.is_some())
+            && let Some(path) = acme::staged_key_path(&self.store, &self.host.name)
+        {
             candidates.push(path);
         }
         if let Ok(path) = self.store.private_key_path(&self.host.name, record) {
@@ -500,6 +547,11 @@ impl World for RealWorld {
     }
 
     async fn request_certificate(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
+        if let Some(source) = self.host.source.as_ref().and_then(|s| s.acme.clone()) {
+            self.renew_through_client(source, host, record).await?;
+            self.hit(ActionKind::RequestCertificate);
+            return Ok(());
+        }
         let Some(command) = self.host.source.as_ref().and_then(|s| s.command.clone()) else {
             return Err(WorldError::Refused {
                 host: host.to_string(),
@@ -527,7 +579,7 @@ impl World for RealWorld {
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
         let deployed = files::deployed(&self.deploy)?;
-        let chain = match files::staged(self.host.source.as_ref(), deployed.as_ref())? {
+        let chain = match self.staged(deployed.as_ref())? {
             Some(chain) => chain,
             // Already installed (a crash after the rename): only the reload may be missing.
             None if deployed.as_ref().is_some_and(|d| d.leaf.record == *record) => {
@@ -553,6 +605,9 @@ impl World for RealWorld {
         }
         let key = self.key_for(record)?;
         files::install(&self.deploy, &key, &chain)?;
+        if self.host.source.as_ref().is_some_and(|s| s.acme.is_some()) {
+            acme::clear(&self.store, host)?;
+        }
         self.say(&format!(
             "installed the certificate with key {} into {}",
             record.short(),

@@ -1,0 +1,129 @@
+//! The world's ACME side (`[host.source] type = …`): renew through the host's ACME client with
+//! the next key, and read what the client's deploy hook staged (`hosts/<host>/staged.json`).
+//!
+//! Why through the client: RFC 7671 §8.1 lets the swap happen at once only for a key whose
+//! record has been visible for the safety factor times the TTL. daneroll pre-publishes the next
+//! key, so the renewal must be for exactly that key; each client's `renew_with_key` puts it
+//! where that client takes its key from and checks the new certificate carries it.
+//!
+//! The client runs the deploy hook itself (`daneroll hook …`); `DANEROLL_REQUESTING=<host>`
+//! tells that hook a pass for the host is already under way, so it only stages.
+
+use std::path::Path;
+
+use daneroll_providers::Tlsa;
+
+use super::WorldError;
+use super::files::{Chain, read_chain};
+use crate::acme::acmesh::AcmeShCertificate;
+use crate::acme::certbot::{self, Lineage};
+use crate::acme::dehydrated::DehydratedCertificate;
+use crate::acme::lego::LegoCertificate;
+use crate::acme::{RenewCommand, staged};
+use crate::config::AcmeSource;
+use crate::rollover::store::Store;
+
+/// The variable naming the host whose engine pass runs the ACME client.
+pub const REQUESTING_ENV: &str = "DANEROLL_REQUESTING";
+
+/// Renews through the client with `key_pem` (the key of `next`). Blocking: run it off the
+/// async threads.
+pub(super) fn renew(
+    source: &AcmeSource,
+    host: &str,
+    key_pem: &[u8],
+    next: &Tlsa,
+) -> Result<(), WorldError> {
+    let mark = |command: RenewCommand| command.with_env(REQUESTING_ENV, host);
+    let (result, shown) = match source {
+        AcmeSource::Certbot {
+            config_dir,
+            cert_name,
+        } => {
+            let lineage = Lineage::new(config_dir, cert_name);
+            let command = mark(lineage.renew_command(None));
+            (
+                certbot::renew_with_key(&lineage, key_pem, next, &command),
+                command.display(),
+            )
+        }
+        AcmeSource::AcmeSh { home, domain, ecc } => {
+            let cert = AcmeShCertificate {
+                home: home.clone(),
+                domain: domain.clone(),
+                ecc: *ecc,
+            };
+            let command = mark(cert.renew_command());
+            (
+                cert.renew_with_key(key_pem, next, &command),
+                command.display(),
+            )
+        }
+        AcmeSource::Dehydrated { cert_dir, domain } => {
+            let cert = DehydratedCertificate {
+                cert_dir: cert_dir.clone(),
+                name: domain.clone(),
+            };
+            let command = mark(cert.renew_command());
+            (
+                cert.renew_with_key(key_pem, next, &command),
+                command.display(),
+            )
+        }
+        AcmeSource::Lego {
+            path,
+            domain,
+            email,
+        } => {
+            let cert = LegoCertificate {
+                path: path.clone(),
+                domain: domain.clone(),
+                email: email.clone(),
+            };
+            let command = mark(cert.renew_command());
+            (
+                cert.renew_with_key(key_pem, next, &command),
+                command.display(),
+            )
+        }
+    };
+    result.map_err(|e| WorldError::Command {
+        command: shown,
+        problem: e.to_string(),
+    })
+}
+
+/// The chain the hook staged for `host`, unless it is the deployed one.
+pub(super) fn staged_chain(
+    store: &Store,
+    host: &str,
+    deployed: Option<&Chain>,
+) -> Result<Option<Chain>, WorldError> {
+    let staged = staged::read(store, host).map_err(|e| WorldError::File {
+        path: Path::new("staged.json").to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    let Some(staged) = staged else {
+        return Ok(None);
+    };
+    let cert = &staged.certificate;
+    let path = cert.fullchain_path.as_ref().unwrap_or(&cert.cert_path);
+    let chain = read_chain(path)?;
+    Ok(chain.filter(|c| deployed.is_none_or(|d| d.leaf_der != c.leaf_der)))
+}
+
+/// The private key file the client named for the staged certificate, if any.
+pub(super) fn staged_key_path(store: &Store, host: &str) -> Option<std::path::PathBuf> {
+    staged::read(store, host)
+        .ok()
+        .flatten()
+        .map(|s| s.certificate.key_path)
+}
+
+/// Forgets the staged certificate once it is deployed.
+pub(super) fn clear(store: &Store, host: &str) -> Result<(), WorldError> {
+    staged::clear_in_pass(store, host).map_err(|e| WorldError::File {
+        path: Path::new("staged.json").to_path_buf(),
+        problem: e.to_string(),
+    })
+}
