@@ -261,12 +261,7 @@ impl RecordStore for Hetzner {
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {
-        if let Some(zone) = self.zones.get(owner) {
-            return Ok(zone);
-        }
-        let zone = self.find_zone(owner).await?;
-        self.zones.put(owner, &zone);
-        Ok(zone)
+        self.zones.get_or_find(owner, self.find_zone(owner)).await
     }
 
     async fn list(&self, zone: &ZoneRef, owner: &str) -> Result<Vec<Entry>, BackendError> {

@@ -111,6 +111,20 @@ impl ZoneCache {
             map.insert(owner.to_string(), zone.clone());
         }
     }
+
+    /// The cached zone of `owner`, else the result of `find` (awaited only then), remembered.
+    pub async fn get_or_find(
+        &self,
+        owner: &str,
+        find: impl std::future::Future<Output = Result<ZoneRef, BackendError>>,
+    ) -> Result<ZoneRef, BackendError> {
+        if let Some(zone) = self.get(owner) {
+            return Ok(zone);
+        }
+        let zone = find.await?;
+        self.put(owner, &zone);
+        Ok(zone)
+    }
 }
 
 /// The stale-prerequisite error for REST backends.
