@@ -28,6 +28,9 @@ pub const LABEL: &str = "lo:dnrl";
 /// The second octet of lab blocks: `127.FIRST.0.0/16` to `127.LAST.0.0/16`.
 const FIRST: u8 = 20;
 const LAST: u8 = 250;
+/// `127.53.0.0/16` belongs to `daneroll demo` (and its tests), which binds there without adding
+/// addresses to `lo`, so a lab would not see it in use.
+const DEMO_OCTET: u8 = 53;
 
 /// How long one readiness query waits for an answer.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
@@ -54,6 +57,9 @@ impl AddrBlock {
         let mut claimed = None;
         for step in 0..span {
             let octet = FIRST + ((start + step) % span) as u8;
+            if octet == DEMO_OCTET {
+                continue;
+            }
             let in_block = |addr: &Ipv4Addr| addr.octets()[1] == octet;
             let ours = configured.iter().filter(|(a, _)| in_block(a));
             if ours.clone().any(|(_, labelled)| !labelled) {
