@@ -97,6 +97,20 @@ pub struct Host {
     pub deploy: Option<Deploy>,
     /// Where renewed certificates appear.
     pub source: Option<CertSource>,
+    /// How the rollover confirms what the host presents before it retires the old record.
+    pub live_check: LiveCheck,
+}
+
+/// How a swap is confirmed before the old record is retired (RFC 7671 §8.1: remove obsolete
+/// records only once the new chain is in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LiveCheck {
+    /// Connect to every address of the host on every port (STARTTLS) and require the new key:
+    /// what a sending MTA will see.
+    #[default]
+    Probe,
+    /// Read the deployed files only: for an MTA daneroll cannot reach from where it runs.
+    Files,
 }
 
 /// Why the configuration cannot be used.
@@ -182,6 +196,7 @@ struct RawHost {
     ttl: Option<Spanned<u32>>,
     deploy: Option<RawDeploy>,
     source: Option<RawSource>,
+    live_check: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -404,6 +419,20 @@ impl Validator<'_> {
                 None => DEFAULT_TTL,
             };
             let source = self.source(host.source, &name)?;
+            let live_check = match host.live_check {
+                None => LiveCheck::Probe,
+                Some(text) => match text.get_ref().as_str() {
+                    "probe" => LiveCheck::Probe,
+                    "files" => LiveCheck::Files,
+                    _ => {
+                        return Err(self.error(
+                            Some(text.span()),
+                            "host.live_check",
+                            "must be \"probe\" (STARTTLS to every address) or \"files\"",
+                        ));
+                    }
+                },
+            };
             hosts.push(Host {
                 name,
                 ports,
@@ -413,6 +442,7 @@ impl Validator<'_> {
                 ttl,
                 deploy: self.deploy(host.deploy)?,
                 source,
+                live_check,
             });
         }
         Ok(Config {

@@ -158,6 +158,7 @@ mod tests {
             ttl: crate::config_engine::DEFAULT_TTL,
             deploy: None,
             source: None,
+            live_check: crate::config::LiveCheck::Files,
         }
     }
 

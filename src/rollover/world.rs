@@ -30,7 +30,7 @@ use super::driver::World;
 use super::input::{ActionKind, DiskView, Missing, PropagationReport, ZoneVerdict};
 use super::policy::Propagated;
 use super::store::{HostLock, Store};
-use crate::config::{Deploy, Host};
+use crate::config::{Deploy, Host, LiveCheck};
 use crate::dns::chain::{ChainWalker, ZoneStatus};
 use crate::dns::clock::SystemClock;
 use crate::dns::net::HickoryTransport;
@@ -40,6 +40,9 @@ use crate::dns::preflight::Preflight;
 use crate::dns::trust_anchor::TrustAnchors;
 use crate::output::write_line;
 use crate::pki::keygen::generate_key;
+use crate::probe::guard::verify_host_presents;
+use crate::probe::lookup::Dns;
+use crate::probe::starttls::{ProbeSettings, Prober};
 
 /// Something external failed. Names the file, server, record or command; holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -623,18 +626,24 @@ impl World for RealWorld {
     }
 
     async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
-        // Until the STARTTLS probe lands: the deployed files stand in for the live service.
-        let deployed = files::deployed(&self.deploy)?.ok_or_else(|| WorldError::Refused {
-            host: host.to_string(),
-            problem: "no deployed certificate".into(),
-        })?;
-        self.say(&format!(
-            "live check: the MTA's files hold key {} (expected {})",
-            deployed.leaf.record.short(),
-            expected.short()
-        ));
+        let live = match self.host.live_check {
+            LiveCheck::Files => {
+                let deployed =
+                    files::deployed(&self.deploy)?.ok_or_else(|| WorldError::Refused {
+                        host: host.to_string(),
+                        problem: "no deployed certificate".into(),
+                    })?;
+                self.say(&format!(
+                    "live check: the MTA's files hold key {} (expected {})",
+                    deployed.leaf.record.short(),
+                    expected.short()
+                ));
+                deployed.leaf.record
+            }
+            LiveCheck::Probe => self.probe_live(host, expected).await?,
+        };
         self.hit(ActionKind::VerifyLive);
-        Ok(deployed.leaf.record)
+        Ok(live)
     }
 
     async fn retire(
@@ -672,5 +681,55 @@ impl World for RealWorld {
         }
         self.hit(ActionKind::Retire);
         Ok(already)
+    }
+}
+
+impl RealWorld {
+    /// Probes every address of the host on every port (STARTTLS, as a sending MTA would) and
+    /// returns `expected` only if each one presents a chain whose key matches it.
+    async fn probe_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
+        let refused = |problem: String| WorldError::Refused {
+            host: host.to_string(),
+            problem,
+        };
+        let dns = Dns::new(
+            &*self.dns.transport,
+            self.dns.resolver,
+            &self.dns.anchors,
+            SystemTime::now(),
+        );
+        let addresses = dns
+            .addresses(host)
+            .await
+            .map_err(|e| refused(format!("live check: looking up the addresses: {e}")))?
+            .records;
+        if addresses.is_empty() {
+            return Err(refused(
+                "live check: the host has no A or AAAA record".into(),
+            ));
+        }
+        let prober = Prober::new(ProbeSettings::default())
+            .map_err(|e| refused(format!("live check: TLS client: {e}")))?;
+        let verdict = verify_host_presents(
+            &prober,
+            host,
+            &addresses,
+            &self.host.ports,
+            std::slice::from_ref(expected),
+        )
+        .await;
+        for address in &verdict.addresses {
+            self.say(&format!("live check: {}", address.describe()));
+        }
+        if verdict.all_match() {
+            Ok(expected.clone())
+        } else {
+            let failures: Vec<String> = verdict.failures().map(|f| f.describe()).collect();
+            Err(refused(format!(
+                "live check: not every address presents {}: {}",
+                expected.short(),
+                failures.join("; ")
+            )))
+        }
     }
 }

@@ -81,6 +81,8 @@ poll_interval = "1s"
 name = "{host}"
 dns = "lab"
 ttl = 5
+# No MTA listens in this test: the deployed files stand in for what port 25 presents.
+live_check = "files"
 
 [host.deploy]
 combined_file = "{d}/postfix/chain.pem"
@@ -450,4 +452,64 @@ fn completions_and_man_page_come_from_the_cli() {
     let run = Run::from_output(daneroll().arg("man").output().unwrap());
     run.expect_status(0);
     assert!(run.stdout.contains(".TH daneroll"), "{}", run.stdout);
+}
+
+#[test]
+fn a_swap_the_probe_cannot_confirm_keeps_the_old_record() {
+    let lab = Lab::shared();
+    let setup = Setup::new(lab, "roll5");
+    // The default live check: STARTTLS to every address of the host. No MTA answers for this
+    // host, so the swap can never be confirmed and the old record must stay published.
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(&setup.config, text.replace("live_check = \"files\"\n", "")).unwrap();
+    let first = setup.deployed();
+    setup.tick_until_ready();
+
+    let mut child = setup
+        .daneroll(&["rollover", "--host", &setup.host])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let mut output = String::new();
+    let refused = loop {
+        match seen.recv_timeout(Duration::from_secs(90)) {
+            Ok(line) => {
+                output.push_str(&line);
+                output.push('\n');
+                // The failed live check is retried after a backoff: the first wait after the
+                // swap means the probe refused to confirm it.
+                if output.contains("installed the certificate") && line.contains("waiting") {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(refused, "no retry after the live check:\n{output}");
+    // The new certificate was deployed, the probe could not confirm it: nothing retired.
+    assert_ne!(setup.deployed(), first);
+    lab.wait_secondary_synced();
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served.iter().all(|s| s.contains(&first)),
+        "old record retired without a confirmed swap: {served:?}\n{output}"
+    );
+    assert!(
+        !setup.history().contains("\"action\":\"retire\""),
+        "{}",
+        setup.history()
+    );
 }
