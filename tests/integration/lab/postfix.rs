@@ -1,5 +1,5 @@
-//! A real Postfix `smtpd` with STARTTLS on its own loopback address, port 25, for the probe and
-//! `check` tests, and the `posttls-finger` that ships with it for cross-checks.
+//! A real Postfix `smtpd` with STARTTLS on its own loopback address, port 25, for the probe,
+//! `check` and rollover tests, and the `posttls-finger` that ships with it for cross-checks.
 //!
 //! Why Postfix: it is the MTA most DANE deployments run, and the one whose DANE client
 //! (`posttls-finger -l dane`) we compare against. The harness runs `master -d` (foreground, no
@@ -166,6 +166,11 @@ impl Postfix {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         text
+    }
+
+    /// The first listener's chain file (key, leaf, issuers), e.g. a deploy target.
+    pub fn chain_file(&self) -> PathBuf {
+        chain_path(&self.dir, 0)
     }
 
     /// The configuration directory (for `MAIL_CONFIG` / `posttls-finger -c`).
