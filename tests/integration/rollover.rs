@@ -19,7 +19,7 @@ struct Setup {
     config: PathBuf,
 }
 
-fn sh(script: &str) -> String {
+pub(crate) fn sh(script: &str) -> String {
     let out = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)
@@ -35,7 +35,7 @@ fn sh(script: &str) -> String {
 }
 
 /// `3 1 1` digest (upper-case hex) of the first certificate in `pem`.
-fn record_of(pem: &Path) -> String {
+pub(crate) fn record_of(pem: &Path) -> String {
     sh(&format!(
         "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1",
         pem.display()
