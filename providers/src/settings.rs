@@ -523,6 +523,38 @@ mod tests {
         assert!(err.to_string().contains("\"route53\"") && err.to_string().contains("desec"));
         let err = ProviderSettings::from_fields("g", "gandi", Fields::default()).unwrap_err();
         assert!(err.to_string().contains("token_file"), "{err}");
+        let err = ProviderSettings::from_fields("t", "technitium", token(Fields::default()));
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("needs `api_url`") && err.contains("5380"),
+            "{err}"
+        );
+        let s = ProviderSettings::from_fields("o", "ovh", token(Fields::default())).unwrap();
+        assert_eq!((s.kind(), s.api_url()), ("ovh", ovh::DEFAULT_API_URL));
+    }
+
+    #[test]
+    fn check_names_an_ovh_credential_without_its_three_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ovh.credential");
+        let settings = |content: &str| {
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            ProviderSettings::Ovh(HostedSettings {
+                api_url: None,
+                token_file: Some(path.clone()),
+                token_env: None,
+                zone: None,
+            })
+        };
+        let err = settings("ak:as").check("ovh").unwrap_err().to_string();
+        assert!(
+            err.contains("CONSUMER_KEY") && err.contains("ovh.credential"),
+            "{err}"
+        );
+        assert!(!err.contains("ak:as"), "{err}");
+        assert!(settings("ak:as:ck").check("ovh").unwrap().is_empty());
     }
 
     #[test]
