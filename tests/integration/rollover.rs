@@ -557,3 +557,81 @@ fn a_swap_the_probe_cannot_confirm_keeps_the_old_record() {
         setup.history()
     );
 }
+
+#[test]
+fn rollover_without_host_rolls_every_host_at_once() {
+    let lab = Lab::shared();
+    let first = Setup::new(lab, "multi1");
+    let second = Setup::new(lab, "multi2");
+    // One configuration with both hosts (the first setup's state directory).
+    let text = std::fs::read_to_string(&first.config).unwrap();
+    let other = std::fs::read_to_string(&second.config).unwrap();
+    let other_host = &other[other.find("[[host]]").unwrap()..];
+    let config = first
+        .dir
+        .write("both.toml", format!("{text}\n{other_host}"));
+    let state_dir = first.dir.join("state");
+    let stage_of = |host: &str| -> String {
+        let path = state_dir.join(format!("hosts/{host}/state.json"));
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|state| {
+                state["rollover"]["stage"]["state"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    let run = |args: &[&str]| {
+        let mut command = daneroll();
+        command.arg("--config").arg(&config).args(args);
+        Run::from_output(command.output().unwrap())
+    };
+    let start = Instant::now();
+    while stage_of(&first.host) != "ready" || stage_of(&second.host) != "ready" {
+        assert!(start.elapsed() < Duration::from_secs(120), "never ready");
+        run(&["tick", "--quiet"]).expect_status(0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let before = [first.deployed(), second.deployed()];
+
+    let rolled = run(&["rollover"]);
+    rolled.expect_status(0);
+    for setup in [&first, &second] {
+        // Several hosts: every line says which host it is about.
+        assert!(
+            rolled
+                .stdout
+                .contains(&format!("{}: retired _25._tcp.{}.", setup.host, setup.host)),
+            "{}",
+            rolled.stdout
+        );
+        assert_eq!(stage_of(&setup.host), "ready");
+        assert_promise(lab, setup, "after the rollover of both");
+    }
+    let after = [first.deployed(), second.deployed()];
+    assert!(
+        before[0] != after[0] && before[1] != after[1],
+        "{before:?} {after:?}"
+    );
+    // The waits overlapped: the two hosts' swaps interleave in one run's output rather than
+    // the second host starting after the first one finished.
+    let swap = |setup: &Setup| {
+        rolled
+            .stdout
+            .find(&format!("{}: running the swap command", setup.host))
+            .unwrap()
+    };
+    let retired = |setup: &Setup| {
+        rolled
+            .stdout
+            .find(&format!("{}: retired", setup.host))
+            .unwrap()
+    };
+    assert!(
+        swap(&first) < retired(&second) && swap(&second) < retired(&first),
+        "{}",
+        rolled.stdout
+    );
+}
