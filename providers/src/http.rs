@@ -384,10 +384,22 @@ impl Api {
     /// The generic error for an answer the backend did not expect: 400/422 about a record is
     /// the record rejected, anything else is the request refused.
     pub fn fail(&self, call: &Call<'_>, reply: &Reply) -> ApiError {
-        let message = self.message(reply);
         let status = reply.status.as_u16();
-        match (status, call.owner, call.record) {
-            (400 | 409 | 422, Some(owner), Some(record)) => ApiError::RecordRejected {
+        let about_record = matches!(status, 400 | 409 | 422);
+        self.rejection(call, status, self.message(reply), about_record)
+    }
+
+    /// The record rejected when the call was about one record and `about_record`, else the
+    /// request refused.
+    fn rejection(
+        &self,
+        call: &Call<'_>,
+        status: u16,
+        message: String,
+        about_record: bool,
+    ) -> ApiError {
+        match (call.owner, call.record) {
+            (Some(owner), Some(record)) if about_record => ApiError::RecordRejected {
                 provider: self.provider,
                 at: self.at(call.zone),
                 owner: owner.to_string(),
@@ -441,24 +453,7 @@ impl Api {
     /// answers HTTP 200 with `"status": "error"`): a write about a record is the record rejected.
     pub fn refused(&self, call: &Call<'_>, status: u16, message: &str) -> ApiError {
         let message = shorten(&self.scrub(message), 300);
-        match (call.owner, call.record) {
-            (Some(owner), Some(record)) if call.method != Method::GET => ApiError::RecordRejected {
-                provider: self.provider,
-                at: self.at(call.zone),
-                owner: owner.to_string(),
-                record: record.to_string(),
-                status,
-                message,
-            },
-            _ => ApiError::Rejected {
-                provider: self.provider,
-                at: self.at(call.zone),
-                method: call.method.to_string(),
-                path: call.path.clone(),
-                status,
-                message,
-            },
-        }
+        self.rejection(call, status, message, call.method != Method::GET)
     }
 
     /// The error for "no zone holds `owner`".
