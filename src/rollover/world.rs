@@ -382,12 +382,35 @@ impl RealWorld {
             record.short()
         ));
         let (host, record) = (host.to_string(), record.clone());
-        tokio::task::spawn_blocking(move || acme::renew(&source, &host, &key.pem, &record))
-            .await
-            .map_err(|e| WorldError::Command {
-                command: "ACME renewal".into(),
-                problem: e.to_string(),
-            })?
+        let custom = self
+            .host
+            .source
+            .as_ref()
+            .and_then(|s| s.renew_command.clone());
+        tokio::task::spawn_blocking(move || {
+            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record)
+        })
+        .await
+        .map_err(|e| WorldError::Command {
+            command: "ACME renewal".into(),
+            problem: e.to_string(),
+        })?
+    }
+
+    /// Gives a new next key to an ACME client that keeps one for its own next renewal
+    /// (acme.sh, dehydrated).
+    fn stage_with_client(&self, key_pem: &[u8]) -> Result<(), WorldError> {
+        let Some(source) = self.host.source.as_ref().and_then(|s| s.acme.as_ref()) else {
+            return Ok(());
+        };
+        if let Some(path) = acme::stage_next_key(source, key_pem)? {
+            self.say(&format!(
+                "staged the next key for {} in {}",
+                source.client(),
+                path.display()
+            ));
+        }
+        Ok(())
     }
 
     /// The private key for `record`: the source's key file, a generated key, or the deployed
@@ -509,6 +532,7 @@ impl World for RealWorld {
                     "next key {} (generated earlier)",
                     key.record.short()
                 ));
+                self.stage_with_client(&key.pem)?;
                 self.hit(ActionKind::GenerateNextKey);
                 return Ok(key.record);
             }
@@ -520,6 +544,7 @@ impl World for RealWorld {
             .write_private_key(lock, &record, key.private_key_pem().as_bytes())
             .map_err(store_err)?;
         self.say(&format!("generated the next key {}", record.short()));
+        self.stage_with_client(key.private_key_pem().as_bytes())?;
         self.hit(ActionKind::GenerateNextKey);
         Ok(record)
     }
