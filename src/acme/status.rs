@@ -87,6 +87,9 @@ pub enum Agreement {
     Agrees,
     /// The client renewed with daneroll's next key; the engine deploys it.
     Ahead,
+    /// The client took daneroll's next key but handed over no certificate for it (its renewal
+    /// failed or is running): a renewal through daneroll finishes the job.
+    Pending,
     /// The client renewed with a key daneroll did not publish; the hook staged it and the
     /// engine's emergency path publishes it first.
     Staged,
@@ -107,6 +110,7 @@ impl Agreement {
         match self {
             Agreement::Agrees => "agrees",
             Agreement::Ahead => "holds the next key (renewed, not yet deployed)",
+            Agreement::Pending => "holds the next key, but no certificate for it was handed over",
             Agreement::Staged => "holds a key daneroll did not publish (staged: emergency path)",
             Agreement::Differs => "DIFFERS",
             Agreement::Missing => "MISSING",
@@ -118,8 +122,9 @@ impl Agreement {
 /// The client's files for one host.
 struct Layout {
     client: Client,
-    /// The client's current key.
+    /// The client's current key and certificate.
     key_file: PathBuf,
+    cert_file: PathBuf,
     /// The file daneroll overwrites (and backs up) when it renews through the client.
     replaced: PathBuf,
     next_key_file: PathBuf,
@@ -223,6 +228,14 @@ fn current_check(layout: &Layout, view: &DanerollView) -> KeyCheck {
             Agreement::Staged
         };
         (verdict, Some(tick))
+    } else if found.is_some() && found.as_ref() == view.next.as_ref().map(|(next, _)| next) {
+        if record_of(&layout.cert_file).ok() == found {
+            // Renewed with the next key, but the hook never handed the certificate over.
+            (Agreement::Ahead, Some(hand_over))
+        } else {
+            let rollover = Repair::daneroll(&["rollover", "--host", &view.host]).line(view);
+            (Agreement::Pending, Some(rollover))
+        }
     } else {
         // A renewal daneroll has not seen: hand it over (the engine decides what is safe).
         (Agreement::Differs, Some(hand_over))
@@ -279,6 +292,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
                 next_key_file: target.clone(),
                 replaced: target,
                 key_file,
+                cert_file: live.join("cert.pem"),
                 written: NextKeyWritten::AtRotation,
                 hand_over: Repair::Daneroll {
                     env: vec![
@@ -306,6 +320,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
                 client: Client::AcmeSh,
                 key_file: cert.key_file(),
                 replaced: cert.key_file(),
+                cert_file: cert.cert_file(),
                 next_key_file: cert.next_key_file(),
                 written: NextKeyWritten::Kept,
                 // acme.sh runs the hook itself (and saves it for later renewals).
@@ -329,6 +344,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
                 client: Client::Dehydrated,
                 key_file: cert.key_file(),
                 replaced: cert.next_key_file(),
+                cert_file: cert.cert_file(),
                 next_key_file: cert.next_key_file(),
                 written: NextKeyWritten::Kept,
                 hand_over: Repair::Daneroll {
@@ -347,6 +363,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
                 client: Client::Lego,
                 key_file: cert.key_file(),
                 replaced: cert.key_file(),
+                cert_file: cert.cert_file(),
                 next_key_file: cert.key_file(),
                 written: NextKeyWritten::AtRotation,
                 hand_over: Repair::Daneroll {
@@ -580,6 +597,16 @@ mod tests {
             status
                 .next_key_file
                 .ends_with("certificates/mx1.example.net.key")
+        );
+
+        // lego holds the next key but has no certificate for it: a renewal failed.
+        std::fs::create_dir_all(dir.path().join("lego/certificates")).unwrap();
+        std::fs::write(status.next_key_file.clone(), &next.pem).unwrap();
+        let status = check(&source, &view(&current, &next, &next_path));
+        assert_eq!(status.checks[0].verdict, Agreement::Pending);
+        assert_eq!(
+            status.checks[0].repair.as_deref(),
+            Some(format!("daneroll --config /etc/d.toml rollover --host {HOST}").as_str())
         );
     }
 

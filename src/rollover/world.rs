@@ -387,14 +387,23 @@ impl RealWorld {
             .source
             .as_ref()
             .and_then(|s| s.renew_command.clone());
-        tokio::task::spawn_blocking(move || {
-            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record)
+        let store = self.store.clone();
+        let staged_here = tokio::task::spawn_blocking(move || {
+            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record)?;
+            acme::stage_renewed(&store, &host, &source, &record)
         })
         .await
         .map_err(|e| WorldError::Command {
             command: "ACME renewal".into(),
             problem: e.to_string(),
-        })?
+        })??;
+        if staged_here {
+            self.say(
+                "the client's deploy hook did not stage the certificate: daneroll staged it \
+                 (install the hook, see hooks/README.md)",
+            );
+        }
+        Ok(())
     }
 
     /// Gives a new next key to an ACME client that keeps one for its own next renewal

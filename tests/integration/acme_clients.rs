@@ -9,18 +9,23 @@
 //! deploy hook stages the certificate, the engine deploys it, confirms it and only then retires
 //! the old record and publishes the following next key. Then the ACME server goes down during
 //! the forced renewal: the client's key files are restored, nothing is deployed or retired; once
-//! the server is back (and the retry backoff has passed) the engine retries with the same key.
+//! the server is back (and the retry backoff has passed) the engine retries with the same key
+//! (lego's retry runs without its hook: daneroll stages the renewal from lego's files).
+//! certbot: a change of key type (the lineage is ECDSA, the host's keys RSA) renews with the
+//! `--key-type` flags certbot needs to accept the injected key.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use daneroll::acme::key_type_of_pem;
+use daneroll::pki::KeyType;
 use daneroll_providers::Tlsa;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::acme_engine::{Setup, install_first, record_of, served_everywhere, setup_in};
+use crate::acme_engine::{Setup, install_first, issue, record_of, served_everywhere, setup_in};
 use crate::lab::Lab;
 use crate::lab::pebble::Pebble;
 use crate::util::{Dir, Run, repo_root};
@@ -49,7 +54,7 @@ fn logging_hook(dir: &Dir, real: &str) -> PathBuf {
 }
 
 /// The history as JSON values.
-fn entries(setup: &Setup) -> Vec<Value> {
+pub(crate) fn entries(setup: &Setup) -> Vec<Value> {
     setup
         .history()
         .lines()
@@ -61,7 +66,7 @@ fn is_outcome(entry: &Value, input: &str) -> bool {
     entry["event"] == "outcome" && entry["input"] == input
 }
 
-fn is_intent(entry: &Value, action: &str) -> bool {
+pub(crate) fn is_intent(entry: &Value, action: &str) -> bool {
     entry["event"] == "intent" && entry["action"] == action
 }
 
@@ -81,7 +86,7 @@ fn failed_renewals(setup: &Setup) -> usize {
         .count()
 }
 
-fn retirements(setup: &Setup) -> usize {
+pub(crate) fn retirements(setup: &Setup) -> usize {
     entries(setup)
         .iter()
         .filter(|e| is_intent(e, "retire"))
@@ -98,7 +103,7 @@ fn current(setup: &Setup) -> Tlsa {
 }
 
 /// daneroll's next key, wherever the stage keeps it (`next` once safe, `incoming` before).
-fn next_key(setup: &Setup) -> Option<Tlsa> {
+pub(crate) fn next_key(setup: &Setup) -> Option<Tlsa> {
     let stage = &setup.state()["rollover"]["stage"];
     [
         &stage["next"]["record"],
@@ -192,7 +197,13 @@ fn first_rotation(lab: &Lab, setup: &Setup, first: &Tlsa, renewed_key: &Path) ->
 /// The ACME server is down at the next forced renewal: `files` are exactly as before, nothing
 /// is deployed or retired, the next key stays. Then the server is back and the engine retries
 /// with the same key.
-fn outage_then_retry(lab: &Lab, pebble: &mut Pebble, setup: &Setup, files: &[PathBuf]) -> Tlsa {
+fn outage_then_retry(
+    lab: &Lab,
+    pebble: &mut Pebble,
+    setup: &Setup,
+    files: &[PathBuf],
+    before_retry: impl Fn(&Setup),
+) -> Tlsa {
     let (live, next) = (current(setup), next_key(setup).expect("a next key"));
     let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     pebble.go_down();
@@ -220,6 +231,7 @@ fn outage_then_retry(lab: &Lab, pebble: &mut Pebble, setup: &Setup, files: &[Pat
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json[0]["last_failure"]["action"], "request_certificate");
 
+    before_retry(setup);
     pebble.come_back();
     let_the_backoff_pass(setup);
     tick_until(setup, "retried", |s| {
@@ -289,7 +301,7 @@ fn lego_rotation_through_the_engine_with_a_configured_renew_command_and_an_acme_
     let setup = setup_in(
         setup_dir,
         lab,
-        &pebble,
+        &pebble.trust_env(),
         "lego1",
         "key_max_age = \"1s\"",
         "",
@@ -312,8 +324,25 @@ fn lego_rotation_through_the_engine_with_a_configured_renew_command_and_an_acme_
     let log = std::fs::read_to_string(setup.dir.join("hook.log")).unwrap();
     assert!(log.contains(host), "{log}");
 
-    outage_then_retry(lab, &mut pebble, &setup, &[key.clone(), crt.clone()]);
+    // The retry runs without the hook (an operator who left `--renew-hook` out of the renew
+    // command): daneroll stages the renewal from lego's files itself.
+    let drop_the_hook = |setup: &Setup| {
+        let config = std::fs::read_to_string(&setup.config).unwrap();
+        let hook_arg = format!(", \"--renew-hook\", {:?}", hook.display().to_string());
+        assert!(config.contains(&hook_arg), "{config}");
+        std::fs::write(&setup.config, config.replace(&hook_arg, "")).unwrap();
+    };
+    let calls = std::fs::read_to_string(setup.dir.join("hook.log")).unwrap();
+    outage_then_retry(
+        lab,
+        &mut pebble,
+        &setup,
+        &[key.clone(), crt.clone()],
+        drop_the_hook,
+    );
     assert_eq!(record_of(&key), record_of(&crt));
+    let after = std::fs::read_to_string(setup.dir.join("hook.log")).unwrap();
+    assert_eq!(calls, after, "the hook ran during the retry");
 
     // status: lego takes the next key from certificates/D.key, written at rotation; its
     // current key is the deployed one.
@@ -368,7 +397,7 @@ fn dehydrated_rotation_through_the_engine_keeps_the_next_key_in_the_roll_key_and
     let setup = setup_in(
         setup_dir,
         lab,
-        &pebble,
+        &pebble.trust_env(),
         "dehydrated1",
         "key_max_age = \"1s\"",
         "",
@@ -409,7 +438,7 @@ fn dehydrated_rotation_through_the_engine_keeps_the_next_key_in_the_roll_key_and
     assert!(log.lines().any(|l| l.starts_with("deploy_cert")), "{log}");
 
     let files = [key.clone(), cert.clone(), roll.clone()];
-    let retried = outage_then_retry(lab, &mut pebble, &setup, &files);
+    let retried = outage_then_retry(lab, &mut pebble, &setup, &files, |_| {});
     assert_eq!(retried, following);
     assert_eq!(record_of(&cert), following);
     assert_eq!(Some(record_of(&roll)), next_key(&setup));
@@ -422,4 +451,61 @@ fn dehydrated_rotation_through_the_engine_keeps_the_next_key_in_the_roll_key_and
     let checks = acme["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 2, "{acme}");
     assert!(checks.iter().all(|c| c["verdict"] == "agrees"), "{acme}");
+}
+
+#[test]
+fn certbot_key_type_change_through_the_engine_adds_the_key_type_flags() {
+    let lab = Lab::shared();
+    let dir = Dir::new();
+    let pebble = Pebble::start(&dir.join("pebble")).unwrap_or_else(|e| panic!("{e}"));
+    let setup_dir = Dir::new();
+    let d = setup_dir.path().display().to_string();
+    let source = format!("type = \"certbot\"\nconfig_dir = \"{d}/letsencrypt\"\n");
+    // The lineage is ECDSA P-256; the host's keys are to be RSA from now on.
+    let setup = setup_in(
+        setup_dir,
+        lab,
+        &pebble.trust_env(),
+        "acme3",
+        "key_max_age = \"1s\"",
+        "key_type = \"rsa-2048\"",
+        &source,
+    );
+    let host = setup.host.clone();
+    let first = issue(lab, &setup, &pebble.directory);
+    let renewal = setup.dir.join(&format!("letsencrypt/renewal/{host}.conf"));
+    assert!(
+        std::fs::read_to_string(&renewal)
+            .unwrap()
+            .contains("key_type = ecdsa")
+    );
+
+    // certbot refuses a reused key of another type without the flags: stop at the first
+    // attempt either way.
+    tick_until(&setup, "renewed through certbot", |s| {
+        failed_renewals(s) > 0 || (!renewals(s).is_empty() && retirements(s) > 0)
+    });
+    assert_eq!(failed_renewals(&setup), 0, "{}", setup.history());
+    let next = renewals(&setup)[0].clone();
+    let cert = setup.live("cert.pem");
+    assert_eq!(record_of(&cert), next);
+    assert_eq!(
+        key_type_of_pem(&std::fs::read(&cert).unwrap()),
+        Some(KeyType::Rsa2048)
+    );
+    assert_eq!(setup.deployed(), next);
+    // certbot took the type from the flags and saved it for its own renewals.
+    let conf = std::fs::read_to_string(&renewal).unwrap();
+    assert!(
+        conf.contains("key_type = rsa") && conf.contains("rsa_key_size = 2048"),
+        "{conf}"
+    );
+    lab.wait_secondary_synced();
+    let served = served_everywhere(lab, &setup.owner());
+    assert!(
+        served
+            .iter()
+            .all(|s| !s.contains(&first) && s.contains(&next)),
+        "{served:?}"
+    );
 }

@@ -168,7 +168,7 @@ fn setup(lab: &Lab, pebble: &Pebble, label: &str, policy: &str) -> Setup {
     let dir = Dir::new();
     let d = dir.path().display().to_string();
     let source = format!("type = \"certbot\"\nconfig_dir = \"{d}/letsencrypt\"\n");
-    setup_in(dir, lab, pebble, label, policy, "", &source)
+    setup_in(dir, lab, &pebble.trust_env(), label, policy, "", &source)
 }
 
 /// A lab host `LABEL.mx.example` in `dir` with the `[policy]` lines `policy`, extra `[[host]]`
@@ -177,7 +177,7 @@ fn setup(lab: &Lab, pebble: &Pebble, label: &str, policy: &str) -> Setup {
 pub(crate) fn setup_in(
     dir: Dir,
     lab: &Lab,
-    pebble: &Pebble,
+    trust_env: &[(String, String)],
     label: &str,
     policy: &str,
     host_extra: &str,
@@ -233,7 +233,7 @@ reload = ["/bin/sh", "-c", "echo reload >> {d}/reloads"]
         dir,
         host,
         config,
-        trust_env: pebble.trust_env(),
+        trust_env: trust_env.to_vec(),
     }
 }
 
@@ -257,7 +257,7 @@ pub(crate) fn install_first(lab: &Lab, setup: &Setup, key: &Path, chain: &Path) 
 /// Issues the first certificate with certbot (before daneroll manages the host), saves the
 /// deploy hook in the lineage's renewal settings as hooks/README.md says, installs it into the
 /// MTA's file and publishes its record. Returns its record.
-fn issue(lab: &Lab, setup: &Setup, directory: &str) -> Tlsa {
+pub(crate) fn issue(lab: &Lab, setup: &Setup, directory: &str) -> Tlsa {
     let host = setup.host.clone();
     setup
         .certbot(&[

@@ -10,6 +10,10 @@
 //! renewal (`D.key.next`, `privkey.roll.pem`): each next key daneroll generates is written
 //! there too, so their own renewals use a key whose record daneroll publishes.
 //!
+//! The client runs the deploy hook itself; when it did not stage the renewed certificate (lego
+//! has no saved settings, so its hook runs only if the renew command names it), the renewal
+//! daneroll asked for is staged here from the client's files.
+//!
 //! The client runs the deploy hook itself (`daneroll hook …`); `DANEROLL_REQUESTING=<host>`
 //! tells that hook a pass for the host is already under way, so it only stages.
 
@@ -22,10 +26,12 @@ use super::files::{Chain, read_chain};
 use crate::acme::acmesh::AcmeShCertificate;
 use crate::acme::certbot::{self, Lineage};
 use crate::acme::dehydrated::DehydratedCertificate;
+use crate::acme::handover::LOCK_WAIT;
 use crate::acme::lego::LegoCertificate;
-use crate::acme::{RenewCommand, key_type_of_pem, staged};
+use crate::acme::staged::StagedCertificate;
+use crate::acme::{Client, RenewCommand, RenewedCertificate, key_type_of_pem, leaf_of, staged};
 use crate::config::AcmeSource;
-use crate::rollover::store::Store;
+use crate::rollover::store::{LockWait, Store};
 
 /// The variable naming the host whose engine pass runs the ACME client.
 pub const REQUESTING_ENV: &str = "DANEROLL_REQUESTING";
@@ -102,6 +108,100 @@ pub(super) fn renew(
         command: shown,
         problem: e.to_string(),
     })
+}
+
+/// After a renewal through the client with the key of `next`: stages the certificate from the
+/// client's files unless its deploy hook already did. Returns whether it staged it.
+pub(super) fn stage_renewed(
+    store: &Store,
+    host: &str,
+    source: &AcmeSource,
+    next: &Tlsa,
+) -> Result<bool, WorldError> {
+    let store_error = |e: crate::rollover::store::StoreError| WorldError::File {
+        path: Path::new("staged.json").to_path_buf(),
+        problem: e.to_string(),
+    };
+    let certificate = renewed_files(source);
+    let (record, not_after) = leaf_of(&certificate.cert_path).map_err(|e| WorldError::File {
+        path: certificate.cert_path.clone(),
+        problem: e.to_string(),
+    })?;
+    let lock = store
+        .lock(host, LockWait::WaitFor(LOCK_WAIT))
+        .map_err(store_error)?;
+    let staged = staged::read(store, host).map_err(store_error)?;
+    if &record != next || staged.is_some_and(|s| &s.record == next) {
+        return Ok(false);
+    }
+    let staged = StagedCertificate {
+        record,
+        not_after,
+        received_at: time::OffsetDateTime::now_utc(),
+        certificate,
+    };
+    staged::write(store, &lock, &staged).map_err(store_error)
+}
+
+/// The client's files for its current certificate, as its deploy hook would name them.
+fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
+    let (client, cert, key, fullchain, chain) = match source {
+        AcmeSource::Certbot {
+            config_dir,
+            cert_name,
+        } => {
+            let live = Lineage::new(config_dir, cert_name).live_dir();
+            (
+                Client::Certbot,
+                live.join("cert.pem"),
+                live.join("privkey.pem"),
+                live.join("fullchain.pem"),
+                live.join("chain.pem"),
+            )
+        }
+        AcmeSource::AcmeSh { home, domain, ecc } => {
+            let cert = acmesh(home, domain, *ecc);
+            (
+                Client::AcmeSh,
+                cert.cert_file(),
+                cert.key_file(),
+                cert.dir().join("fullchain.cer"),
+                cert.dir().join("ca.cer"),
+            )
+        }
+        AcmeSource::Dehydrated { cert_dir, domain } => {
+            let dir = dehydrated(cert_dir, domain).dir();
+            (
+                Client::Dehydrated,
+                dir.join("cert.pem"),
+                dir.join("privkey.pem"),
+                dir.join("fullchain.pem"),
+                dir.join("chain.pem"),
+            )
+        }
+        AcmeSource::Lego {
+            path,
+            domain,
+            email,
+        } => {
+            let cert = LegoCertificate {
+                path: path.clone(),
+                domain: domain.clone(),
+                email: email.clone(),
+            };
+            let crt = cert.cert_file();
+            let issuer = crt.with_extension("issuer.crt");
+            (Client::Lego, crt.clone(), cert.key_file(), crt, issuer)
+        }
+    };
+    RenewedCertificate {
+        client,
+        domains: crate::acme::names_of(&cert).unwrap_or_default(),
+        cert_path: cert,
+        key_path: key,
+        fullchain_path: Some(fullchain),
+        chain_path: Some(chain),
+    }
 }
 
 /// Puts a newly generated next key where the client takes its next key from at its *own* next
