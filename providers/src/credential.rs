@@ -28,6 +28,12 @@ impl Secret {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The `count` parts of a credential separated by `:`, each non-empty; `None` otherwise.
+    pub(crate) fn split(&self, count: usize) -> Option<Vec<Secret>> {
+        let parts: Vec<Secret> = self.0.split(':').map(Secret::new).collect();
+        (parts.len() == count && parts.iter().all(|p| !p.0.is_empty())).then_some(parts)
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -93,6 +99,14 @@ pub enum CredentialError {
          must be the token alone"
     )]
     BadCharacters { source_name: String },
+
+    /// A credential made of several parts (OVH's `APPLICATION_KEY:APPLICATION_SECRET:
+    /// CONSUMER_KEY`) does not have them all. Says what is expected, never what was found.
+    #[error("the API credential from {source_name} must be {expected}")]
+    BadFormat {
+        source_name: String,
+        expected: &'static str,
+    },
 }
 
 impl TokenSource {

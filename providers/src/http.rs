@@ -48,6 +48,7 @@ use crate::error::Target;
 use crate::record::Tlsa;
 use crate::retry::{Next, is_retryable, retry_after};
 
+pub use crate::api_error::ApiError;
 pub use crate::retry::RetryPolicy;
 
 /// Where a hosted provider's API is and how to authenticate to it.
@@ -59,193 +60,6 @@ pub struct ApiConfig {
     /// The zone, if it should not be looked up in the account's zone list.
     pub zone: Option<String>,
     pub retry: RetryPolicy,
-}
-
-/// A REST API failure, naming the provider, the endpoint, the zone, the credential's source and
-/// the record. Never holds the token.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApiError {
-    /// The token is wrong, expired or revoked (401, or the provider's equivalent).
-    #[error(
-        "{provider} API ({at}): the API token was rejected (HTTP {status}: {message}); check \
-         the {key}: is it the right token, still valid, not revoked?",
-        key = at.key
-    )]
-    BadToken {
-        provider: &'static str,
-        at: Box<Target>,
-        status: u16,
-        message: String,
-    },
-
-    /// The token is valid but may not do this (403, or the provider's equivalent).
-    #[error(
-        "{provider} API ({at}): the API token is not allowed to do this (HTTP {status}: \
-         {message}); give it permission to read and edit DNS records of zone {zone}",
-        zone = at.zone
-    )]
-    Forbidden {
-        provider: &'static str,
-        at: Box<Target>,
-        status: u16,
-        message: String,
-    },
-
-    /// No zone of the account holds the owner name, or the configured zone does not exist.
-    #[error(
-        "{provider} API at {server} ({key}): {detail}; check the name, the account the token \
-         belongs to, or set `zone` for this DNS backend"
-    )]
-    ZoneNotFound {
-        provider: &'static str,
-        server: String,
-        key: String,
-        owner: String,
-        /// What was looked for and what was found.
-        detail: String,
-    },
-
-    /// 400/422 on a write: the API refused the record (syntax, TTL below the minimum, …).
-    #[error(
-        "{provider} API ({at}): the API rejected TLSA record {record} at {owner} \
-         (HTTP {status}: {message})"
-    )]
-    RecordRejected {
-        provider: &'static str,
-        at: Box<Target>,
-        owner: String,
-        record: String,
-        status: u16,
-        message: String,
-    },
-
-    /// 429 after every retry, or a `Retry-After` longer than the retry budget.
-    #[error("{provider} API ({at}): rate limited (HTTP 429) after {attempts} attempt(s){wait}", wait = rate_limit_advice(.retry_after))]
-    RateLimited {
-        provider: &'static str,
-        at: Box<Target>,
-        attempts: u32,
-        retry_after: Option<Duration>,
-    },
-
-    /// 5xx after every retry.
-    #[error(
-        "{provider} API ({at}): {method} {path} failed with HTTP {status} after {attempts} \
-         attempt(s): {message}; the provider has a problem, try again later"
-    )]
-    ServerError {
-        provider: &'static str,
-        at: Box<Target>,
-        method: String,
-        path: String,
-        status: u16,
-        attempts: u32,
-        message: String,
-    },
-
-    /// No HTTP answer after every retry (refused, reset, timeout, TLS failure).
-    #[error("{provider} API ({at}): no answer from the API after {attempts} attempt(s): {reason}")]
-    Unreachable {
-        provider: &'static str,
-        at: Box<Target>,
-        attempts: u32,
-        reason: String,
-    },
-
-    /// Another 4xx the backend did not expect.
-    #[error("{provider} API ({at}): {method} {path} was refused with HTTP {status}: {message}")]
-    Rejected {
-        provider: &'static str,
-        at: Box<Target>,
-        method: String,
-        path: String,
-        status: u16,
-        message: String,
-    },
-
-    /// A success status with a body that does not make sense.
-    #[error("{provider} API ({at}): unexpected answer to {method} {path}: {reason}")]
-    BadResponse {
-        provider: &'static str,
-        at: Box<Target>,
-        method: String,
-        path: String,
-        reason: String,
-    },
-
-    /// An accepted change did not take effect (an asynchronous action failed or did not finish,
-    /// or concurrent writers kept replacing the RRset).
-    #[error(
-        "{provider} API ({at}): the change to the TLSA records at {owner} did not take effect: {reason}"
-    )]
-    ChangeFailed {
-        provider: &'static str,
-        at: Box<Target>,
-        owner: String,
-        reason: String,
-    },
-
-    /// The token could not be read (from the file or variable the config names).
-    #[error("{provider}: {source}")]
-    Credential {
-        provider: &'static str,
-        source: CredentialError,
-    },
-}
-
-fn rate_limit_advice(retry_after: &Option<Duration>) -> String {
-    match retry_after {
-        Some(wait) => format!(
-            "; the provider asks to wait {} s before the next request: run again later",
-            wait.as_secs()
-        ),
-        None => "; run again later".to_string(),
-    }
-}
-
-impl ApiError {
-    /// The endpoint, zone and credential the error happened at, if it reached the API.
-    pub fn target(&self) -> Option<&Target> {
-        match self {
-            Self::BadToken { at, .. }
-            | Self::Forbidden { at, .. }
-            | Self::RecordRejected { at, .. }
-            | Self::RateLimited { at, .. }
-            | Self::ServerError { at, .. }
-            | Self::Unreachable { at, .. }
-            | Self::Rejected { at, .. }
-            | Self::BadResponse { at, .. }
-            | Self::ChangeFailed { at, .. } => Some(at),
-            Self::ZoneNotFound { .. } | Self::Credential { .. } => None,
-        }
-    }
-
-    pub(crate) fn target_mut(&mut self) -> Option<&mut Box<Target>> {
-        match self {
-            Self::BadToken { at, .. }
-            | Self::Forbidden { at, .. }
-            | Self::RecordRejected { at, .. }
-            | Self::RateLimited { at, .. }
-            | Self::ServerError { at, .. }
-            | Self::Unreachable { at, .. }
-            | Self::Rejected { at, .. }
-            | Self::BadResponse { at, .. }
-            | Self::ChangeFailed { at, .. } => Some(at),
-            Self::ZoneNotFound { .. } | Self::Credential { .. } => None,
-        }
-    }
-
-    /// Whether trying again later may succeed without anyone changing configuration.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. }
-                | Self::ServerError { .. }
-                | Self::Unreachable { .. }
-                | Self::ChangeFailed { .. }
-        )
-    }
 }
 
 /// How the token is sent: a header and an optional scheme before the token.
@@ -267,6 +81,8 @@ pub(crate) struct Call<'a> {
     pub zone: &'a str,
     pub owner: Option<&'a str>,
     pub record: Option<&'a Tlsa>,
+    /// Whether the backend's [`Signer`] signs this request (OVH's `/auth/time` is unsigned).
+    pub signed: bool,
 }
 
 impl<'a> Call<'a> {
@@ -279,6 +95,7 @@ impl<'a> Call<'a> {
             zone,
             owner: None,
             record: None,
+            signed: true,
         }
     }
 
@@ -293,6 +110,11 @@ impl<'a> Call<'a> {
 
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    pub fn unsigned(mut self) -> Self {
+        self.signed = false;
         self
     }
 
@@ -336,6 +158,18 @@ pub(crate) fn by_status(status: StatusCode, _body: &serde_json::Value) -> Option
     }
 }
 
+/// Adds per-request authentication headers computed from the request itself (OVH signs the
+/// method, the full URL, the body and the time).
+pub(crate) trait Signer: Send + Sync {
+    /// The headers for one attempt of `method url` with `body` (the exact bytes sent).
+    fn headers(
+        &self,
+        method: &Method,
+        url: &str,
+        body: &[u8],
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, String>;
+}
+
 /// A provider's API endpoint with its credential and retry policy.
 pub(crate) struct Api {
     provider: &'static str,
@@ -344,6 +178,10 @@ pub(crate) struct Api {
     auth: (HeaderName, HeaderValue),
     credential: String,
     secret: Secret,
+    /// Further secrets of the credential (OVH's application secret and consumer key), scrubbed
+    /// from messages like `secret`.
+    hidden: Vec<Secret>,
+    signer: Option<std::sync::Arc<dyn Signer>>,
     policy: RetryPolicy,
     dialect: Dialect,
 }
@@ -355,6 +193,7 @@ impl fmt::Debug for Api {
             .field("base", &self.base)
             .field("credential", &self.credential)
             .field("secret", &self.secret)
+            .field("signed", &self.signer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -405,9 +244,18 @@ impl Api {
             auth: (header, value),
             credential: source.to_string(),
             secret,
+            hidden: Vec::new(),
+            signer: None,
             policy,
             dialect,
         })
+    }
+
+    /// Signs every request with `signer`; `hidden` are the secrets it uses (never shown).
+    pub fn with_signer(mut self, signer: std::sync::Arc<dyn Signer>, hidden: Vec<Secret>) -> Self {
+        self.signer = Some(signer);
+        self.hidden = hidden;
+        self
     }
 
     /// Reads the token `config` names and prepares the client.
@@ -568,6 +416,51 @@ impl Api {
         }
     }
 
+    /// The error for a rejected or insufficient credential that the provider reports in the
+    /// body of a success status (Technitium's `"status": "invalid-token"`).
+    pub fn auth_error(&self, call: &Call<'_>, failure: AuthFailure, message: &str) -> ApiError {
+        let (provider, at) = (self.provider, self.at(call.zone));
+        let message = shorten(&self.scrub(message), 300);
+        match failure {
+            AuthFailure::BadToken => ApiError::BadToken {
+                provider,
+                at,
+                status: 200,
+                message,
+            },
+            AuthFailure::Forbidden => ApiError::Forbidden {
+                provider,
+                at,
+                status: 200,
+                message,
+            },
+        }
+    }
+
+    /// [`Self::fail`] for a refusal the provider words in the body of any status (Technitium
+    /// answers HTTP 200 with `"status": "error"`): a write about a record is the record rejected.
+    pub fn refused(&self, call: &Call<'_>, status: u16, message: &str) -> ApiError {
+        let message = shorten(&self.scrub(message), 300);
+        match (call.owner, call.record) {
+            (Some(owner), Some(record)) if call.method != Method::GET => ApiError::RecordRejected {
+                provider: self.provider,
+                at: self.at(call.zone),
+                owner: owner.to_string(),
+                record: record.to_string(),
+                status,
+                message,
+            },
+            _ => ApiError::Rejected {
+                provider: self.provider,
+                at: self.at(call.zone),
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                status,
+                message,
+            },
+        }
+    }
+
     /// The error for "no zone holds `owner`".
     pub fn zone_not_found(&self, owner: &str, detail: String) -> ApiError {
         ApiError::ZoneNotFound {
@@ -607,12 +500,13 @@ impl Api {
     }
 
     fn scrub(&self, text: &str) -> String {
-        let secret = self.secret.expose();
-        if secret.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(secret, "<redacted>")
+        let mut text = text.to_string();
+        for secret in std::iter::once(&self.secret).chain(&self.hidden) {
+            if !secret.expose().is_empty() {
+                text = text.replace(secret.expose(), "<redacted>");
+            }
         }
+        text
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<Reply, String> {
@@ -625,10 +519,31 @@ impl Api {
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
-        if let Some(body) = &call.body {
-            request = request.json(body);
+        // The exact bytes sent: a signature covers them.
+        let body = match &call.body {
+            Some(json) => json.to_string().into_bytes(),
+            None => Vec::new(),
+        };
+        if call.body.is_some() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
-        let response = request.send().await.map_err(|e| self.describe(&e))?;
+        let mut request = request.build().map_err(|e| self.describe(&e))?;
+        if let Some(signer) = self.signer.as_ref().filter(|_| call.signed) {
+            let headers = signer
+                .headers(request.method(), request.url().as_str(), &body)
+                .map_err(|e| self.scrub(&e))?;
+            for (name, mut value) in headers {
+                value.set_sensitive(true);
+                request.headers_mut().insert(name, value);
+            }
+        }
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| self.describe(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| self.describe(&e))?;

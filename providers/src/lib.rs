@@ -37,6 +37,7 @@
 //!
 //! The trait is object-safe: the engine holds `Box<dyn DnsBackend>` chosen from configuration.
 
+mod api_error;
 pub mod cloudflare;
 pub mod credential;
 pub mod desec;
@@ -45,12 +46,14 @@ mod exchange;
 pub mod gandi;
 pub mod hetzner;
 pub mod http;
+pub mod ovh;
 pub mod powerdns;
 mod record;
 mod rest;
 mod retry;
 pub mod rfc2136;
 pub mod settings;
+pub mod technitium;
 pub mod tsig;
 pub mod zone;
 

@@ -19,7 +19,7 @@
 //!   has one) sees the loss. A compare-and-swap ([`crate::DnsBackend::remove_if_unchanged`])
 //!   checks the fresh read against what the caller saw, so it too is exact up to this window.
 //!
-//! # Per-record APIs (Cloudflare, Hetzner): one record at a time
+//! # Per-record APIs (Cloudflare, Hetzner, Technitium, OVH): one record at a time
 //!
 //! These APIs add and delete single records ([`record_add`], [`record_remove`]), so other records
 //! are never rewritten and there is no lost-update window. Compare-and-swap compares a fresh list

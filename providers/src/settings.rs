@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [dns.hosted]
-//! type = "desec"                    # "powerdns" | "cloudflare" | "desec" | "hetzner" | "gandi"
+//! type = "desec"     # "powerdns" | "technitium" | "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
 //! token_file = "/etc/daneroll/desec.token"   # or: token_env = "DESEC_TOKEN"
 //! # zone = "example.com"            # optional: otherwise found in the account's zone list
 //! # api_url = "https://desec.io/api/v1"      # optional for hosted providers
@@ -13,6 +13,16 @@
 //! api_url = "http://192.0.2.10:8081"         # required: /api/v1 is added when there is no path
 //! token_env = "PDNS_API_KEY"
 //! # server_id = "localhost"
+//!
+//! [dns.office]
+//! type = "technitium"
+//! api_url = "http://192.0.2.53:5380"         # required: /api is added when there is no path
+//! token_file = "/etc/daneroll/technitium.token"
+//!
+//! [dns.ovh]
+//! type = "ovh"                      # token: APPLICATION_KEY:APPLICATION_SECRET:CONSUMER_KEY
+//! token_file = "/etc/daneroll/ovh.credential"
+//! # api_url = "https://ca.api.ovh.com/1.0"   # default: OVH Europe
 //! ```
 //!
 //! Exactly one of `token_file` / `token_env` names where the token is: never the token itself
@@ -27,17 +37,19 @@ use crate::DnsBackend;
 use crate::credential::{CredentialError, TokenSource};
 use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
-use crate::{cloudflare, desec, gandi, hetzner};
+use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ProviderSettings {
     Powerdns(PowerDnsSettings),
+    Technitium(SelfHostedSettings),
     Cloudflare(HostedSettings),
     Desec(HostedSettings),
     Hetzner(HostedSettings),
     Gandi(HostedSettings),
+    Ovh(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -49,6 +61,16 @@ pub struct HostedSettings {
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
     /// The zone; found from the owner name in the account's zone list when absent.
+    pub zone: Option<String>,
+}
+
+/// A self-hosted server's settings (Technitium): the API URL is required.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfHostedSettings {
+    pub api_url: String,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
     pub zone: Option<String>,
 }
 
@@ -125,7 +147,15 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 5] = ["powerdns", "cloudflare", "desec", "hetzner", "gandi"];
+    pub const TYPES: [&'static str; 7] = [
+        "powerdns",
+        "technitium",
+        "cloudflare",
+        "desec",
+        "hetzner",
+        "gandi",
+        "ovh",
+    ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
     /// keys fit the type, that exactly one token source is named and that the URL is usable.
@@ -150,7 +180,28 @@ impl ProviderSettings {
                 token_env,
                 zone,
             }),
-            "cloudflare" | "desec" | "hetzner" | "gandi" => {
+            "technitium" => {
+                if server_id.is_some() {
+                    return Err(SettingsError::NotApplicable {
+                        section: section.to_string(),
+                        kind: kind.to_string(),
+                        key: "server_id",
+                    });
+                }
+                Self::Technitium(SelfHostedSettings {
+                    api_url: api_url.ok_or_else(|| SettingsError::Missing {
+                        section: section.to_string(),
+                        kind: kind.to_string(),
+                        key: "api_url",
+                        why: "the URL of the Technitium server's web service, e.g. \
+                              http://127.0.0.1:5380",
+                    })?,
+                    token_file,
+                    token_env,
+                    zone,
+                })
+            }
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -168,6 +219,7 @@ impl ProviderSettings {
                     "cloudflare" => Self::Cloudflare(hosted),
                     "desec" => Self::Desec(hosted),
                     "hetzner" => Self::Hetzner(hosted),
+                    "ovh" => Self::Ovh(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -183,14 +235,29 @@ impl ProviderSettings {
         Ok(settings)
     }
 
+    /// The section's `type`, as the configuration spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Powerdns(_) => "powerdns",
+            Self::Technitium(_) => "technitium",
+            Self::Cloudflare(_) => "cloudflare",
+            Self::Desec(_) => "desec",
+            Self::Hetzner(_) => "hetzner",
+            Self::Gandi(_) => "gandi",
+            Self::Ovh(_) => "ovh",
+        }
+    }
+
     /// The provider's name as messages show it.
     pub fn provider(&self) -> &'static str {
         match self {
             Self::Powerdns(_) => "PowerDNS",
+            Self::Technitium(_) => "Technitium",
             Self::Cloudflare(_) => "Cloudflare",
             Self::Desec(_) => "deSEC",
             Self::Hetzner(_) => "Hetzner",
             Self::Gandi(_) => "Gandi LiveDNS",
+            Self::Ovh(_) => "OVH",
         }
     }
 
@@ -198,10 +265,12 @@ impl ProviderSettings {
     pub fn api_url(&self) -> &str {
         match self {
             Self::Powerdns(s) => &s.api_url,
+            Self::Technitium(s) => &s.api_url,
             Self::Cloudflare(s) => s.api_url.as_deref().unwrap_or(cloudflare::DEFAULT_API_URL),
             Self::Desec(s) => s.api_url.as_deref().unwrap_or(desec::DEFAULT_API_URL),
             Self::Hetzner(s) => s.api_url.as_deref().unwrap_or(hetzner::DEFAULT_API_URL),
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
+            Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
         }
     }
 
@@ -209,9 +278,12 @@ impl ProviderSettings {
     pub fn token_source(&self, section: &str) -> Result<TokenSource, SettingsError> {
         let (file, env) = match self {
             Self::Powerdns(s) => (&s.token_file, &s.token_env),
-            Self::Cloudflare(s) | Self::Desec(s) | Self::Hetzner(s) | Self::Gandi(s) => {
-                (&s.token_file, &s.token_env)
-            }
+            Self::Technitium(s) => (&s.token_file, &s.token_env),
+            Self::Cloudflare(s)
+            | Self::Desec(s)
+            | Self::Hetzner(s)
+            | Self::Gandi(s)
+            | Self::Ovh(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -224,9 +296,12 @@ impl ProviderSettings {
     fn zone(&self) -> Option<String> {
         match self {
             Self::Powerdns(s) => s.zone.clone(),
-            Self::Cloudflare(s) | Self::Desec(s) | Self::Hetzner(s) | Self::Gandi(s) => {
-                s.zone.clone()
-            }
+            Self::Technitium(s) => s.zone.clone(),
+            Self::Cloudflare(s)
+            | Self::Desec(s)
+            | Self::Hetzner(s)
+            | Self::Gandi(s)
+            | Self::Ovh(s) => s.zone.clone(),
         }
     }
 
@@ -237,10 +312,19 @@ impl ProviderSettings {
         let mut warnings = Vec::new();
         let url = self.checked_url(section)?;
         let source = self.token_source(section)?;
-        source.load().map_err(|source| SettingsError::Credential {
+        let secret = source.load().map_err(|source| SettingsError::Credential {
             section: section.to_string(),
             source,
         })?;
+        if matches!(self, Self::Ovh(_)) && secret.split(3).is_none() {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected: "APPLICATION_KEY:APPLICATION_SECRET:CONSUMER_KEY",
+                },
+            });
+        }
         if let Some(warning) = source.permission_warning() {
             warnings.push(format!("[dns.{section}]: {warning}"));
         }
@@ -332,6 +416,10 @@ pub fn build_backend_with(
         ProviderSettings::Desec(_) => Box::new(desec::Desec::new(config).map_err(client)?),
         ProviderSettings::Hetzner(_) => Box::new(hetzner::Hetzner::new(config).map_err(client)?),
         ProviderSettings::Gandi(_) => Box::new(gandi::Gandi::new(config).map_err(client)?),
+        ProviderSettings::Technitium(_) => {
+            Box::new(technitium::Technitium::new(config).map_err(client)?)
+        }
+        ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
     })
 }
 
@@ -435,6 +523,38 @@ mod tests {
         assert!(err.to_string().contains("\"route53\"") && err.to_string().contains("desec"));
         let err = ProviderSettings::from_fields("g", "gandi", Fields::default()).unwrap_err();
         assert!(err.to_string().contains("token_file"), "{err}");
+        let err = ProviderSettings::from_fields("t", "technitium", token(Fields::default()));
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("needs `api_url`") && err.contains("5380"),
+            "{err}"
+        );
+        let s = ProviderSettings::from_fields("o", "ovh", token(Fields::default())).unwrap();
+        assert_eq!((s.kind(), s.api_url()), ("ovh", ovh::DEFAULT_API_URL));
+    }
+
+    #[test]
+    fn check_names_an_ovh_credential_without_its_three_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ovh.credential");
+        let settings = |content: &str| {
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            ProviderSettings::Ovh(HostedSettings {
+                api_url: None,
+                token_file: Some(path.clone()),
+                token_env: None,
+                zone: None,
+            })
+        };
+        let err = settings("ak:as").check("ovh").unwrap_err().to_string();
+        assert!(
+            err.contains("CONSUMER_KEY") && err.contains("ovh.credential"),
+            "{err}"
+        );
+        assert!(!err.contains("ak:as"), "{err}");
+        assert!(settings("ak:as:ck").check("ovh").unwrap().is_empty());
     }
 
     #[test]

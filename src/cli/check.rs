@@ -234,12 +234,33 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
         answers.extend(join_all(lookups).await);
     }
     let mut facts = Vec::with_capacity(hosts.len());
-    for (zone, tlsa, addresses) in answers {
+    let mut tlsa_bases = Vec::with_capacity(hosts.len());
+    for (mut zone, mut tlsa, addresses) in answers {
+        // RFC 7672 §2.2.2: an MX host that is a validated alias has its TLSA records looked
+        // up at the CNAME-expanded name first; the original name is the fallback.
+        let mut tlsa_base = None;
+        if let Ok(answer) = &addresses
+            && answer.authenticated
+            && let Some(expanded) = &answer.canonical
+        {
+            let owner = daneroll_providers::tlsa_owner(expanded, port);
+            let (expanded_zone, expanded_tlsa) =
+                tokio::join!(dns.zone_name(&owner), dns.tlsa(expanded, port));
+            if let Ok(found) = expanded_tlsa
+                && found.authenticated
+                && !found.records.is_empty()
+            {
+                tlsa = Ok(found);
+                zone = expanded_zone;
+                tlsa_base = Some(expanded.clone());
+            }
+        }
         let zone = match zone {
             Ok(zone) => dns.security(&zone).await,
             Err(error) => Err(error),
         };
         facts.push((zone, tlsa, addresses));
+        tlsa_bases.push(tlsa_base);
     }
     let mut targets = Vec::new();
     for (host, (_, _, addresses)) in hosts.iter().zip(&facts) {
@@ -261,9 +282,11 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
     let reports: Vec<HostReport> = hosts
         .iter()
         .zip(&facts)
-        .map(|(host, (zone, tlsa, addresses))| {
+        .zip(&tlsa_bases)
+        .map(|((host, (zone, tlsa, addresses)), tlsa_base)| {
             assess(&HostFacts {
                 host,
+                tlsa_base: tlsa_base.as_deref(),
                 port,
                 zone,
                 tlsa,

@@ -240,12 +240,5 @@ fn effective(config: &Config, problems: &mut Vec<String>) -> Vec<String> {
 }
 
 fn settings_type(settings: &daneroll_providers::settings::ProviderSettings) -> &'static str {
-    use daneroll_providers::settings::ProviderSettings as P;
-    match settings {
-        P::Powerdns(_) => "powerdns",
-        P::Cloudflare(_) => "cloudflare",
-        P::Desec(_) => "desec",
-        P::Hetzner(_) => "hetzner",
-        P::Gandi(_) => "gandi",
-    }
+    settings.kind()
 }

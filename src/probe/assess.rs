@@ -132,6 +132,10 @@ pub struct HostReport {
     pub zone: Option<ZoneFacts>,
     /// The TLSA RRset the resolver returned.
     pub tlsa: Vec<Tlsa>,
+    /// The CNAME-expanded name whose TLSA RRset was used, when not the MX host's own
+    /// (RFC 7672 §2.2.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tlsa_base: Option<String>,
     /// Whether a DANE sender authenticates this host (secure, usable TLSA RRset).
     pub dane: bool,
     /// Per address.
@@ -144,6 +148,9 @@ pub struct HostReport {
 pub struct HostFacts<'a> {
     /// The MX host.
     pub host: &'a str,
+    /// The CNAME-expanded MX host when its TLSA RRset was the one used (RFC 7672 §2.2.2); it
+    /// is then a reference identifier beside the MX host (§3.2.2).
+    pub tlsa_base: Option<&'a str>,
     /// The port.
     pub port: u16,
     /// The zone of the TLSA owner.
@@ -165,7 +172,7 @@ pub fn assess(facts: &HostFacts<'_>) -> HostReport {
     let mut findings = Vec::new();
     let mut add = |status, message: String| findings.push(Finding { status, message });
     let host = facts.host;
-    let owner = daneroll_providers::tlsa_owner(host, facts.port);
+    let owner = daneroll_providers::tlsa_owner(facts.tlsa_base.unwrap_or(host), facts.port);
 
     let zone = match facts.zone {
         Ok(zone) => Some(zone.clone()),
@@ -321,6 +328,7 @@ pub fn assess(facts: &HostFacts<'_>) -> HostReport {
         status,
         zone,
         tlsa: records,
+        tlsa_base: facts.tlsa_base.map(str::to_string),
         dane,
         addresses,
         findings,
@@ -373,7 +381,9 @@ fn address_report(
     if usable.is_empty() {
         return (report, None);
     }
-    let names = [target.host.as_str()];
+    // RFC 7672 §3.2.2: the MX host, and the TLSA base domain when CNAME expansion gave it.
+    let mut names = vec![target.host.as_str()];
+    names.extend(facts.tlsa_base);
     let dane_report = authenticate(&presented.chain, usable, &names, facts.now);
     match dane_report.matched() {
         Some(m) => {

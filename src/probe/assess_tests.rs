@@ -19,6 +19,11 @@ struct Cert {
 }
 
 fn cert_expiring_in(days: i64) -> Cert {
+    cert_for(MX, days)
+}
+
+/// A leaf for `name` under a fresh CA, valid for `days` more days.
+fn cert_for(name: &str, days: i64) -> Cert {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params
@@ -34,8 +39,8 @@ fn cert_expiring_in(days: i64) -> Cert {
     );
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec![MX.to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, MX);
+    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
     params.not_before = OffsetDateTime::now_utc() - Duration::days(400);
     params.not_after = OffsetDateTime::now_utc() + Duration::days(days) + Duration::hours(1);
     let leaf = params.signed_by(&key, &issuer).unwrap();
@@ -67,6 +72,7 @@ fn answer<T>(records: Vec<T>, authenticated: bool) -> Result<Answer<T>, LookupEr
         rcode: "No Error".into(),
         authenticated,
         records,
+        canonical: None,
     })
 }
 
@@ -85,6 +91,7 @@ struct Scenario {
     addresses: Result<Answer<IpAddr>, LookupError>,
     targets: Vec<Target>,
     outcomes: Vec<Result<Presented, ProbeError>>,
+    tlsa_base: Option<String>,
 }
 
 impl Scenario {
@@ -100,6 +107,7 @@ impl Scenario {
                 .map(|ip| Target::new(MX, SocketAddr::new(*ip, 25)))
                 .collect(),
             addresses: answer(ips, true),
+            tlsa_base: None,
             outcomes,
         }
     }
@@ -107,6 +115,7 @@ impl Scenario {
     fn run(&self) -> HostReport {
         assess(&HostFacts {
             host: MX,
+            tlsa_base: self.tlsa_base.as_deref(),
             port: 25,
             zone: &self.zone,
             tlsa: &self.tlsa,
@@ -247,6 +256,7 @@ fn servfail_is_critical_and_unvalidated_records_are_ignored() {
         rcode: "Server Failure".into(),
         authenticated: false,
         records: Vec::new(),
+        canonical: None,
     });
     scenario.zone = Ok(ZoneFacts {
         zone: "example.com.".into(),
@@ -307,6 +317,26 @@ fn single_dane_ta_record_warns_about_backup_intermediates() {
         "{}",
         messages(&report)
     );
+}
+
+#[test]
+fn dane_ta_accepts_the_cname_expanded_name_only_when_its_tlsa_rrset_was_used() {
+    // mx.example.com is a CNAME for mail.provider.example, whose certificate names only itself.
+    let current = cert_for("mail.provider.example", 60);
+    let mut scenario = Scenario::new(
+        vec![current.ca_record.clone(), cert().ca_record],
+        vec![presented(&current)],
+    );
+    let report = scenario.run();
+    assert_eq!(report.status, Status::Critical, "{}", messages(&report));
+
+    // RFC 7672 §3.2.2: with the TLSA RRset of the expanded name, that name is a reference
+    // identifier too.
+    scenario.tlsa_base = Some("mail.provider.example".into());
+    let report = scenario.run();
+    assert_eq!(report.status, Status::Ok, "{}", messages(&report));
+    assert_eq!(report.addresses[0].matched.as_ref().unwrap().depth, 1);
+    assert_eq!(report.tlsa_base.as_deref(), Some("mail.provider.example"));
 }
 
 #[test]

@@ -94,6 +94,10 @@ pub struct Answer<T> {
     pub authenticated: bool,
     /// The records of the asked type.
     pub records: Vec<T>,
+    /// The name the asked name is an alias of (the end of its CNAME chain), if any: for an MX
+    /// host, the candidate TLSA base domain (RFC 7672 §2.2.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
 }
 
 impl<T> Answer<T> {
@@ -195,6 +199,7 @@ impl<'a, T: Transport> Dns<'a, T> {
         }
         let mut combined = answer(&v4, records);
         combined.authenticated = v4.metadata.authentic_data && v6.metadata.authentic_data;
+        combined.canonical = canonical_name(&v4, host).or_else(|| canonical_name(&v6, host));
         if v4.metadata.response_code == ResponseCode::NoError
             && v6.metadata.response_code == ResponseCode::ServFail
         {
@@ -248,7 +253,27 @@ fn answer<T>(reply: &Message, records: Vec<T>) -> Answer<T> {
         rcode: reply.metadata.response_code.to_string(),
         authenticated: reply.metadata.authentic_data,
         records,
+        canonical: None,
     }
+}
+
+/// Follows the CNAME chain from `name` through the answer section; the last target, if the
+/// name is an alias at all.
+fn canonical_name(reply: &Message, name: &str) -> Option<String> {
+    let mut current = parse_name(name).ok()?;
+    let start = current.clone();
+    // Bounded by the answer count: a chain cannot be longer, a loop cannot run forever.
+    for _ in 0..reply.answers.len() {
+        let next = reply.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if r.name == current => Some(target.0.clone()),
+            _ => None,
+        });
+        match next {
+            Some(next) => current = next,
+            None => break,
+        }
+    }
+    (current != start).then(|| host_text(&current))
 }
 
 fn parse_name(name: &str) -> Result<Name, LookupError> {
@@ -293,6 +318,42 @@ mod tests {
             })
             .collect();
         assert_eq!(join_all(futures).await, delays);
+    }
+
+    #[test]
+    fn canonical_name_follows_the_cname_chain_in_the_answer() {
+        use hickory_proto::op::{Message, MessageType, OpCode};
+        use hickory_proto::rr::Record;
+        use hickory_proto::rr::rdata::{A, CNAME};
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        let mut reply = Message::new(7, MessageType::Response, OpCode::Query);
+        assert_eq!(canonical_name(&reply, "mx.example.com"), None);
+        reply.answers.push(Record::from_rdata(
+            name("MX.example.com."),
+            60,
+            RData::CNAME(CNAME(name("relay.example.net."))),
+        ));
+        reply.answers.push(Record::from_rdata(
+            name("relay.example.net."),
+            60,
+            RData::CNAME(CNAME(name("mail.provider.example."))),
+        ));
+        reply.answers.push(Record::from_rdata(
+            name("mail.provider.example."),
+            60,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        assert_eq!(
+            canonical_name(&reply, "mx.example.com").as_deref(),
+            Some("mail.provider.example")
+        );
+        // A loop ends within the answer count.
+        reply.answers.push(Record::from_rdata(
+            name("mail.provider.example."),
+            60,
+            RData::CNAME(CNAME(name("mx.example.com."))),
+        ));
+        let _ = canonical_name(&reply, "mx.example.com");
     }
 
     #[test]

@@ -424,7 +424,9 @@ impl fmt::Display for Notice {
                 }
                 write!(
                     f,
-                    "; it stays deployed (DANE-EE ignores expiry, RFC 7672 §3.1.1)"
+                    "; it stays deployed (DANE-EE ignores expiry, RFC 7672 §3.1.1) and the new \
+                     certificate follows at the safe time; to bridge the gap, renew the deployed \
+                     certificate for its own key (certbot/lego: --reuse-key)"
                 )
             }
             Notice::NoCertificateForNextKey { record } => write!(

@@ -156,6 +156,8 @@ pub struct RealWorld {
     failpoint: Option<Failpoint>,
     /// Print what happens (foreground `rollover`).
     pub verbose: bool,
+    /// Put the host's name before every line (several hosts roll at once).
+    pub label_lines: bool,
 }
 
 impl RealWorld {
@@ -178,6 +180,7 @@ impl RealWorld {
             dns,
             failpoint: Failpoint::from_env(),
             verbose: false,
+            label_lines: false,
         })
     }
 
@@ -217,9 +220,45 @@ impl RealWorld {
     }
 
     fn say(&self, line: &str) {
-        if self.verbose {
-            let _ = write_line(line);
+        if !self.verbose {
+            return;
         }
+        let _ = if self.label_lines {
+            write_line(&format!("{}: {line}", self.host.name))
+        } else {
+            write_line(line)
+        };
+    }
+
+    /// A countdown rewritten in place once a second, when one host rolls on a terminal; a
+    /// single line otherwise (logs, pipes, several hosts interleaving).
+    async fn count_down(&self, until: OffsetDateTime, left: Duration) {
+        use std::io::{IsTerminal, Write};
+        let in_place = self.verbose && !self.label_lines && std::io::stdout().is_terminal();
+        if !in_place {
+            self.say(&format!(
+                "  waiting {}s, until {until}",
+                left.as_secs_f64().ceil()
+            ));
+            tokio::time::sleep(left).await;
+            return;
+        }
+        while let Ok(left) = Duration::try_from(until - OffsetDateTime::now_utc()) {
+            if left.is_zero() {
+                break;
+            }
+            {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(
+                    out,
+                    "\r  waiting {:>5}s, until {until} ",
+                    left.as_secs_f64().ceil()
+                );
+                let _ = out.flush();
+            }
+            tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        }
+        let _ = write_line(&format!("\r  waited until {until}{:16}", ""));
     }
 
     fn backend_error(
@@ -492,11 +531,7 @@ impl World for RealWorld {
     async fn sleep_until(&mut self, until: OffsetDateTime) {
         let left = until - OffsetDateTime::now_utc();
         if let Ok(left) = Duration::try_from(left) {
-            self.say(&format!(
-                "  waiting {}s, until {until}",
-                left.as_secs_f64().ceil()
-            ));
-            tokio::time::sleep(left).await;
+            self.count_down(until, left).await;
         }
     }
 

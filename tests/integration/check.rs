@@ -191,6 +191,18 @@ fn check_reports_insecure_bogus_and_missing_zones() {
         "{}",
         out.stdout
     );
+    // A command-line typo in a monitoring definition is UNKNOWN too, not CRITICAL.
+    for args in [
+        &["check", "--warn-days", "soon", MAIL][..],
+        &["--config", "/nonexistent", "check", "--no-such-flag"][..],
+    ] {
+        let out = run(args);
+        out.expect_status(3);
+        assert!(out.stdout.starts_with("DANE UNKNOWN - "), "{}", out.stdout);
+        assert!(out.stderr.contains("error:"), "{}", out.stderr);
+    }
+    // Elsewhere a usage error is bad input.
+    run(&["status", "--no-such-flag"]).expect_status(2);
 }
 
 /// `records remove` asks the guard first: every address must present a certificate that a

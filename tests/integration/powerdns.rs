@@ -1,8 +1,16 @@
 //! The PowerDNS backend against a real PowerDNS Authoritative Server (`lab/powerdns.rs`): the
 //! backend contract, DNSSEC signatures on what it publishes, a lost-update race, and the errors
-//! an operator meets (bad key, unknown zone, rejected record, server gone), none showing the key.
+//! an operator meets (bad key, unknown zone, rejected record, server gone), none showing the key;
+//! and a whole rollover through the engine with the zone delegated from the lab's signed tree,
+//! the observer querying PowerDNS directly.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::{RData, RecordType};
 
 use daneroll_providers::credential::TokenSource;
 use daneroll_providers::http::RetryPolicy;
@@ -11,7 +19,10 @@ use daneroll_providers::settings::{Fields, ProviderSettings, build_backend_with}
 use daneroll_providers::{BackendError, DnsBackend, Outcome, Tlsa, TlsaRrset};
 
 use crate::contract::{Contract, ee, ta};
+use crate::lab::Lab;
 use crate::lab::powerdns::{self as lab, PowerDns as Server};
+use crate::rollover::{record_of, sh};
+use crate::util::{Dir, Run, daneroll};
 
 fn config(server: &Server) -> PowerDnsConfig {
     PowerDnsConfig {
@@ -294,4 +305,268 @@ async fn an_unreachable_api_is_transient_after_bounded_retries() {
         "{text}"
     );
     assert!(err.is_transient());
+}
+
+/// The shared PowerDNS zone, delegated (NS, glue, DS from `pdnsutil export-zone-ds`) from the
+/// shared lab's signed `example.`: a secure zone in the lab's tree, which the engine's
+/// preflight and observer validate from the lab's trust anchor like any other.
+fn delegated() -> (&'static Lab, &'static Server) {
+    static DELEGATED: OnceLock<()> = OnceLock::new();
+    let (lab, pdns) = (Lab::shared(), Server::shared());
+    DELEGATED.get_or_init(|| {
+        let ds = pdns.ds_records().unwrap_or_else(|e| panic!("{e}"));
+        lab.delegate(lab::ZONE, pdns.ip(), &ds)
+            .unwrap_or_else(|e| panic!("delegating {}: {e}\n{}", lab::ZONE, pdns.log_tail()));
+    });
+    (lab, pdns)
+}
+
+/// A mail host in the PowerDNS zone, managed by `daneroll` through `[dns.pdns] type =
+/// "powerdns"`, deploying into files as `rollover.rs` does.
+struct Rollover {
+    dir: Dir,
+    host: String,
+    config: PathBuf,
+}
+
+impl Rollover {
+    fn new(lab: &Lab, pdns: &Server, label: &str) -> Self {
+        let dir = Dir::new();
+        let host = format!("{label}.{}", lab::ZONE.trim_end_matches('.'));
+        std::fs::create_dir_all(dir.join("postfix")).unwrap();
+        std::fs::create_dir_all(dir.join("acme")).unwrap();
+        let d = dir.path().display().to_string();
+        sh(&format!(
+            "cd {d} && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out first.key 2>/dev/null \
+             && openssl req -new -x509 -key first.key -subj /CN={host} -days 30 -out acme/fullchain.pem \
+             && cat first.key acme/fullchain.pem > postfix/chain.pem"
+        ));
+        let swap = format!(
+            "openssl req -new -x509 -key \"$DANEROLL_NEXT_KEY\" -subj /CN={host} -days 30 -out {d}/acme/fullchain.pem"
+        );
+        let config = dir.write(
+            "daneroll.toml",
+            format!(
+                r#"state_dir = "{d}/state"
+
+[dns.pdns]
+type = "powerdns"
+api_url = "http://{ip}:8081"
+token_file = "{key}"
+
+[validation]
+trust_anchor_file = "{anchor}"
+resolver = "{resolver}"
+
+[policy]
+safety_factor = 2
+poll_interval = "1s"
+
+[[host]]
+name = "{host}"
+dns = "pdns"
+ttl = 5
+live_check = "files"
+
+[host.deploy]
+combined_file = "{d}/postfix/chain.pem"
+reload = ["/bin/sh", "-c", "echo reload >> {d}/reloads"]
+
+[host.source]
+certificate_file = "{d}/acme/fullchain.pem"
+command = ["/bin/sh", "-c", {swap:?}]
+"#,
+                ip = pdns.ip(),
+                key = pdns.key_file().display(),
+                anchor = lab.trust_anchor.display(),
+                resolver = lab.resolver,
+            ),
+        );
+        let setup = Self { dir, host, config };
+        // The first certificate's record, published by the PowerDNS admin before daneroll runs.
+        let first = format!("3 1 1 {}", setup.deployed());
+        pdns.add_record(&setup.owner(), "TLSA", 5, &first);
+        setup
+    }
+
+    fn daneroll(&self, args: &[&str]) -> Command {
+        let mut command = daneroll();
+        command.arg("--config").arg(&self.config).args(args);
+        command
+    }
+
+    fn owner(&self) -> String {
+        format!("_25._tcp.{}.", self.host)
+    }
+
+    fn deployed(&self) -> String {
+        record_of(&self.dir.join("postfix/chain.pem"))
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let path = self
+            .dir
+            .join(&format!("state/hosts/{}/state.json", self.host));
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn stage(&self) -> String {
+        let stage = &self.state()["rollover"]["stage"]["state"];
+        stage.as_str().unwrap_or("none").to_string()
+    }
+
+    fn history(&self) -> String {
+        let path = self
+            .dir
+            .join(&format!("state/hosts/{}/history.jsonl", self.host));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+}
+
+/// Upper-case digests of the TLSA records `pdns` serves at `owner` (asked directly).
+fn served_by(pdns: &Server, owner: &str) -> BTreeSet<String> {
+    pdns.dig(&["+short", owner, "TLSA"])
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .skip(3)
+                .collect::<String>()
+                .to_uppercase()
+        })
+        .collect()
+}
+
+/// Upper-case digests of the TLSA records the lab's validating resolver returns at `owner`;
+/// panics unless the answer is validated (AD).
+fn resolver_sees(lab: &Lab, owner: &str) -> BTreeSet<String> {
+    let answer = lab.query(lab.resolver, owner, RecordType::TLSA);
+    assert!(
+        answer.metadata.authentic_data,
+        "{owner}: the resolver's answer is not validated: {answer:?}"
+    );
+    answer
+        .answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::TLSA(tlsa) => Some(data_encoding::HEXUPPER.encode(&tlsa.cert_data)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The promise: the key in the MTA's files has a record that PowerDNS serves and the lab's
+/// validating resolver returns.
+fn assert_promise(lab: &Lab, pdns: &Server, setup: &Rollover, when: &str) {
+    let deployed = setup.deployed();
+    let owner = setup.owner();
+    let served = served_by(pdns, &owner);
+    assert!(
+        served.contains(&deployed),
+        "{when}: PowerDNS does not serve the deployed key {deployed}: {served:?}\n{}",
+        setup.history()
+    );
+    let seen = resolver_sees(lab, &owner);
+    assert!(
+        seen.contains(&deployed),
+        "{when}: the resolver does not return the deployed key {deployed}: {seen:?}\n{}",
+        setup.history()
+    );
+}
+
+#[test]
+fn a_rollover_through_the_engine_publishes_and_retires_through_the_api() {
+    let (lab, pdns) = delegated();
+    let setup = Rollover::new(lab, pdns, "roll");
+    let owner = setup.owner();
+    let first = setup.deployed();
+    let serial = |when: &str| {
+        crate::lab::net::soa_serial(pdns.addr, lab::ZONE)
+            .unwrap_or_else(|e| panic!("{when}: {e}"))
+            .unwrap_or_else(|| panic!("{when}: no SOA from PowerDNS"))
+    };
+    let serial_before = serial("before");
+    assert_promise(lab, pdns, &setup, "before daneroll");
+
+    // `tick` adopts the host and publishes the next key's record through the API; it is ready
+    // once the observer saw it signed at PowerDNS and the caches had time to expire.
+    let start = Instant::now();
+    while setup.stage() != "ready" {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not ready: {}\n{}",
+            setup.stage(),
+            setup.history()
+        );
+        let run = Run::from_output(setup.daneroll(&["tick", "--quiet"]).output().unwrap());
+        run.expect_status(0);
+        assert_promise(lab, pdns, &setup, "after a tick");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let next = setup.state()["rollover"]["stage"]["next"]["record"]
+        .as_str()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_uppercase();
+    assert_eq!(
+        served_by(pdns, &owner),
+        BTreeSet::from([first.clone(), next.clone()])
+    );
+    // Written through the API: SOA-EDIT-API moved the serial (pdnsutil does not).
+    assert!(serial("ready") > serial_before, "the serial did not move");
+    // Served signed: an RRSIG over the TLSA RRset, by the zone itself.
+    let signed = pdns.dig(&["+dnssec", "+norec", &owner, "TLSA"]);
+    assert!(
+        signed.contains("RRSIG\tTLSA 13 ") && signed.contains(lab::ZONE),
+        "{signed}"
+    );
+
+    // The foreground rollover, with the promise checked all along from another thread.
+    let mut child = setup
+        .daneroll(&["rollover", "--host", &setup.host])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let mut checks = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the rollover does not end\n{}",
+            setup.history()
+        );
+        assert_promise(lab, pdns, &setup, "during the rollover");
+        checks += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let output = reader.join().unwrap();
+    assert!(status.success(), "rollover: {status}\n{output}");
+    assert!(checks > 0);
+    assert!(output.contains("retired"), "{output}");
+    assert_eq!(setup.deployed(), next, "the pre-published key was deployed");
+    assert_eq!(setup.stage(), "ready");
+    assert_promise(lab, pdns, &setup, "after the rollover");
+    let served = served_by(pdns, &owner);
+    assert!(
+        !served.contains(&first) && served.contains(&next) && served.len() == 2,
+        "old record retired, current + new next published: {served:?}"
+    );
+    // The old record was retired only after the swap was deployed and confirmed.
+    let history = setup.history();
+    let deploy_at = history.find("\"action\":\"deploy\"").unwrap();
+    let live_at = history.find("\"input\":\"live\"").unwrap();
+    let retire_at = history.find("\"action\":\"retire\"").unwrap();
+    assert!(deploy_at < live_at && live_at < retire_at, "{history}");
 }

@@ -1,4 +1,5 @@
-//! The hosted-provider backends (Cloudflare, deSEC, Hetzner, Gandi) against local fakes of
+//! The REST backends for hosted providers and self-hosted servers without a Debian package
+//! (Cloudflare, deSEC, Hetzner, Gandi, OVH, Technitium) against local fakes of
 //! their APIs (`fakes/`): the backend contract, zone discovery through paginated zone lists,
 //! rate limits, server errors, lost answers, concurrent writers, and every error an operator can
 //! meet, none of them showing the token. Each test runs once per provider.
@@ -6,7 +7,9 @@
 use std::time::Duration;
 
 use daneroll_providers::http::{ApiConfig, RetryPolicy};
-use daneroll_providers::settings::{HostedSettings, ProviderSettings, build_backend_with};
+use daneroll_providers::settings::{
+    HostedSettings, ProviderSettings, SelfHostedSettings, build_backend_with,
+};
 use daneroll_providers::{BackendError, DnsBackend, Outcome, Tlsa, TlsaRrset};
 
 use crate::contract::{Contract, ee, ta};
@@ -39,6 +42,8 @@ impl Case {
             "desec" => fakes::desec::start(&ZONES),
             "hetzner" => fakes::hetzner::start(&ZONES),
             "gandi" => fakes::gandi::start(&ZONES),
+            "technitium" => fakes::technitium::start(&ZONES),
+            "ovh" => fakes::ovh::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -67,7 +72,36 @@ impl Case {
             "cloudflare" => ProviderSettings::Cloudflare(hosted),
             "desec" => ProviderSettings::Desec(hosted),
             "hetzner" => ProviderSettings::Hetzner(hosted),
+            "ovh" => ProviderSettings::Ovh(hosted),
+            "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
+                // invariant: every case's settings name the fake's URL.
+                api_url: hosted.api_url.expect("the fake's URL"),
+                token_file: hosted.token_file,
+                token_env: hosted.token_env,
+                zone: hosted.zone,
+            }),
             _ => ProviderSettings::Gandi(hosted),
+        }
+    }
+
+    /// A credential of the provider's form that the fake refuses; for OVH the right keys
+    /// around a wrong application secret (the signature then fails).
+    fn wrong_token(&self, wrong: &str) -> String {
+        if self.kind == "ovh" {
+            let [ak, _, ck] = fakes::ovh::parts(&self.fake);
+            format!("{ak}:{wrong}:{ck}")
+        } else {
+            wrong.to_string()
+        }
+    }
+
+    /// The query key of the zone list's page number, if the zone list is paginated.
+    fn page_key(&self) -> Option<&'static str> {
+        match self.kind {
+            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once.
+            "desec" | "ovh" => None,
+            "technitium" => Some("pageNumber"),
+            _ => Some("page"),
         }
     }
 
@@ -92,6 +126,8 @@ impl Case {
             "cloudflare" => fakes::cloudflare::throttled(seconds),
             "desec" => fakes::desec::throttled(seconds),
             "hetzner" => fakes::hetzner::rate_limited(seconds),
+            "technitium" => fakes::technitium::throttled(seconds),
+            "ovh" => fakes::ovh::throttled(seconds),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -130,8 +166,7 @@ async fn contract_holds(kind: &'static str) {
     };
     contract.check().await;
     assert_eq!(backend.zone_of(OWNER).await.unwrap(), ZONE, "{kind}");
-    if kind != "desec" {
-        // deSEC names the zone (`owns_qname`); the others list zones page by page.
+    if let Some(key) = case.page_key() {
         let pages: Vec<String> = case
             .fake
             .requests()
@@ -139,7 +174,7 @@ async fn contract_holds(kind: &'static str) {
             .filter_map(|r| {
                 r.query
                     .iter()
-                    .find(|(k, _)| k == "page")
+                    .find(|(k, _)| k == key)
                     .map(|(_, v)| v.clone())
             })
             .collect();
@@ -153,11 +188,12 @@ async fn contract_holds(kind: &'static str) {
         .fake
         .requests()
         .iter()
-        .filter(|r| r.path == "/zones" || r.path == "/domains" || r.path == "/domains/")
         .filter(|r| {
-            r.query
-                .iter()
-                .any(|(k, v)| (k == "page" && v == "1") || k == "owns_qname")
+            let listing = ["/zones", "/domains", "/domains/", "/zones/list"];
+            let first_page = r.query.iter().any(|(k, v)| {
+                ((k == "page" || k == "pageNumber") && v == "1") || k == "owns_qname"
+            });
+            (listing.contains(&r.path.as_str()) && first_page) || r.path == "/domain/zone"
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
@@ -304,7 +340,8 @@ async fn a_bad_token_is_named_without_showing_it(kind: &'static str) {
     let case = Case::start(kind);
     let wrong = "wrong-token-5e7a9c";
     let mut hosted = case.hosted();
-    hosted.token_file = Some(case.dir.write("wrong.token", format!("{wrong}\n")));
+    let credential = case.wrong_token(wrong);
+    hosted.token_file = Some(case.dir.write("wrong.token", format!("{credential}\n")));
     let backend = case.backend_with(hosted);
     let err = backend.add(OWNER, &ee(1), case.ttl()).await.unwrap_err();
     let text = err.to_string();
@@ -382,8 +419,9 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     );
     assert!(!err.is_transient());
     assert!(case.values().is_empty(), "{kind}");
-    // A TTL below what the provider accepts (deSEC: its minimum of 3600 s).
-    if kind != "hetzner" {
+    // A TTL below what the provider accepts (deSEC: its minimum of 3600 s). Hetzner, OVH and
+    // Technitium document no minimum.
+    if !matches!(kind, "hetzner" | "ovh" | "technitium") {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
             err.to_string().to_lowercase().contains("ttl"),
@@ -399,7 +437,7 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
     let backend = case.backend();
     let mut shown = vec![format!("{settings:?}"), backend.describe()];
     // Every kind of failure, through Display and Debug.
-    let wrong = case.dir.write("bad.token", "nope");
+    let wrong = case.dir.write("bad.token", case.wrong_token("nope"));
     let attempts: Vec<Box<dyn Fn()>> = vec![
         Box::new(|| {
             case.fake
@@ -443,11 +481,34 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             &format!("{} {:?}", request.path, request.query),
             &token,
         );
+        if kind == "ovh" {
+            ovh_headers_carry_no_secret(&case, &request);
+            continue;
+        }
         let auth = request.auth.unwrap_or_default();
         assert!(
             auth == format!("{scheme} {token}") || auth == format!("{scheme} nope"),
             "{kind}"
         );
+    }
+}
+
+/// OVH: the application key and consumer key go in their headers, the application secret only
+/// into the signature, never on the wire.
+fn ovh_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let [ak, secret, ck] = fakes::ovh::parts(&case.fake);
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&secret), "application secret in {name}");
+        assert!(!value.contains(case.fake.token()), "credential in {name}");
+    }
+    let header = |name: &str| {
+        let found = request.headers.iter().find(|(n, _)| n == name);
+        found.map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("x-ovh-application"), Some(ak.as_str()));
+    if request.path != "/auth/time" {
+        assert_eq!(header("x-ovh-consumer"), Some(ck.as_str()));
+        assert!(header("x-ovh-signature").is_some_and(|s| s.starts_with("$1$")));
     }
 }
 
@@ -498,7 +559,7 @@ macro_rules! each_provider {
     )*};
 }
 
-each_provider!(cloudflare, desec, hetzner, gandi);
+each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
@@ -524,6 +585,98 @@ async fn hetzner_waits_for_actions_and_reports_failed_ones() {
         "{text}"
     );
     assert!(text.contains(OWNER), "{text}");
+}
+
+#[tokio::test]
+async fn ovh_syncs_its_clock_refreshes_after_changes_and_takes_back_an_unpublished_add() {
+    let case = Case::start("ovh");
+    let backend = case.backend();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    let log = case.fake.requests();
+    // The fake's clock is ahead of ours: signing works only with OVH's time.
+    assert_eq!(log[0].path, "/auth/time", "{log:?}");
+    assert!(log.iter().all(|r| r.status < 400), "{log:?}");
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        ("POST", "/domain/zone/mail.example.com/refresh")
+    );
+    assert_eq!(
+        backend.remove(OWNER, &ee(1)).await.unwrap(),
+        Outcome::Changed
+    );
+    let last = case.fake.requests().pop().unwrap();
+    assert!(last.path.ends_with("/refresh"), "{last:?}");
+
+    // A consumer key without the right to refresh: the record would never reach the name
+    // servers, so the add is taken back and the error says what is missing.
+    fakes::ovh::deny_next_refresh(&case.fake);
+    let err = backend.add(OWNER, &ee(2), 300).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not allowed") && text.contains("has not been granted"),
+        "{text}"
+    );
+    assert!(case.values().is_empty(), "{:?}", case.values());
+}
+
+#[tokio::test]
+async fn ovh_credential_needs_its_three_parts() {
+    let case = Case::start("ovh");
+    let mut hosted = case.hosted();
+    let secret = "only-one-part-9d1e";
+    hosted.token_file = Some(case.dir.write("ovh.credential", secret));
+    let settings = case.settings(hosted);
+    let err = build_backend_with("ovh", &settings, quick_retries())
+        .err()
+        .unwrap();
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("ovh.credential")
+            && text.contains("APPLICATION_KEY:APPLICATION_SECRET:CONSUMER_KEY"),
+        "{text}"
+    );
+    assert_hidden("ovh", &text, secret);
+    let check = settings.check("ovh").unwrap_err().to_string();
+    assert!(
+        check.contains("[dns.ovh]") && check.contains("CONSUMER_KEY"),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn technitium_keeps_the_rrset_ttl_and_reads_errors_from_ok_answers() {
+    let case = Case::start("technitium");
+    let backend = case.backend();
+    // Technitium rewrites the whole RRset's TTL to an added record's: the backend must pass
+    // the RRset's own TTL.
+    case.fake.publish_other(OWNER, &ta(1), 900);
+    backend.add(OWNER, &ee(2), 300).await.unwrap();
+    let rrset = backend.read(OWNER).await.unwrap();
+    assert_eq!(rrset.ttl(), Some(900));
+    assert_eq!(rrset.records().len(), 2);
+
+    // Errors come as HTTP 200 with a status in the body.
+    let denied = serde_json::json!({ "status": "error", "errorMessage": "Access was denied." });
+    case.fake.fail_next([Response::json(200, denied)]);
+    let err = backend.remove(OWNER, &ee(2)).await.unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "{err}");
+    assert!(!err.is_transient());
+    let gone = serde_json::json!({ "status": "error", "errorMessage": "No such zone was found: mail.example.com" });
+    case.fake.fail_next([Response::json(200, gone)]);
+    let err = backend.read(OWNER).await.unwrap_err();
+    assert!(
+        err.to_string().contains("No such zone was found")
+            && err.to_string().contains("set `zone`"),
+        "{err}"
+    );
+    assert_eq!(
+        backend.remove(OWNER, &ee(2)).await.unwrap(),
+        Outcome::Changed
+    );
 }
 
 #[tokio::test]
@@ -565,8 +718,21 @@ fn backends_debug_without_the_token() {
         retry: RetryPolicy::default(),
     };
     let token = case.fake.token();
-    use daneroll_providers::{cloudflare, desec, gandi, hetzner};
+    use daneroll_providers::{cloudflare, desec, gandi, hetzner, ovh, technitium};
+    let ovh_fake = fakes::ovh::start(&ZONES);
+    let ovh_config = ApiConfig {
+        token: daneroll_providers::credential::TokenSource::File(ovh_fake.token_file(&case.dir)),
+        ..config.clone()
+    };
+    let [_, ovh_secret, ovh_consumer] = fakes::ovh::parts(&ovh_fake);
+    let ovh_shown = format!("{:?}", ovh::Ovh::new(ovh_config).unwrap());
+    assert!(
+        !ovh_shown.contains(&ovh_secret) && !ovh_shown.contains(&ovh_consumer),
+        "{ovh_shown}"
+    );
     let shown = [
+        ovh_shown.clone(),
+        format!("{:?}", technitium::Technitium::new(config.clone()).unwrap()),
         format!("{:?}", cloudflare::Cloudflare::new(config.clone()).unwrap()),
         format!("{:?}", desec::Desec::new(config.clone()).unwrap()),
         format!("{:?}", hetzner::Hetzner::new(config.clone()).unwrap()),

@@ -12,14 +12,26 @@ use std::time::{Duration, Instant};
 use crate::lab::Lab;
 use crate::util::{Dir, Run, daneroll};
 
-/// A host of the shared lab with its own owner name, its MTA files and its ACME output.
-struct Setup {
-    dir: Dir,
-    host: String,
-    config: PathBuf,
+/// A host of a lab with its own owner name, its MTA files and its ACME output.
+pub struct Setup {
+    pub dir: Dir,
+    pub host: String,
+    pub config: PathBuf,
+    /// The combined key + chain file the MTA reads (daneroll's deploy target).
+    pub chain: PathBuf,
 }
 
-fn sh(script: &str) -> String {
+/// How daneroll reaches the host's MTA: where it installs, how it reloads, how it confirms.
+pub struct Mta {
+    /// The combined file (key, then chain) the MTA reads.
+    pub chain_file: PathBuf,
+    /// The reload command.
+    pub reload: Vec<String>,
+    /// `live_check`: `"files"` or `"probe"`.
+    pub live_check: &'static str,
+}
+
+pub fn sh(script: &str) -> String {
     let out = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)
@@ -35,7 +47,7 @@ fn sh(script: &str) -> String {
 }
 
 /// `3 1 1` digest (upper-case hex) of the first certificate in `pem`.
-fn record_of(pem: &Path) -> String {
+pub fn record_of(pem: &Path) -> String {
     sh(&format!(
         "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1",
         pem.display()
@@ -44,22 +56,49 @@ fn record_of(pem: &Path) -> String {
 }
 
 impl Setup {
+    /// A host `LABEL.mx.example` of the shared lab whose MTA is only files (no listener).
     fn new(lab: &Lab, label: &str) -> Self {
         let dir = Dir::new();
         let host = format!("{label}.mx.example");
-        for sub in ["postfix", "acme"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        let d = dir.path().display().to_string();
-        // The certificate Postfix uses when daneroll first sees the host.
+        let chain = Self::first_certificate(&dir, &host);
+        let chain_file = dir.write("postfix/chain.pem", chain);
+        let reload = format!("echo reload >> {}/reloads", dir.path().display());
+        let mta = Mta {
+            chain_file,
+            reload: vec!["/bin/sh".into(), "-c".into(), reload],
+            live_check: "files",
+        };
+        Self::with_mta(lab, dir, &host, mta)
+    }
+
+    /// Makes the key and certificate the MTA uses when daneroll first sees the host
+    /// (`first.key`, `acme/fullchain.pem` in `dir`) and returns the MTA's combined file: key,
+    /// then certificate.
+    pub fn first_certificate(dir: &Dir, host: &str) -> String {
+        std::fs::create_dir_all(dir.join("acme")).unwrap();
+        let d = dir.path().display();
         sh(&format!(
             "cd {d} && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out first.key 2>/dev/null \
              && openssl req -new -x509 -key first.key -subj /CN={host} -days 30 -out acme/fullchain.pem \
-             && cat first.key acme/fullchain.pem > postfix/chain.pem"
-        ));
+             && cat first.key acme/fullchain.pem"
+        )) + "\n"
+    }
+
+    /// Configures daneroll for `host` (TTL 5 s, deploying into `mta`, the swap command issuing
+    /// a certificate for the next key into `acme/fullchain.pem`) and publishes the deployed
+    /// key's record first, as in production.
+    pub fn with_mta(lab: &Lab, dir: Dir, host: &str, mta: Mta) -> Self {
+        let d = dir.path().display().to_string();
         let swap = format!(
             "openssl req -new -x509 -key \"$DANEROLL_NEXT_KEY\" -subj /CN={host} -days 30 -out {d}/acme/fullchain.pem"
         );
+        let live_check = match mta.live_check {
+            "files" => "# No MTA listens in this test: the deployed files stand in for what port 25 presents.\n\
+                        live_check = \"files\"\n"
+                .to_string(),
+            other => format!("live_check = \"{other}\"\n"),
+        };
+        let reload: Vec<String> = mta.reload.iter().map(|arg| format!("{arg:?}")).collect();
         let config = dir.write(
             "daneroll.toml",
             format!(
@@ -81,12 +120,10 @@ poll_interval = "1s"
 name = "{host}"
 dns = "lab"
 ttl = 5
-# No MTA listens in this test: the deployed files stand in for what port 25 presents.
-live_check = "files"
-
+{live_check}
 [host.deploy]
-combined_file = "{d}/postfix/chain.pem"
-reload = ["/bin/sh", "-c", "echo reload >> {d}/reloads"]
+combined_file = "{chain}"
+reload = [{reload}]
 
 [host.source]
 certificate_file = "{d}/acme/fullchain.pem"
@@ -95,9 +132,16 @@ command = ["/bin/sh", "-c", {swap:?}]
                 key = lab.keys.mx.bind_file.display(),
                 anchor = lab.trust_anchor.display(),
                 resolver = lab.resolver,
+                chain = mta.chain_file.display(),
+                reload = reload.join(", "),
             ),
         );
-        let setup = Self { dir, host, config };
+        let setup = Self {
+            dir,
+            host: host.to_string(),
+            config,
+            chain: mta.chain_file,
+        };
         // The first certificate's record is published before daneroll starts (as in production).
         lab.nsupdate(
             &lab.keys.mx,
@@ -113,21 +157,21 @@ command = ["/bin/sh", "-c", {swap:?}]
         setup
     }
 
-    fn daneroll(&self, args: &[&str]) -> Command {
+    pub fn daneroll(&self, args: &[&str]) -> Command {
         let mut command = daneroll();
         command.arg("--config").arg(&self.config).args(args);
         command
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         Run::from_output(self.daneroll(args).output().unwrap())
     }
 
-    fn owner(&self) -> String {
+    pub fn owner(&self) -> String {
         format!("_25._tcp.{}.", self.host)
     }
 
-    fn state(&self) -> serde_json::Value {
+    pub fn state(&self) -> serde_json::Value {
         let path = self
             .dir
             .join(&format!("state/hosts/{}/state.json", self.host));
@@ -137,18 +181,18 @@ command = ["/bin/sh", "-c", {swap:?}]
             .unwrap_or(serde_json::Value::Null)
     }
 
-    fn stage(&self) -> String {
+    pub fn stage(&self) -> String {
         self.state()["rollover"]["stage"]["state"]
             .as_str()
             .unwrap_or("none")
             .to_string()
     }
 
-    fn deployed(&self) -> String {
-        record_of(&self.dir.join("postfix/chain.pem"))
+    pub fn deployed(&self) -> String {
+        record_of(&self.chain)
     }
 
-    fn history(&self) -> String {
+    pub fn history(&self) -> String {
         std::fs::read_to_string(
             self.dir
                 .join(&format!("state/hosts/{}/history.jsonl", self.host)),
@@ -157,7 +201,7 @@ command = ["/bin/sh", "-c", {swap:?}]
     }
 
     /// Ticks (each returns at once) until the host is in the steady state.
-    fn tick_until_ready(&self) {
+    pub fn tick_until_ready(&self) {
         let start = Instant::now();
         while self.stage() != "ready" {
             assert!(
@@ -179,7 +223,7 @@ command = ["/bin/sh", "-c", {swap:?}]
 }
 
 /// Digests (upper-case hex) every authoritative server of mx.example. serves at the owner.
-fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<String>> {
+pub fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<String>> {
     lab.mx
         .servers()
         .into_iter()
@@ -198,7 +242,7 @@ fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<String>> {
 }
 
 /// The promise: the deployed key's record is served by every authoritative server.
-fn assert_promise(lab: &Lab, setup: &Setup, when: &str) {
+pub fn assert_promise(lab: &Lab, setup: &Setup, when: &str) {
     let deployed = setup.deployed();
     for (i, served) in served_everywhere(lab, &setup.owner()).iter().enumerate() {
         assert!(
@@ -511,5 +555,83 @@ fn a_swap_the_probe_cannot_confirm_keeps_the_old_record() {
         !setup.history().contains("\"action\":\"retire\""),
         "{}",
         setup.history()
+    );
+}
+
+#[test]
+fn rollover_without_host_rolls_every_host_at_once() {
+    let lab = Lab::shared();
+    let first = Setup::new(lab, "multi1");
+    let second = Setup::new(lab, "multi2");
+    // One configuration with both hosts (the first setup's state directory).
+    let text = std::fs::read_to_string(&first.config).unwrap();
+    let other = std::fs::read_to_string(&second.config).unwrap();
+    let other_host = &other[other.find("[[host]]").unwrap()..];
+    let config = first
+        .dir
+        .write("both.toml", format!("{text}\n{other_host}"));
+    let state_dir = first.dir.join("state");
+    let stage_of = |host: &str| -> String {
+        let path = state_dir.join(format!("hosts/{host}/state.json"));
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|state| {
+                state["rollover"]["stage"]["state"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    let run = |args: &[&str]| {
+        let mut command = daneroll();
+        command.arg("--config").arg(&config).args(args);
+        Run::from_output(command.output().unwrap())
+    };
+    let start = Instant::now();
+    while stage_of(&first.host) != "ready" || stage_of(&second.host) != "ready" {
+        assert!(start.elapsed() < Duration::from_secs(120), "never ready");
+        run(&["tick", "--quiet"]).expect_status(0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let before = [first.deployed(), second.deployed()];
+
+    let rolled = run(&["rollover"]);
+    rolled.expect_status(0);
+    for setup in [&first, &second] {
+        // Several hosts: every line says which host it is about.
+        assert!(
+            rolled
+                .stdout
+                .contains(&format!("{}: retired _25._tcp.{}.", setup.host, setup.host)),
+            "{}",
+            rolled.stdout
+        );
+        assert_eq!(stage_of(&setup.host), "ready");
+        assert_promise(lab, setup, "after the rollover of both");
+    }
+    let after = [first.deployed(), second.deployed()];
+    assert!(
+        before[0] != after[0] && before[1] != after[1],
+        "{before:?} {after:?}"
+    );
+    // The waits overlapped: the two hosts' swaps interleave in one run's output rather than
+    // the second host starting after the first one finished.
+    let swap = |setup: &Setup| {
+        rolled
+            .stdout
+            .find(&format!("{}: running the swap command", setup.host))
+            .unwrap()
+    };
+    let retired = |setup: &Setup| {
+        rolled
+            .stdout
+            .find(&format!("{}: retired", setup.host))
+            .unwrap()
+    };
+    assert!(
+        swap(&first) < retired(&second) && swap(&second) < retired(&first),
+        "{}",
+        rolled.stdout
     );
 }

@@ -22,8 +22,10 @@ pub mod cloudflare;
 pub mod desec;
 pub mod gandi;
 pub mod hetzner;
+pub mod ovh;
 mod server;
 mod store;
+pub mod technitium;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -79,7 +81,7 @@ impl Shared {
         // invariant: no code panics while holding these locks.
         let mut store = self.store.lock().expect("fake store");
         let response = change(&mut store);
-        if !(200..300).contains(&response.status) {
+        if !(200..300).contains(&response.status) || response.failed {
             return response;
         }
         if let Some(hook) = self.hooks.lock().expect("fake hooks").pop_front() {
@@ -108,6 +110,16 @@ impl Fake {
         handler: fn(&Shared, &Request) -> Response,
     ) -> Self {
         let token = format!("{prefix}-token-{}", random_hex());
+        Self::start_with_token(prefix, zones, token, handler)
+    }
+
+    /// [`Fake::start`] with a credential of the provider's own form (OVH's three parts).
+    fn start_with_token(
+        prefix: &'static str,
+        zones: &[&str],
+        token: String,
+        handler: fn(&Shared, &Request) -> Response,
+    ) -> Self {
         let shared = Shared::new(zones, token);
         let for_server = Arc::clone(&shared);
         let server = FakeServer::start(prefix, move |request| handler(&for_server, request));
@@ -195,7 +207,7 @@ pub fn parse_value(value: &str) -> Result<Tlsa, String> {
     value.parse::<Tlsa>().map_err(|e| e.to_string())
 }
 
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     use std::io::Read;
     let mut buf = [0u8; 12];
     std::fs::File::open("/dev/urandom")

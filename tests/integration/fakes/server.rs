@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: String,
+    /// The request target exactly as sent (path and query, still percent-encoded).
+    pub target: String,
     /// The path after the API prefix, e.g. `/domains/example.com/rrsets/`.
     pub path: String,
     pub query: Vec<(String, String)>,
@@ -60,6 +62,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A refusal whatever the status (Technitium answers errors with HTTP 200): the fakes'
+    /// write hooks treat it as a failed write.
+    pub failed: bool,
 }
 
 impl Response {
@@ -68,6 +73,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
+            failed: false,
         }
     }
 
@@ -76,6 +82,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            failed: false,
         }
     }
 
@@ -84,6 +91,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "text/html".into())],
             body: text.as_bytes().to_vec(),
+            failed: false,
         }
     }
 
@@ -101,6 +109,8 @@ pub struct Logged {
     pub query: Vec<(String, String)>,
     /// The `Authorization` or `X-API-Key` header as sent.
     pub auth: Option<String>,
+    /// Every header (names in lower case), for schemes with several (OVH).
+    pub headers: Vec<(String, String)>,
     pub status: u16,
 }
 
@@ -238,6 +248,7 @@ fn answer(inner: &Inner, request: Result<&Request, &String>) -> Response {
         path: request.path.clone(),
         query: request.query.clone(),
         auth,
+        headers: request.headers.clone(),
         status: response.status,
     });
     response
@@ -289,6 +300,7 @@ async fn read_request(
         .collect();
     Some(Ok(Request {
         method,
+        target: target.clone(),
         path: decode(path, false),
         query,
         headers,

@@ -15,7 +15,7 @@
 //! | field of [`Lab`] | zone | servers | DNSSEC | RFC 2136 |
 //! |---|---|---|---|---|
 //! | `root` | `.` | BIND | signed, CSK (trust anchor) | – |
-//! | `tld` | `example.` | BIND | secure | – |
+//! | `tld` | `example.` | BIND | secure | `keys.parent` NS/DS/glue only ([`Lab::delegate`]) |
 //! | `mx` | `mx.example.` | BIND primary (2 addresses) + BIND secondary (2 addresses) | secure | `keys.mx`, `keys.other`, `keys.sha512` TLSA anywhere; `keys.narrow` only `_25._tcp.mail2.mx.example.` |
 //! | `corp` | `corp.example.` (MX domain, `MX 10 mail.mx.example.`) | same as `mx` | secure | – |
 //! | `insecure` | `insecure.example.` | BIND (misc) | unsigned, no DS | `keys.mx`, `keys.other` |
@@ -137,6 +137,9 @@ pub struct LabKeys {
     pub narrow: TsigKey,
     /// `daneroll-512` (hmac-sha512): TLSA updates in `mx.example.`.
     pub sha512: TsigKey,
+    /// `lab-parent`: NS, DS and glue A records in `example.`, to delegate a child zone served
+    /// by another test server ([`Lab::delegate`]).
+    pub parent: TsigKey,
     /// `rndc-key`: controls the BIND servers.
     rndc: TsigKey,
 }
@@ -450,6 +453,26 @@ impl Lab {
         process::run(command).map(drop)
     }
 
+    /// Delegates `zone` (a child of `example.`, absolute) from the signed `example.` zone to a
+    /// server outside the lab: NS `ns1.ZONE` with glue `server`, and the child's `ds` lines
+    /// (`ZONE. IN DS …`). Waits (bounded) until unbound validates the child's SOA, so the child
+    /// is part of the lab's secure tree (RFC 4035 §5: the DS at the parent links the chain).
+    pub fn delegate(&self, zone: &str, server: Ipv4Addr, ds: &[String]) -> Result<(), String> {
+        let ttl = zones::TTL;
+        let mut commands = format!(
+            "update add {zone} {ttl} NS ns1.{zone}\nupdate add ns1.{zone} {ttl} A {server}\n"
+        );
+        for line in ds {
+            let rdata = line
+                .split_once(" DS ")
+                .map(|(_, rdata)| rdata.trim())
+                .ok_or_else(|| format!("not a DS record: {line}"))?;
+            commands.push_str(&format!("update add {zone} {ttl} DS {rdata}\n"));
+        }
+        self.nsupdate(&self.keys.parent, &self.tld, &commands)?;
+        self.servers.unbound.wait_validated(zone)
+    }
+
     /// Adds more addresses of the lab's block to `lo` (removed with the lab), e.g. the
     /// `bench-K.mx.example.` hosts of [`zones::BENCH_HOSTS`] ([`Lab::bench_host`]).
     pub fn add_addresses(&self, addrs: &[Ipv4Addr]) -> Result<(), String> {
@@ -516,6 +539,7 @@ fn make_tsig_keys(dir: &Path) -> Result<LabKeys, String> {
             ("narrow-key", "hmac-sha256"),
             ("rndc-key", "hmac-sha256"),
             ("daneroll-512", "hmac-sha512"),
+            ("lab-parent", "hmac-sha256"),
         ]
         .map(|(name, algorithm)| scope.spawn(move || TsigKey::generate(dir, name, algorithm)));
         let mut keys = handles.map(join);
@@ -527,6 +551,7 @@ fn make_tsig_keys(dir: &Path) -> Result<LabKeys, String> {
             narrow: take(3)?,
             rndc: take(4)?,
             sha512: take(5)?,
+            parent: take(6)?,
         })
     })
 }
@@ -581,6 +606,10 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
         &[],
         rndc,
     )?;
+    let delegations = [format!(
+        "grant \"{}\" subdomain example. NS DS A;",
+        keys.parent.name
+    )];
     let tld = Bind::start(
         "example.",
         &dir.join("tld"),
@@ -589,10 +618,10 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
             "example.",
             zones::example(plan, &ds),
             true,
-            &[],
+            &delegations,
             &[],
         )],
-        &[],
+        &[&keys.parent],
         rndc,
     )?;
     let tlsa_grants = |zone: &str| {

@@ -1,5 +1,5 @@
-//! A real Postfix `smtpd` with STARTTLS on its own loopback address, port 25, for the probe and
-//! `check` tests, and the `posttls-finger` that ships with it for cross-checks.
+//! A real Postfix `smtpd` with STARTTLS on its own loopback address, port 25, for the probe,
+//! `check` and rollover tests, and the `posttls-finger` that ships with it for cross-checks.
 //!
 //! Why Postfix: it is the MTA most DANE deployments run, and the one whose DANE client
 //! (`posttls-finger -l dane`) we compare against. The harness runs `master -d` (foreground, no
@@ -166,6 +166,35 @@ impl Postfix {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         text
+    }
+
+    /// The first listener's chain file (key, leaf, issuers), e.g. a deploy target.
+    /// CPU time (user + system) used so far by the master's children that are still running
+    /// (`smtpd`, `tlsmgr`, …), from /proc: what the server side of a benchmark costs.
+    pub fn children_cpu(&self) -> Duration {
+        let master = self.daemon.pid().to_string();
+        // SAFETY: sysconf reads a constant and has no preconditions.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let mut ticks = 0u64;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the parenthesised command: state ppid … utime(14) stime(15).
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.get(1) == Some(&master.as_str()) {
+                let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+                ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
+            }
+        }
+        Duration::from_millis(ticks * 1000 / tick.max(1))
+    }
+
+    pub fn chain_file(&self) -> PathBuf {
+        chain_path(&self.dir, 0)
     }
 
     /// The configuration directory (for `MAIL_CONFIG` / `posttls-finger -c`).

@@ -35,6 +35,8 @@ use super::process::{self, Daemon};
 /// The zone the harness creates and signs.
 pub const ZONE: &str = "pdns.example.";
 const API_PORT: u16 = 8081;
+/// TTL of the zone's records and its negative TTL (SOA minimum), in seconds.
+const TTL: &str = "5";
 const SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
 
 /// A running PowerDNS server with one signed zone.
@@ -47,6 +49,7 @@ pub struct PowerDns {
     pub zone: String,
     /// The temp dir: config, database, log.
     pub dir: PathBuf,
+    ip: Ipv4Addr,
     api_key: String,
     // Drop order: the daemon, then the address, then the directory.
     daemon: Daemon,
@@ -105,8 +108,20 @@ impl PowerDns {
 
         let util = |args: &[&str]| pdnsutil(&dir, args);
         util(&["create-zone", ZONE, &format!("ns1.{ZONE}")])?;
-        util(&["add-record", ZONE, "ns1", "A", "3600", &ip.to_string()])?;
-        util(&["add-record", ZONE, "mail", "A", "3600", &ip.to_string()])?;
+        // TTLs and negative TTL of 5 s, as in the DNS lab: a zone delegated from the lab's tree
+        // ([`PowerDns::ds_records`]) then turns resolver caches over within a test.
+        let soa = format!("ns1.{ZONE} hostmaster.{ZONE} 1 10 2 600 {TTL}");
+        util(&["replace-rrset", ZONE, "@", "SOA", TTL, &soa])?;
+        util(&[
+            "replace-rrset",
+            ZONE,
+            "@",
+            "NS",
+            TTL,
+            &format!("ns1.{ZONE}"),
+        ])?;
+        util(&["add-record", ZONE, "ns1", "A", TTL, &ip.to_string()])?;
+        util(&["add-record", ZONE, "mail", "A", TTL, &ip.to_string()])?;
         util(&["secure-zone", ZONE])?;
         // The API bumps the serial on every change and keeps NSEC ordering right (what a
         // zone created through the API gets by default).
@@ -122,6 +137,7 @@ impl PowerDns {
             api_url: format!("http://{ip}:{API_PORT}/api/v1"),
             zone: ZONE.to_string(),
             dir,
+            ip,
             api_key,
             daemon,
             block,
@@ -218,7 +234,8 @@ impl PowerDns {
         pdnsutil(&self.dir, args)
     }
 
-    /// Adds a record with `pdnsutil add-record` (`owner` absolute, inside the zone).
+    /// Adds a record with `pdnsutil add-record` (`owner` absolute, inside the zone), then
+    /// rectifies the zone.
     pub fn add_record(&self, owner: &str, rtype: &str, ttl: u32, content: &str) {
         let relative = owner
             .strip_suffix(&format!(".{ZONE}"))
@@ -232,6 +249,10 @@ impl PowerDns {
             content,
         ])
         .unwrap_or_else(|e| panic!("{e}"));
+        // As an operator must after editing a signed zone's database: NSEC order and the empty
+        // non-terminals (`_tcp.x`, `x`) that validating resolvers ask for on the way down.
+        self.pdnsutil(&["rectify-zone", ZONE])
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Runs `dig @server` with `args`, without recursion.
@@ -264,6 +285,26 @@ impl PowerDns {
         text.push_str("};\n");
         write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
         path
+    }
+
+    /// The zone's DS records (`pdns.example. IN DS TAG 13 2 HEX`, one per digest type) as
+    /// `pdnsutil export-zone-ds` gives them, for the parent zone.
+    pub fn ds_records(&self) -> Result<Vec<String>, String> {
+        let text = self.pdnsutil(&["export-zone-ds", ZONE])?;
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|line| line.contains(" DS "))
+            .map(|line| line.split(';').next().unwrap_or(line).trim().to_string())
+            .collect();
+        if lines.is_empty() {
+            return Err(format!("pdnsutil export-zone-ds {ZONE} gave no DS: {text}"));
+        }
+        Ok(lines)
+    }
+
+    /// The server's address (port 53 for DNS, [`API_PORT`] for the API).
+    pub fn ip(&self) -> Ipv4Addr {
+        self.ip
     }
 
     /// Where the server logs.
