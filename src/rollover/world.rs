@@ -437,26 +437,17 @@ impl RealWorld {
             problem: e.to_string(),
         })??;
         if staged_here {
-            self.say(
-                "the client's deploy hook did not stage the certificate: daneroll staged it \
-                 (install the hook, see hooks/README.md)",
-            );
+            self.say("the client's hook staged nothing: daneroll staged the certificate");
         }
         Ok(())
     }
 
-    /// Gives a new next key to an ACME client that keeps one for its own next renewal
-    /// (acme.sh, dehydrated).
+    /// Gives a new next key to an ACME client that keeps one for its own next renewal.
     fn stage_with_client(&self, key_pem: &[u8]) -> Result<(), WorldError> {
-        let Some(source) = self.host.source.as_ref().and_then(|s| s.acme.as_ref()) else {
-            return Ok(());
-        };
-        if let Some(path) = acme::stage_next_key(source, key_pem)? {
-            self.say(&format!(
-                "staged the next key for {} in {}",
-                source.client(),
-                path.display()
-            ));
+        if let Some(source) = self.host.source.as_ref().and_then(|s| s.acme.as_ref())
+            && let Some(path) = acme::stage_next_key(source, key_pem)?
+        {
+            self.say(&format!("staged the next key in {}", path.display()));
         }
         Ok(())
     }
