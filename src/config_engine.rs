@@ -56,6 +56,9 @@ pub struct CertSource {
     /// `type = "certbot"` etc.: the ACME client daneroll renews through with the next key
     /// (its deploy hook stages the certificate in the state directory).
     pub acme: Option<AcmeSource>,
+    /// `renew_command`: the ACME client's forced renewal (argv, no shell), replacing the stock
+    /// one of [`AcmeSource`]'s client; daneroll puts the next key in place before running it.
+    pub renew_command: Option<Vec<String>>,
 }
 
 /// The ACME client of a host and where its files are (`[host.source] type = …`). Names
@@ -147,6 +150,7 @@ pub(super) struct RawSource {
     cert_dir: Option<PathBuf>,
     path: Option<PathBuf>,
     email: Option<Spanned<String>>,
+    renew_command: Option<Spanned<Vec<String>>>,
 }
 
 /// Parses `90`, `90s`, `15m`, `2h`, `365d`, `2w`.
@@ -332,6 +336,23 @@ impl Validator<'_> {
             None => None,
         };
         let acme = self.acme_source(&mut raw, host)?;
+        let renew_command = match raw.renew_command.take() {
+            Some(argv) if acme.is_none() => {
+                return Err(self.error(
+                    Some(argv.span()),
+                    "host.source.renew_command",
+                    "is the ACME client's renew command: name the client with type = \"certbot\", \
+                     \"acme.sh\", \"dehydrated\" or \"lego\" (or use command = [...] to run \
+                     your own renewal)",
+                ));
+            }
+            Some(argv) => {
+                must_be_absolute_argv(argv.get_ref())
+                    .map_err(|e| self.error(Some(argv.span()), "host.source.renew_command", e))?;
+                Some(argv.into_inner())
+            }
+            None => None,
+        };
         if raw.certificate_file.is_none() && acme.is_none() {
             return Err(self.error(
                 raw.key_file.as_ref().map(Spanned::span),
@@ -346,6 +367,7 @@ impl Validator<'_> {
             key_file: raw.key_file.map(Spanned::into_inner),
             command,
             acme,
+            renew_command,
         }))
     }
 
@@ -466,5 +488,45 @@ mod tests {
         );
         let err = acme_host("type = \"lego\"\n").unwrap_err().to_string();
         assert!(err.contains("path") && err.contains("email"), "{err}");
+        let err = acme_host("certificate_file = \"/c\"\nrenew_command = [\"certbot\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("host.source.renew_command") && err.contains("type ="),
+            "{err}"
+        );
+        let err = acme_host("type = \"certbot\"\nrenew_command = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host.source.renew_command"), "{err}");
+    }
+
+    #[test]
+    fn a_renew_command_replaces_the_stock_one() {
+        let config = acme_host(
+            "type = \"dehydrated\"\nrenew_command = [\"dehydrated\", \"--config\", \"/d/config\", \
+             \"--cron\"]\n",
+        )
+        .unwrap();
+        let source = config.hosts[0].source.as_ref().unwrap();
+        assert_eq!(
+            source.renew_command.as_deref(),
+            Some(
+                &[
+                    "dehydrated".to_string(),
+                    "--config".into(),
+                    "/d/config".into(),
+                    "--cron".into()
+                ][..]
+            )
+        );
+        assert_eq!(
+            acme_host("type = \"certbot\"\n").unwrap().hosts[0]
+                .source
+                .as_ref()
+                .unwrap()
+                .renew_command,
+            None
+        );
     }
 }

@@ -7,8 +7,9 @@
 //! daneroll.sh` passes `Le_Alt` on as `DANEROLL_ACMESH_ALT`.
 //!
 //! Keys: acme.sh reuses `D.key` by default. With `--always-force-new-domain-key` it keeps a
-//! pre-generated `D.key.next`, promotes it at the next renewal and writes a fresh `.next`:
-//! daneroll writes its own next key there (and again after each renewal). ECDSA certificates
+//! pre-generated `D.key.next`, promotes it at the next renewal (copies it to `D.key` and empties
+//! it) and writes a fresh `.next` before ordering: daneroll writes its own next key there
+//! whenever it generates one, i.e. again after each renewal. ECDSA certificates
 //! live in `D_ecc/` and need `--ecc` on `--renew`.
 
 use std::path::PathBuf;
@@ -120,7 +121,9 @@ impl AcmeShCertificate {
     }
 
     /// Renews now with the next key: written as `D.key` (reused by default) and `D.key.next`
-    /// (promoted with `--always-force-new-domain-key`); `D.key` is restored on failure.
+    /// (promoted with `--always-force-new-domain-key`). On failure `D.key` is restored and the
+    /// next key written to `D.key.next` again: acme.sh promotes `.next` and makes a fresh one
+    /// *before* it sends the order, so a failed order leaves its own key there.
     pub fn renew_with_key(
         &self,
         next_key_pem: &[u8],
@@ -134,6 +137,7 @@ impl AcmeShCertificate {
             .and_then(|()| command.run());
         if let Err(error) = result {
             backup.restore()?;
+            self.stage_next_key(next_key_pem)?;
             return Err(error);
         }
         drop(backup);
@@ -247,6 +251,35 @@ mod tests {
         assert!(cert.renew_command().display().ends_with("--ecc"));
         let rsa = AcmeShCertificate { ecc: false, ..cert };
         assert!(!rsa.renew_command().display().contains("--ecc"));
+    }
+
+    #[test]
+    fn a_failed_renewal_restores_the_key_and_stages_the_next_key_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = AcmeShCertificate {
+            home: dir.path().into(),
+            domain: "mx1.example.net".into(),
+            ecc: true,
+        };
+        std::fs::create_dir(cert.dir()).unwrap();
+        std::fs::write(cert.key_file(), "current").unwrap();
+        // What acme.sh --renew does with --always-force-new-domain-key before the order fails.
+        let command = RenewCommand::new(
+            "sh",
+            vec![
+                "-c".into(),
+                format!(
+                    "cat {next} > {key}; echo fresh > {next}; exit 1",
+                    next = cert.next_key_file().display(),
+                    key = cert.key_file().display()
+                ),
+            ],
+        );
+        let next: Tlsa = format!("3 1 1 {}", "ab".repeat(32)).parse().unwrap();
+        let error = cert.renew_with_key(b"next", &next, &command).unwrap_err();
+        assert!(matches!(error, InjectError::RenewFailed { .. }), "{error}");
+        assert_eq!(std::fs::read(cert.key_file()).unwrap(), b"current");
+        assert_eq!(std::fs::read(cert.next_key_file()).unwrap(), b"next");
     }
 
     #[test]

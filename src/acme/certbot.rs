@@ -99,6 +99,28 @@ impl Lineage {
         Ok(target)
     }
 
+    /// The renewal settings file, `CONFIG_DIR/renewal/NAME.conf`.
+    pub fn renewal_conf(&self) -> PathBuf {
+        self.config_dir
+            .join("renewal")
+            .join(format!("{}.conf", self.name))
+    }
+
+    /// The key type the lineage's renewal settings name (`key_type`, `rsa_key_size`,
+    /// `elliptic_curve` under `[renewalparams]`, with certbot's defaults for absent ones).
+    /// `None` when the file cannot be read or names a type daneroll does not generate.
+    pub fn configured_key_type(&self) -> Option<KeyType> {
+        let text = std::fs::read_to_string(self.renewal_conf()).ok()?;
+        key_type_in_renewal_conf(&text)
+    }
+
+    /// The key type flags a renewal with a `next` key needs: `Some(next)` unless the lineage's
+    /// settings already name that type. certbot refuses `--reuse-key` with a key whose type
+    /// differs from its settings, and takes the type from the flags.
+    pub fn key_type_change(&self, next: KeyType) -> Option<KeyType> {
+        (self.configured_key_type() != Some(next)).then_some(next)
+    }
+
     /// The stock renew command for this lineage, with key type flags when the key type changes.
     pub fn renew_command(&self, key_type: Option<KeyType>) -> RenewCommand {
         let mut args: Vec<String> = [
@@ -119,6 +141,44 @@ impl Lineage {
             args.extend(key_type_args(key_type).iter().map(|s| s.to_string()));
         }
         RenewCommand::new("certbot", args)
+    }
+}
+
+/// The key type a renewal configuration asks for. certbot restores an absent `key_type` as
+/// `rsa` (lineages older than certbot 1.25) and defaults to 2048 bits and secp256r1.
+fn key_type_in_renewal_conf(text: &str) -> Option<KeyType> {
+    let mut in_params = false;
+    let (mut kind, mut size, mut curve) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_params = line == "[renewalparams]";
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=').filter(|_| in_params) else {
+            continue;
+        };
+        let value = value.trim().to_ascii_lowercase();
+        match key.trim() {
+            "key_type" => kind = Some(value),
+            "rsa_key_size" => size = Some(value),
+            "elliptic_curve" => curve = Some(value),
+            _ => {}
+        }
+    }
+    match kind.as_deref().unwrap_or("rsa") {
+        "rsa" => match size.as_deref().unwrap_or("2048") {
+            "2048" => Some(KeyType::Rsa2048),
+            "3072" => Some(KeyType::Rsa3072),
+            "4096" => Some(KeyType::Rsa4096),
+            _ => None,
+        },
+        "ecdsa" => match curve.as_deref().unwrap_or("secp256r1") {
+            "secp256r1" | "prime256v1" | "p-256" => Some(KeyType::EcdsaP256),
+            "secp384r1" | "p-384" => Some(KeyType::EcdsaP384),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -197,6 +257,57 @@ mod tests {
                 fullchain_path: Some(live.join("fullchain.pem")),
                 chain_path: Some(live.join("chain.pem")),
             })
+        );
+    }
+
+    #[test]
+    fn key_type_from_renewal_settings() {
+        let conf = |params: &str| {
+            key_type_in_renewal_conf(&format!(
+                "version = 2.1.0\narchive_dir = /a\n\n[renewalparams]\n{params}\n[[webroot_map]]\nkey_type = x\n"
+            ))
+        };
+        assert_eq!(
+            conf("key_type = ecdsa\nelliptic_curve = secp384r1"),
+            Some(KeyType::EcdsaP384)
+        );
+        assert_eq!(conf("key_type = ecdsa"), Some(KeyType::EcdsaP256));
+        assert_eq!(
+            conf("key_type = rsa\nrsa_key_size = 4096"),
+            Some(KeyType::Rsa4096)
+        );
+        // Lineages from before certbot 1.25 have no key_type: RSA 2048.
+        assert_eq!(conf("authenticator = standalone"), Some(KeyType::Rsa2048));
+        assert_eq!(conf("key_type = rsa\nrsa_key_size = 1024"), None);
+    }
+
+    #[test]
+    fn key_type_flags_only_when_the_type_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lineage = Lineage::new(dir.path(), "mx");
+        // Unknown settings: the flags (which match the key) are always safe to add.
+        assert_eq!(
+            lineage.key_type_change(KeyType::EcdsaP256),
+            Some(KeyType::EcdsaP256)
+        );
+        std::fs::create_dir_all(dir.path().join("renewal")).unwrap();
+        std::fs::write(
+            lineage.renewal_conf(),
+            "[renewalparams]\nkey_type = ecdsa\nelliptic_curve = secp256r1\n",
+        )
+        .unwrap();
+        assert_eq!(lineage.key_type_change(KeyType::EcdsaP256), None);
+        assert_eq!(
+            lineage.key_type_change(KeyType::Rsa2048),
+            Some(KeyType::Rsa2048)
+        );
+        let command = lineage.renew_command(lineage.key_type_change(KeyType::Rsa2048));
+        assert!(
+            command
+                .display()
+                .ends_with("--key-type rsa --rsa-key-size 2048"),
+            "{}",
+            command.display()
         );
     }
 

@@ -93,17 +93,28 @@ impl DehydratedCertificate {
         self.dir().join("cert.pem")
     }
 
-    /// The stock forced renewal of this certificate, with the rollover setting on.
+    /// The current key (`privkey.pem`, a link to `privkey-TIMESTAMP.pem`).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir().join("privkey.pem")
+    }
+
+    /// The stock forced renewal of this one certificate: `--domain` for each of its names (read
+    /// from the certificate, so no name is dropped; `--domain` replaces the domains.txt line)
+    /// and `--alias` for its directory. dehydrated reads its config (`/etc/dehydrated/config`),
+    /// where `PRIVATE_KEY_ROLLOVER=yes` must be set.
     pub fn renew_command(&self) -> RenewCommand {
-        RenewCommand::new(
-            "dehydrated",
-            vec![
-                "--cron".into(),
-                "--force".into(),
-                "--domain".into(),
-                self.name.clone(),
-            ],
-        )
+        let names = super::files::names_of(&self.cert_file())
+            .ok()
+            .filter(|names| !names.is_empty())
+            .unwrap_or_else(|| vec![self.name.clone()]);
+        let mut args = vec!["--cron".to_string(), "--force".into()];
+        for name in names {
+            args.push("--domain".into());
+            args.push(name);
+        }
+        args.push("--alias".into());
+        args.push(self.name.clone());
+        RenewCommand::new("dehydrated", args)
     }
 
     /// Puts daneroll's next key where dehydrated takes its next key from.
@@ -226,6 +237,34 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_renewal_stages_the_next_key_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = DehydratedCertificate {
+            cert_dir: dir.path().into(),
+            name: "mx1.example.net".into(),
+        };
+        std::fs::create_dir(cert.dir()).unwrap();
+        // As dehydrated does before it orders: the roll key moves into use, a fresh one is
+        // made, then the order fails.
+        let roll = cert.next_key_file();
+        let command = RenewCommand::new(
+            "sh",
+            vec![
+                "-c".into(),
+                format!(
+                    "mv {roll} {used}; echo fresh > {roll}; exit 1",
+                    roll = roll.display(),
+                    used = cert.dir().join("privkey-1.pem").display()
+                ),
+            ],
+        );
+        let next: Tlsa = format!("3 1 1 {}", "ab".repeat(32)).parse().unwrap();
+        let error = cert.renew_with_key(b"next", &next, &command).unwrap_err();
+        assert!(matches!(error, InjectError::RenewFailed { .. }), "{error}");
+        assert_eq!(std::fs::read(&roll).unwrap(), b"next");
+    }
+
+    #[test]
     fn roll_key_location_and_command() {
         let cert = DehydratedCertificate {
             cert_dir: "/var/lib/dehydrated/certs".into(),
@@ -235,10 +274,11 @@ mod tests {
             cert.next_key_file(),
             PathBuf::from("/var/lib/dehydrated/certs/mx1.example.net/privkey.roll.pem")
         );
+        // No certificate to read the names from: the directory name.
         let command = cert.renew_command();
         assert_eq!(
             command.display(),
-            "dehydrated --cron --force --domain mx1.example.net"
+            "dehydrated --cron --force --domain mx1.example.net --alias mx1.example.net"
         );
     }
 }

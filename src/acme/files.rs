@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
 
-use crate::pki::{Item, Source, read_items, tlsa_for};
+use crate::pki::{Item, KeyType, Source, parse_items, read_items, tlsa_for};
 use crate::rollover::store::write_atomically;
 
 /// Why a key could not be put in place or a renewal failed. Names the file or command; never
@@ -99,6 +99,79 @@ pub fn leaf_of(path: &Path) -> Result<(Tlsa, OffsetDateTime), InjectError> {
         .ok_or_else(|| bad("holds no certificate".into()))?;
     let record = tlsa_for(leaf, 3, 1, 1).map_err(|e| bad(e.to_string()))?;
     Ok((record, not_after))
+}
+
+/// The key type of the first certificate or key in `pem` (`None`: not one daneroll generates).
+pub fn key_type_of_pem(pem: &[u8]) -> Option<KeyType> {
+    let items = parse_items(pem).ok()?;
+    key_type_of_spki(items.first()?.spki())
+}
+
+/// The key type of a SubjectPublicKeyInfo: RSA by modulus size, ECDSA by curve.
+pub fn key_type_of_spki(spki: &[u8]) -> Option<KeyType> {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_NIST_EC_P384};
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::PublicKey;
+    use x509_parser::x509::SubjectPublicKeyInfo;
+    let (_, info) = SubjectPublicKeyInfo::from_der(spki).ok()?;
+    match info.parsed().ok()? {
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            2048 => Some(KeyType::Rsa2048),
+            3072 => Some(KeyType::Rsa3072),
+            4096 => Some(KeyType::Rsa4096),
+            _ => None,
+        },
+        PublicKey::EC(_) => {
+            let curve = info.algorithm.parameters.as_ref()?.as_oid().ok()?;
+            if curve == OID_EC_P256 {
+                Some(KeyType::EcdsaP256)
+            } else if curve == OID_NIST_EC_P384 {
+                Some(KeyType::EcdsaP384)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The DNS names of the leaf certificate in `path`: the subject CN first (the name the client
+/// files it under), then the subjectAltNames, lower case, without duplicates.
+pub fn names_of(path: &Path) -> Result<Vec<String>, InjectError> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let bad = |problem: String| InjectError::BadFile {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let items =
+        read_items(&Source::Path(path.to_path_buf())).map_err(|e| bad(e.problem.to_string()))?;
+    let der = items
+        .iter()
+        .find_map(|item| item.certificate())
+        .ok_or_else(|| bad("holds no certificate".into()))?
+        .der()
+        .to_vec();
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| bad(e.to_string()))?;
+    let mut names: Vec<String> = Vec::new();
+    let mut push = |name: &str| {
+        let name = crate::config::normalize_host(name);
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    };
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(cn) = cn.as_str() {
+            push(cn);
+        }
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::DNSName(name) = name {
+                push(name);
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The key file as it was before daneroll replaced it.

@@ -102,7 +102,10 @@ impl LegoCertificate {
             .join(format!("{}.crt", file_stem(&self.domain)))
     }
 
-    /// The stock renewal: `--days` larger than any certificate lifetime forces it.
+    /// The stock renewal: `--days` larger than any certificate lifetime forces it. lego keeps no
+    /// settings of its own, so the challenge is lego's built-in HTTP-01 server on port 80
+    /// (`--http`); any other challenge (`--dns PROVIDER`, `--http.webroot`, another `--server`)
+    /// needs `renew_command` in the config.
     pub fn renew_command(&self) -> RenewCommand {
         RenewCommand::new(
             "lego",
@@ -114,6 +117,7 @@ impl LegoCertificate {
                 self.path.display().to_string(),
                 "--domains".into(),
                 self.domain.clone(),
+                "--http".into(),
                 "renew".into(),
                 "--reuse-key".into(),
                 "--no-random-sleep".into(),

@@ -25,12 +25,13 @@ pub mod handover;
 pub mod lego;
 mod run;
 pub mod staged;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use files::{InjectError, KeyBackup};
+pub use files::{InjectError, KeyBackup, key_type_of_pem, key_type_of_spki, leaf_of, names_of};
 pub use run::RenewCommand;
 
 /// The ACME clients daneroll has hooks for.

@@ -31,6 +31,13 @@ impl RenewCommand {
         }
     }
 
+    /// A command line from the config (`renew_command`): the program, then its arguments.
+    /// `None` for an empty list (the config refuses one).
+    pub fn from_argv(argv: &[String]) -> Option<Self> {
+        let (program, args) = argv.split_first()?;
+        Some(Self::new(program, args.to_vec()))
+    }
+
     /// Adds arguments at the end.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
@@ -137,6 +144,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("boom") && error.contains('3'), "{error}");
+    }
+
+    #[test]
+    fn a_configured_argv_is_program_then_arguments() {
+        let argv = ["lego".to_string(), "--http".into(), "renew".into()];
+        let command = RenewCommand::from_argv(&argv).unwrap();
+        assert_eq!(command.program, PathBuf::from("lego"));
+        assert_eq!(command.args, vec!["--http", "renew"]);
+        assert_eq!(RenewCommand::from_argv(&[]), None);
     }
 
     #[test]

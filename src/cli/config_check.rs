@@ -218,6 +218,22 @@ fn effective(config: &Config, problems: &mut Vec<String>) -> Vec<String> {
                 lines.push(format!("command = {command:?}"));
                 problems.extend(program_problem(&format!("{who}: source command"), command));
             }
+            if let Some(acme) = &source.acme {
+                lines.push(format!("type = {:?}", acme.client().name()));
+                let renew = source.renew_command.clone().unwrap_or_else(|| {
+                    let stock = crate::acme::status::stock_renew_command(acme);
+                    std::iter::once(stock.program.display().to_string())
+                        .chain(stock.args)
+                        .collect()
+                });
+                let shown = if source.renew_command.is_some() {
+                    ""
+                } else {
+                    " (stock)"
+                };
+                lines.push(format!("renew_command = {renew:?}{shown}"));
+                problems.extend(program_problem(&format!("{who}: renew_command"), &renew));
+            }
         }
     }
     lines

@@ -93,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => keygen::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Check(args) => check::run(args, config),
-        Command::Status(args) => status::run(args),
+        Command::Status(args) => status::run(args, config),
         Command::History(args) => history::run(args),
         Command::Hook(args) => hook::run(args, config),
         Command::Tick(args) => tick::run(args, config),

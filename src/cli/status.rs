@@ -4,7 +4,11 @@
 //!
 //! For each host: the state (named after what it waits for), the current and next keys' records
 //! and how far the next one got (published, propagated, safe since), records being retired, the
-//! zone's last DNSSEC verdict, the last failure, and the next step with its time.
+//! zone's last DNSSEC verdict, the last failure, and the next step with its time. For a host
+//! whose certificates come from an ACME client (`[host.source] type = …`, read from the config
+//! when there is one): the client, where it takes its next key from, whether its key files
+//! agree with daneroll's view, and the command that repairs each disagreement
+//! ([`crate::acme::status`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +20,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::engine::StateDirFlag;
+use crate::acme::status::{ClientStatus, DanerollView, shell};
+use crate::config::Config;
 use crate::exit;
 use crate::output::write_stdout;
 use crate::rollover::Policy;
@@ -35,7 +42,7 @@ pub struct StateDirArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub state: StateDirArgs,
+    pub state: StateDirFlag,
     /// Only this host.
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
@@ -60,6 +67,9 @@ pub struct HostStatus {
     pub next_step: NextStep,
     #[serde(with = "time::serde::rfc3339")]
     pub saved_at: OffsetDateTime,
+    /// The host's ACME client and whether its key files agree (hosts with `type = …` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme: Option<ClientStatus>,
 }
 
 /// A key by its record, and how far it got.
@@ -90,22 +100,40 @@ pub struct NextStep {
 }
 
 /// Runs `daneroll status`.
-pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::existing(&args.state.state_dir);
+pub fn run(args: StatusArgs, config_flag: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    // The config is optional here (status reads the state directory); one that was asked for
+    // must load.
+    let (config_path, explicit) = Config::locate(config_flag);
+    let config = match Config::load_or_default(&config_path, explicit) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("daneroll: {error}");
+            return Ok(exit::code(exit::BAD_INPUT));
+        }
+    };
+    let state_dir = args
+        .state
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir.clone());
+    let store = Store::existing(&state_dir);
     let hosts = match &args.host {
         Some(host) => vec![host.clone()],
         None => store.hosts().context("listing hosts")?,
     };
     let now = OffsetDateTime::now_utc();
-    let policy = Policy::default();
     let mut statuses = Vec::new();
     for host in &hosts {
         match store.read_state(host)? {
-            Some(saved) => statuses.push(host_status(&saved, now, &policy)),
+            Some(saved) => {
+                let mut status = host_status(&saved, now, &config.policy);
+                status.acme = client_status(&config, explicit, &store, &saved);
+                statuses.push(status);
+            }
             None if args.host.is_some() => {
                 eprintln!(
                     "daneroll: no state for host {host} in {}",
-                    args.state.state_dir.display()
+                    state_dir.display()
                 );
                 return Ok(exit::code(exit::BAD_INPUT));
             }
@@ -119,13 +147,49 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else if statuses.is_empty() {
         format!(
             "no hosts in {} yet (`daneroll tick` adopts the configured hosts)\n",
-            args.state.state_dir.display()
+            state_dir.display()
         )
     } else {
         render_text(&statuses, now)
     };
     write_stdout(&text)?;
     Ok(exit::code(exit::OK))
+}
+
+/// The ACME client's side of a host configured with `[host.source] type = …`.
+fn client_status(
+    config: &Config,
+    explicit: bool,
+    store: &Store,
+    saved: &SavedState,
+) -> Option<ClientStatus> {
+    let host = &saved.rollover.host;
+    let source = config.host(host)?.source.as_ref()?.acme.as_ref()?;
+    let stage = &saved.rollover.stage;
+    let next = stage.next_record().map(|next| {
+        let path = store.private_key_path(host, next).ok();
+        (next.clone(), path)
+    });
+    let staged = crate::acme::staged::read(store, host)
+        .ok()
+        .flatten()
+        .map(|s| s.record);
+    let mut view = DanerollView {
+        host: host.clone(),
+        current: stage.current().map(|c| c.record.clone()),
+        next,
+        staged,
+        env_prefix: Vec::new(),
+        flags: Vec::new(),
+    };
+    if store.dir() != config.state_dir {
+        view.env_prefix
+            .push(format!("DANEROLL_STATE_DIR={}", shell(store.dir())));
+    }
+    if explicit {
+        view.flags = vec!["--config".into(), shell(&config.path)];
+    }
+    Some(crate::acme::status::check(source, &view))
 }
 
 /// Builds one host's status from its saved state.
@@ -162,6 +226,7 @@ pub fn host_status(saved: &SavedState, now: OffsetDateTime, policy: &Policy) -> 
         last_failure: rollover.retry.clone(),
         next_step,
         saved_at: saved.saved_at,
+        acme: None,
     }
 }
 
@@ -287,6 +352,9 @@ pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
                 failure.error
             ));
         }
+        if let Some(acme) = &status.acme {
+            render_client(&mut out, acme);
+        }
         match (&status.next_step.action, status.next_step.at) {
             (Some(action), _) => out.push_str(&format!("  next step {action} (due now)\n")),
             (None, Some(at)) => {
@@ -300,6 +368,43 @@ pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
         }
     }
     out
+}
+
+/// The ACME client's lines: where the next key goes, then one line per key file check.
+fn render_client(out: &mut String, acme: &ClientStatus) {
+    use crate::acme::status::{CheckKind, NextKeyWritten};
+    let when = match acme.next_key_written {
+        NextKeyWritten::Kept => "kept there between renewals",
+        NextKeyWritten::AtRotation => "written there when daneroll renews",
+    };
+    out.push_str(&format!(
+        "  acme      {}: next key in {} ({when})\n",
+        acme.client,
+        acme.next_key_file.display()
+    ));
+    for check in &acme.checks {
+        let what = match check.check {
+            CheckKind::CurrentKey => "current key",
+            CheckKind::NextKey => "next key",
+        };
+        let found = check.found.as_ref().map_or("-".into(), Tlsa::short);
+        let mut line = format!(
+            "  client    {what} {} {}: {}",
+            check.file.display(),
+            found,
+            check.verdict.describe()
+        );
+        if !check.verdict.is_ok()
+            && let Some(expected) = &check.expected
+        {
+            line.push_str(&format!(" (daneroll expects {})", expected.short()));
+        }
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(repair) = &check.repair {
+            out.push_str(&format!("  repair    {repair}\n"));
+        }
+    }
 }
 
 /// RFC 3339, or `-`.

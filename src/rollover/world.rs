@@ -421,12 +421,35 @@ impl RealWorld {
             record.short()
         ));
         let (host, record) = (host.to_string(), record.clone());
-        tokio::task::spawn_blocking(move || acme::renew(&source, &host, &key.pem, &record))
-            .await
-            .map_err(|e| WorldError::Command {
-                command: "ACME renewal".into(),
-                problem: e.to_string(),
-            })?
+        let custom = self
+            .host
+            .source
+            .as_ref()
+            .and_then(|s| s.renew_command.clone());
+        let store = self.store.clone();
+        let staged_here = tokio::task::spawn_blocking(move || {
+            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record)?;
+            acme::stage_renewed(&store, &host, &source, &record)
+        })
+        .await
+        .map_err(|e| WorldError::Command {
+            command: "ACME renewal".into(),
+            problem: e.to_string(),
+        })??;
+        if staged_here {
+            self.say("the client's hook staged nothing: daneroll staged the certificate");
+        }
+        Ok(())
+    }
+
+    /// Gives a new next key to an ACME client that keeps one for its own next renewal.
+    fn stage_with_client(&self, key_pem: &[u8]) -> Result<(), WorldError> {
+        if let Some(source) = self.host.source.as_ref().and_then(|s| s.acme.as_ref())
+            && let Some(path) = acme::stage_next_key(source, key_pem)?
+        {
+            self.say(&format!("staged the next key in {}", path.display()));
+        }
+        Ok(())
     }
 
     /// The private key for `record`: the source's key file, a generated key, or the deployed
@@ -544,6 +567,7 @@ impl World for RealWorld {
                     "next key {} (generated earlier)",
                     key.record.short()
                 ));
+                self.stage_with_client(&key.pem)?;
                 self.hit(ActionKind::GenerateNextKey);
                 return Ok(key.record);
             }
@@ -555,6 +579,7 @@ impl World for RealWorld {
             .write_private_key(lock, &record, key.private_key_pem().as_bytes())
             .map_err(store_err)?;
         self.say(&format!("generated the next key {}", record.short()));
+        self.stage_with_client(key.private_key_pem().as_bytes())?;
         self.hit(ActionKind::GenerateNextKey);
         Ok(record)
     }

@@ -27,7 +27,7 @@ fn path_with_daneroll() -> String {
 }
 
 /// The `3 1 1` record of the first certificate (or the key) in a PEM file.
-fn record_of(path: &Path) -> Tlsa {
+pub(crate) fn record_of(path: &Path) -> Tlsa {
     let run = crate::util::run(&[
         "tlsa",
         "--usage",
@@ -49,16 +49,16 @@ fn record_of(path: &Path) -> Tlsa {
     format!("3 1 1 {data}").parse().expect("a TLSA record")
 }
 
-/// One MX host of the lab whose certificate comes from certbot against pebble.
-struct Setup {
-    dir: Dir,
-    host: String,
-    config: PathBuf,
+/// One MX host of the lab whose certificate comes from an ACME client against pebble.
+pub(crate) struct Setup {
+    pub dir: Dir,
+    pub host: String,
+    pub config: PathBuf,
     trust_env: Vec<(String, String)>,
 }
 
 impl Setup {
-    fn env(&self, command: &mut Command) {
+    pub fn env(&self, command: &mut Command) {
         command
             .envs(self.trust_env.iter().cloned())
             .env("PATH", path_with_daneroll())
@@ -67,7 +67,7 @@ impl Setup {
             .env_remove("DANEROLL_STATE_DIR");
     }
 
-    fn certbot(&self, args: &[&str]) -> Run {
+    pub fn certbot(&self, args: &[&str]) -> Run {
         let mut command = Command::new("certbot");
         command
             .args(args)
@@ -78,7 +78,7 @@ impl Setup {
         Run::from_output(command.output().expect("run certbot"))
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         let mut command = daneroll();
         command.arg("--config").arg(&self.config).args(args);
         self.env(&mut command);
@@ -86,30 +86,30 @@ impl Setup {
         Run::from_output(command.output().expect("run daneroll"))
     }
 
-    fn live(&self, name: &str) -> PathBuf {
+    pub fn live(&self, name: &str) -> PathBuf {
         self.dir
             .join(&format!("letsencrypt/live/{}/{name}", self.host))
     }
 
-    fn host_dir(&self) -> PathBuf {
+    pub fn host_dir(&self) -> PathBuf {
         self.dir.join(&format!("state/hosts/{}", self.host))
     }
 
-    fn state(&self) -> serde_json::Value {
+    pub fn state(&self) -> serde_json::Value {
         std::fs::read_to_string(self.host_dir().join("state.json"))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or(serde_json::Value::Null)
     }
 
-    fn stage(&self) -> String {
+    pub fn stage(&self) -> String {
         self.state()["rollover"]["stage"]["state"]
             .as_str()
             .unwrap_or("none")
             .to_string()
     }
 
-    fn next(&self) -> Tlsa {
+    pub fn next(&self) -> Tlsa {
         let text = self.state()["rollover"]["stage"]["next"]["record"]
             .as_str()
             .unwrap_or_default()
@@ -118,20 +118,20 @@ impl Setup {
             .unwrap_or_else(|e| panic!("next record {text:?}: {e}"))
     }
 
-    fn history(&self) -> String {
+    pub fn history(&self) -> String {
         std::fs::read_to_string(self.host_dir().join("history.jsonl")).unwrap_or_default()
     }
 
-    fn deployed(&self) -> Tlsa {
+    pub fn deployed(&self) -> Tlsa {
         record_of(&self.dir.join("postfix/chain.pem"))
     }
 
-    fn owner(&self) -> String {
+    pub fn owner(&self) -> String {
         format!("_25._tcp.{}.", self.host)
     }
 
     /// Ticks (each returns at once) until the host is in the steady state.
-    fn tick_until_ready(&self) {
+    pub fn tick_until_ready(&self) {
         let start = Instant::now();
         while self.stage() != "ready" {
             assert!(
@@ -147,7 +147,7 @@ impl Setup {
 }
 
 /// The records every authoritative server of mx.example. serves at `owner`.
-fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<Tlsa>> {
+pub(crate) fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<Tlsa>> {
     lab.mx
         .servers()
         .into_iter()
@@ -166,6 +166,23 @@ fn served_everywhere(lab: &Lab, owner: &str) -> Vec<Vec<Tlsa>> {
 
 fn setup(lab: &Lab, pebble: &Pebble, label: &str, policy: &str) -> Setup {
     let dir = Dir::new();
+    let d = dir.path().display().to_string();
+    let source = format!("type = \"certbot\"\nconfig_dir = \"{d}/letsencrypt\"\n");
+    setup_in(dir, lab, &pebble.trust_env(), label, policy, "", &source)
+}
+
+/// A lab host `LABEL.mx.example` in `dir` with the `[policy]` lines `policy`, extra `[[host]]`
+/// lines `host_extra` and the `[host.source]` lines `source`; the MTA's file is
+/// `postfix/chain.pem`, every reload is logged in `reloads`.
+pub(crate) fn setup_in(
+    dir: Dir,
+    lab: &Lab,
+    trust_env: &[(String, String)],
+    label: &str,
+    policy: &str,
+    host_extra: &str,
+    source: &str,
+) -> Setup {
     let host = format!("{label}.mx.example");
     let d = dir.path().display().to_string();
     std::fs::create_dir_all(dir.join("postfix")).unwrap();
@@ -199,15 +216,14 @@ dns = "lab"
 ttl = 5
 # No MTA listens in this test: the deployed files stand in for what port 25 presents.
 live_check = "files"
+{host_extra}
 
 [host.deploy]
 combined_file = "{d}/postfix/chain.pem"
 reload = ["/bin/sh", "-c", "echo reload >> {d}/reloads"]
 
 [host.source]
-type = "certbot"
-config_dir = "{d}/letsencrypt"
-"#,
+{source}"#,
             key = lab.keys.mx.bind_file.display(),
             anchor = lab.trust_anchor.display(),
             resolver = lab.resolver,
@@ -217,14 +233,31 @@ config_dir = "{d}/letsencrypt"
         dir,
         host,
         config,
-        trust_env: pebble.trust_env(),
+        trust_env: trust_env.to_vec(),
     }
+}
+
+/// Installs the client's first certificate into the MTA's file (key, then chain) and publishes
+/// its record, as an operator does before daneroll manages the host. Returns its record.
+pub(crate) fn install_first(lab: &Lab, setup: &Setup, key: &Path, chain: &Path) -> Tlsa {
+    let first = record_of(chain);
+    let mut combined = std::fs::read(key).unwrap();
+    combined.extend(std::fs::read(chain).unwrap());
+    std::fs::write(setup.dir.join("postfix/chain.pem"), combined).unwrap();
+    lab.nsupdate(
+        &lab.keys.mx,
+        &lab.mx,
+        &format!("update add {} 5 TLSA {first}", setup.owner()),
+    )
+    .unwrap();
+    lab.wait_secondary_synced();
+    first
 }
 
 /// Issues the first certificate with certbot (before daneroll manages the host), saves the
 /// deploy hook in the lineage's renewal settings as hooks/README.md says, installs it into the
 /// MTA's file and publishes its record. Returns its record.
-fn issue(lab: &Lab, setup: &Setup, directory: &str) -> Tlsa {
+pub(crate) fn issue(lab: &Lab, setup: &Setup, directory: &str) -> Tlsa {
     let host = setup.host.clone();
     setup
         .certbot(&[
@@ -257,20 +290,13 @@ fn issue(lab: &Lab, setup: &Setup, directory: &str) -> Tlsa {
         1,
     );
     std::fs::write(&renewal, conf).unwrap();
-    let first = record_of(&setup.live("cert.pem"));
-    let mut chain = std::fs::read(setup.live("privkey.pem")).unwrap();
-    chain.extend(std::fs::read(setup.live("fullchain.pem")).unwrap());
-    std::fs::write(setup.dir.join("postfix/chain.pem"), chain).unwrap();
     // The live key's record is published before daneroll starts (as in production).
-    lab.nsupdate(
-        &lab.keys.mx,
-        &lab.mx,
-        &format!("update add {} 5 TLSA {first}", setup.owner()),
+    install_first(
+        lab,
+        setup,
+        &setup.live("privkey.pem"),
+        &setup.live("fullchain.pem"),
     )
-    .unwrap();
-    lab.wait_secondary_synced();
-
-    first
 }
 
 #[test]

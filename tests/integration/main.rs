@@ -2,6 +2,8 @@
 //! unbound, Postfix, …) started by the harness in `lab/` on loopback addresses.
 
 mod acme;
+mod acme_acmesh;
+mod acme_clients;
 mod acme_engine;
 mod bench_check;
 mod certs;

@@ -122,3 +122,37 @@ fn history_lists_intents_and_outcomes_in_order() {
         assert_eq!(entry.host, HOST);
     }
 }
+
+#[test]
+fn status_with_a_config_that_cannot_be_read_is_bad_input() {
+    let dir = state_dir();
+    let state_dir = dir.path().to_str().unwrap();
+    let out = run(&[
+        "--config",
+        "/nonexistent/daneroll.toml",
+        "status",
+        "--state-dir",
+        state_dir,
+    ]);
+    out.expect_status(2);
+    assert!(
+        out.stderr.contains("/nonexistent/daneroll.toml"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn status_reads_the_state_dir_from_the_config() {
+    let dir = state_dir();
+    let config = dir.write(
+        "daneroll.toml",
+        format!("state_dir = {:?}\n", dir.path().display().to_string()),
+    );
+    let out = run(&["--config", config.to_str().unwrap(), "status", "--json"]);
+    out.ok();
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value[0]["host"], HOST);
+    // No [host.source] type: no ACME client to report on.
+    assert!(value[0].get("acme").is_none(), "{}", out.stdout);
+}
