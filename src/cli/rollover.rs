@@ -4,7 +4,10 @@
 //! the preflight, what every authoritative server serves, the countdown to the safe time, the
 //! swap, the live check and the retirement. It returns once the host is back in the steady
 //! state (current + next published and safe, RFC 7671 §8.1). Without `--host` every configured
-//! host rolls at once (each under its own lock), so their waits overlap.
+//! host rolls at once (each under its own lock), so their waits overlap. A failing step (DNS
+//! update refused, ACME server down) is retried after 30 s and 1 min; at the next, longer
+//! backoff the command returns with exit status 1 and what it waits for, and `tick` carries on
+//! from the saved state.
 //!
 //! `--dry-run` changes nothing (no state written, no key generated, no DNS touched): it reads
 //! the zone's verdict, the certificates on disk and the TTLs the authoritative servers serve,

@@ -191,6 +191,10 @@ pub struct Driver<'a, W: World> {
     max_actions: u32,
     /// Failed actions after which a foreground run gives up (tick always returns at once).
     max_failures: u32,
+    /// A retry backoff at least this long ends a foreground run: the operator at the terminal
+    /// hears about the failure after a few quick retries (30 s, 1 min) instead of watching
+    /// hourly retries through an outage; the state is saved and `tick` carries on.
+    foreground_retry_limit: Duration,
     /// How long (by the world's clock) a foreground run may wait in total before it returns.
     foreground_limit: Duration,
 }
@@ -215,6 +219,7 @@ impl<'a, W: World> Driver<'a, W> {
             wait,
             max_actions: 100,
             max_failures: 20,
+            foreground_retry_limit: Duration::from_secs(5 * 60),
             foreground_limit: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -265,6 +270,7 @@ impl<'a, W: World> Driver<'a, W> {
                         || (steady && run.pending.is_none())
                         || wait.waiting_for == Waiting::SecureZone
                         || run.report.failures >= self.max_failures
+                        || self.retry_too_long(&wait)
                         || wait.until > give_up_at
                     {
                         run.report.state = run.rollover.stage.name();
@@ -274,6 +280,12 @@ impl<'a, W: World> Driver<'a, W> {
                 }
             }
         }
+    }
+
+    /// Whether `wait` is a retry backoff too long to sit through in the foreground.
+    fn retry_too_long(&self, wait: &TooEarly) -> bool {
+        wait.waiting_for == Waiting::Retry
+            && wait.until >= later(self.world.now(), self.foreground_retry_limit)
     }
 
     /// Re-reads the saved state under a fresh lock.

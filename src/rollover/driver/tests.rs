@@ -227,9 +227,16 @@ fn dns_failures_are_logged_and_retried_later() {
         e,
         Event::Outcome(Input::Failed { error, .. }) if error.contains("ns1.fake.example.")
     )));
-    // Foreground gives up after a bounded number of failures instead of spinning.
+    // Foreground sits through the short backoffs (30 s, 1 min) and returns at the first long
+    // one (5 min), saying what it waits for, instead of retrying hourly through an outage.
     let report = finished(run(&store, &mut world, Command::Tick, Mode::Foreground));
-    assert!(report.failures >= 20, "{report:?}");
+    assert_eq!(report.failures, 2, "{report:?}");
+    let wait = report.come_back.unwrap();
+    assert_eq!(wait.waiting_for, Waiting::Retry);
+    assert_eq!(
+        wait.until,
+        later(world.now, std::time::Duration::from_secs(300))
+    );
     world.faults.dns_down = false;
     world.now = later(world.now, std::time::Duration::from_secs(3600));
     finished(run(&store, &mut world, Command::Tick, Mode::Foreground));
