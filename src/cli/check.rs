@@ -263,12 +263,16 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
         tlsa_bases.push(tlsa_base);
     }
     let mut targets = Vec::new();
-    for (host, (_, _, addresses)) in hosts.iter().zip(&facts) {
+    for ((host, (_, _, addresses)), tlsa_base) in hosts.iter().zip(&facts).zip(&tlsa_bases) {
         if let Ok(answer) = addresses
             && !answer.is_servfail()
         {
             for ip in &answer.records {
-                targets.push(Target::new(host, SocketAddr::new(*ip, port)));
+                let target = Target::new(host, SocketAddr::new(*ip, port));
+                targets.push(match tlsa_base {
+                    Some(base) => target.with_sni(base),
+                    None => target,
+                });
             }
         }
     }

@@ -100,6 +100,9 @@ pub struct Target {
     pub address: SocketAddr,
     /// STARTTLS or implicit TLS.
     pub mode: TlsMode,
+    /// The name sent as SNI when it is not `host`: the TLSA base domain of an MX host that is a
+    /// CNAME alias (RFC 7672 §8.1).
+    pub sni: Option<String>,
 }
 
 impl Target {
@@ -109,7 +112,14 @@ impl Target {
             host: host.trim_end_matches('.').to_ascii_lowercase(),
             address,
             mode: TlsMode::for_port(address.port()),
+            sni: None,
         }
+    }
+
+    /// The same target, sending `name` as SNI.
+    pub fn with_sni(mut self, name: &str) -> Self {
+        self.sni = Some(name.trim_end_matches('.').to_ascii_lowercase());
+        self
     }
 }
 
@@ -375,10 +385,9 @@ impl Prober {
 
     /// Probes one target.
     pub async fn probe(&self, target: &Target) -> Result<Presented, ProbeError> {
-        let server_name =
-            ServerName::try_from(target.host.clone()).map_err(|_| ProbeError::InvalidHostName {
-                host: target.host.clone(),
-            })?;
+        let name = target.sni.as_ref().unwrap_or(&target.host);
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| ProbeError::InvalidHostName { host: name.clone() })?;
         let timeouts = self.settings.timeouts;
         let tcp = connect(target.address, timeouts.connect).await?;
         match target.mode {

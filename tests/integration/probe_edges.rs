@@ -56,6 +56,22 @@ async fn multi_line_banner_then_chain_captured_with_sni_and_quit() {
 }
 
 #[tokio::test]
+async fn an_alias_s_tlsa_base_domain_is_sent_as_sni() {
+    // RFC 7672 §8.1: for an MX host that is a CNAME alias whose expanded name's TLSA records
+    // are used, SNI carries that name.
+    let cert = TestCert::self_signed(&["mail.provider.example"]);
+    let mta = FakeMta::start("127.0.0.1:0", Script::presenting(&cert)).await;
+    let target = Target::new(MX, mta.address).with_sni("Mail.Provider.Example.");
+    let presented = quick().probe(&target).await.unwrap();
+    assert_eq!(presented.chain, cert.chain);
+    assert_eq!(mta.sni(), [Some("mail.provider.example".to_string())]);
+    assert_eq!(
+        target.to_string(),
+        format!("{MX}[127.0.0.1]:{}", mta.address.port())
+    );
+}
+
+#[tokio::test]
 async fn starttls_not_offered() {
     let cert = TestCert::self_signed(&[MX]);
     let mut script = Script::presenting(&cert);
