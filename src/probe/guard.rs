@@ -20,8 +20,12 @@ use super::starttls::{ProbeError, Prober, Target};
 pub enum AddressOutcome {
     /// The chain matches a remaining record.
     Matches(Match),
-    /// The chain matches none of them; the report says why.
-    NoMatch(DaneReport),
+    /// The chain matches none of them; the report says why, and `leaf_key` is the `3 1 1`
+    /// record of the key the leaf carries (which key the address still presents).
+    NoMatch {
+        report: DaneReport,
+        leaf_key: Option<Tlsa>,
+    },
     /// No chain was obtained.
     ProbeFailed(ProbeError),
 }
@@ -47,7 +51,7 @@ impl AddressVerdict {
             AddressOutcome::Matches(m) => {
                 format!("{} matches at depth {}", m.record.short(), m.depth)
             }
-            AddressOutcome::NoMatch(report) => report.summary(),
+            AddressOutcome::NoMatch { report, .. } => report.summary(),
             AddressOutcome::ProbeFailed(error) => format!("probe failed: {error}"),
         };
         format!("{}: {what}", self.target)
@@ -104,7 +108,10 @@ pub async fn verify_host_presents(
                     let dane = authenticate(&presented.chain, remaining_records, &names, now);
                     match dane.matched() {
                         Some(found) => AddressOutcome::Matches(found),
-                        None => AddressOutcome::NoMatch(dane),
+                        None => AddressOutcome::NoMatch {
+                            report: dane,
+                            leaf_key: presented.chain.first().and_then(|leaf| leaf_key(leaf)),
+                        },
                     }
                 }
             };
@@ -117,6 +124,39 @@ pub async fn verify_host_presents(
     HostVerdict {
         host: host.trim_end_matches('.').to_ascii_lowercase(),
         addresses,
+    }
+}
+
+/// The `3 1 1` record of the key in `certificate` (DER), if it parses.
+pub fn leaf_key(certificate: &[u8]) -> Option<Tlsa> {
+    use sha2::{Digest, Sha256};
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, parsed) = X509Certificate::from_der(certificate).ok()?;
+    let digest = Sha256::digest(parsed.public_key().raw);
+    Some(Tlsa::new(3, 1, 1, digest.to_vec()))
+}
+
+impl HostVerdict {
+    /// The one key every non-matching address presents, when all of them completed a
+    /// handshake and show the same key: an MTA that has not reloaded yet (still the old key) or
+    /// a key nobody published. `None` when an address failed or they disagree.
+    pub fn the_other_key(&self) -> Option<Tlsa> {
+        let mut key: Option<Tlsa> = None;
+        for verdict in self.failures() {
+            let AddressOutcome::NoMatch {
+                leaf_key: Some(leaf),
+                ..
+            } = &verdict.outcome
+            else {
+                return None;
+            };
+            match &key {
+                Some(seen) if seen != leaf => return None,
+                Some(_) => {}
+                None => key = Some(leaf.clone()),
+            }
+        }
+        key
     }
 }
 
@@ -153,5 +193,43 @@ mod tests {
         let line = verdict.addresses[0].describe();
         assert!(line.ends_with("probe failed: connection refused"), "{line}");
         assert!(line.starts_with("mx.example.com[127.0.0.1]:"), "{line}");
+    }
+
+    fn showing(port: u16, key: Option<u8>) -> AddressVerdict {
+        let target = Target::new("mx.example.com", SocketAddr::from(([192, 0, 2, 1], port)));
+        let outcome = match key {
+            Some(byte) => AddressOutcome::NoMatch {
+                report: DaneReport {
+                    outcomes: Vec::new(),
+                },
+                leaf_key: Some(Tlsa::new(3, 1, 1, vec![byte; 32])),
+            },
+            None => AddressOutcome::ProbeFailed(ProbeError::InvalidHostName {
+                host: "x".into(),
+            }),
+        };
+        AddressVerdict { target, outcome }
+    }
+
+    #[test]
+    fn the_other_key_is_one_key_shown_by_every_address_that_does_not_match() {
+        let verdict = |addresses| HostVerdict {
+            host: "mx.example.com".into(),
+            addresses,
+        };
+        let old = Some(Tlsa::new(3, 1, 1, vec![0xA; 32]));
+        assert_eq!(
+            verdict(vec![showing(25, Some(0xA)), showing(587, Some(0xA))]).the_other_key(),
+            old
+        );
+        // Two different keys, or an address that did not answer: no single other key.
+        assert_eq!(
+            verdict(vec![showing(25, Some(0xA)), showing(587, Some(0xB))]).the_other_key(),
+            None
+        );
+        assert_eq!(
+            verdict(vec![showing(25, Some(0xA)), showing(587, None)]).the_other_key(),
+            None
+        );
     }
 }

@@ -746,7 +746,9 @@ impl World for RealWorld {
 
 impl RealWorld {
     /// Probes every address of the host on every port (STARTTLS, as a sending MTA would) and
-    /// returns `expected` only if each one presents a chain whose key matches it.
+    /// returns `expected` only if each one presents a chain whose key matches it; the other
+    /// key when every address that does not shows one and the same other key (the machine
+    /// waits for an old key, adopts an unknown one); an error otherwise.
     async fn probe_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
         let refused = |problem: String| WorldError::Refused {
             host: host.to_string(),
@@ -783,6 +785,10 @@ impl RealWorld {
         }
         if verdict.all_match() {
             Ok(expected.clone())
+        } else if let Some(other) = verdict.the_other_key() {
+            // Every address answered; those not yet on the new key all show one other key:
+            // the machine decides (an old key: not reloaded yet, look again later).
+            Ok(other)
         } else {
             let failures: Vec<String> = verdict.failures().map(|f| f.describe()).collect();
             Err(refused(format!(

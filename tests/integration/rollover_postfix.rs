@@ -324,3 +324,83 @@ fn sorted(records: &[String]) -> Vec<String> {
     records.sort();
     records
 }
+
+/// The operator's reload command did nothing: Postfix keeps presenting the old key after the
+/// new certificate is installed. The live check sees the old key, the engine keeps the old
+/// record and looks again (no failure, no backoff); once Postfix really reloads, the swap is
+/// confirmed and the old record retired.
+#[test]
+fn a_reload_that_did_not_happen_keeps_the_old_record_until_postfix_presents_the_new_key() {
+    use std::io::BufRead;
+    let lab = Lab::start();
+    let dir = Dir::new();
+    let chain = Setup::first_certificate(&dir, HOST);
+    let mta_dir = Dir::new();
+    let postfix = Postfix::try_start_many(mta_dir.path(), HOST, &[(lab.mx.host_addr, chain)], true)
+        .unwrap_or_else(|e| panic!("postfix did not start: {e}"));
+    let mta = Mta {
+        chain_file: postfix.chain_file(),
+        reload: vec!["/bin/true".into()],
+        live_check: "probe",
+    };
+    let setup = Setup::with_mta(&lab, dir, HOST, mta);
+    let first = setup.deployed();
+    setup.tick_until_ready();
+    let new = next_record(&setup);
+
+    let mut child = setup
+        .daneroll(&["rollover", "--host", HOST])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    // Wait until the probe has looked twice after the install and still found the old key.
+    let mut output = String::new();
+    let mut old_seen = 0;
+    while old_seen < 2 {
+        let line = seen
+            .recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("the live check never saw the old key:\n{output}"));
+        if output.contains("installed the certificate") && line.contains("live check: ") {
+            assert!(!line.contains("matches at depth"), "{line}\n{output}");
+            old_seen += 1;
+        }
+        output.push_str(&line);
+        output.push('\n');
+    }
+    // The new certificate is on disk, Postfix still presents the old key: nothing retired,
+    // and the engine is waiting, not failing.
+    assert_eq!(setup.deployed(), new);
+    lab.wait_secondary_synced();
+    let served = served_everywhere(&lab, &setup.owner());
+    assert!(served.iter().all(|s| s.contains(&first)), "{served:?}");
+    assert_eq!(setup.stage(), "awaiting_live_confirmation", "{output}");
+    assert!(!setup.history().contains("\"failed\""), "{}", setup.history());
+
+    // The real reload: the next look confirms the swap and the old record goes.
+    postfix.reload();
+    for line in seen.iter() {
+        output.push_str(&line);
+        output.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        matches!(status.code(), Some(0) | Some(4)),
+        "{status}:\n{output}"
+    );
+    assert!(output.contains("retired _25._tcp.mail.mx.example."), "{output}");
+    assert_eq!(setup.stage(), "ready");
+    lab.wait_secondary_synced();
+    let served = served_everywhere(&lab, &setup.owner());
+    assert!(served.iter().all(|s| !s.contains(&first)), "{served:?}");
+    assert_promise(&lab, &setup, "after the real reload");
+}
