@@ -204,9 +204,7 @@ mod tests {
                 },
                 leaf_key: Some(Tlsa::new(3, 1, 1, vec![byte; 32])),
             },
-            None => AddressOutcome::ProbeFailed(ProbeError::InvalidHostName {
-                host: "x".into(),
-            }),
+            None => AddressOutcome::ProbeFailed(ProbeError::InvalidHostName { host: "x".into() }),
         };
         AddressVerdict { target, outcome }
     }

@@ -272,7 +272,7 @@ async fn guard_requires_every_address_to_match_remaining_records() {
     assert_eq!(failing, [v6.address]);
     assert!(matches!(
         verdict.addresses[1].outcome,
-        AddressOutcome::NoMatch(_)
+        AddressOutcome::NoMatch { .. }
     ));
 
     let both = [old.dane_ee(), new.dane_ee()];

@@ -384,7 +384,11 @@ fn a_reload_that_did_not_happen_keeps_the_old_record_until_postfix_presents_the_
     let served = served_everywhere(&lab, &setup.owner());
     assert!(served.iter().all(|s| s.contains(&first)), "{served:?}");
     assert_eq!(setup.stage(), "awaiting_live_confirmation", "{output}");
-    assert!(!setup.history().contains("\"failed\""), "{}", setup.history());
+    assert!(
+        !setup.history().contains("\"failed\""),
+        "{}",
+        setup.history()
+    );
 
     // The real reload: the next look confirms the swap and the old record goes.
     postfix.reload();
@@ -397,7 +401,10 @@ fn a_reload_that_did_not_happen_keeps_the_old_record_until_postfix_presents_the_
         matches!(status.code(), Some(0) | Some(4)),
         "{status}:\n{output}"
     );
-    assert!(output.contains("retired _25._tcp.mail.mx.example."), "{output}");
+    assert!(
+        output.contains("retired _25._tcp.mail.mx.example."),
+        "{output}"
+    );
     assert_eq!(setup.stage(), "ready");
     lab.wait_secondary_synced();
     let served = served_everywhere(&lab, &setup.owner());

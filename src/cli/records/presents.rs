@@ -62,7 +62,7 @@ pub(super) async fn check_removal(
                 "{}: not verified ({error}); removing anyway",
                 address.target
             )),
-            AddressOutcome::NoMatch(_) => blocking.push(address.target.to_string()),
+            AddressOutcome::NoMatch { .. } => blocking.push(address.target.to_string()),
         }
     }
     if blocking.is_empty() {
