@@ -12,7 +12,7 @@
 //! whenever it generates one, i.e. again after each renewal. ECDSA certificates
 //! live in `D_ecc/` and need `--ecc` on `--renew`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use daneroll_providers::Tlsa;
 
@@ -78,6 +78,14 @@ pub struct AcmeShCertificate {
 }
 
 impl AcmeShCertificate {
+    pub fn new(home: &Path, domain: &str, ecc: bool) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            domain: domain.to_string(),
+            ecc,
+        }
+    }
+
     pub fn dir(&self) -> PathBuf {
         let suffix = if self.ecc { "_ecc" } else { "" };
         self.home.join(format!("{}{suffix}", self.domain))

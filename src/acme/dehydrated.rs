@@ -14,7 +14,7 @@
 //! into use *before* it sends the order, and makes a fresh roll key, so a failed renewal would
 //! lose daneroll's key: daneroll writes it back after a failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use daneroll_providers::Tlsa;
 
@@ -80,6 +80,13 @@ pub struct DehydratedCertificate {
 }
 
 impl DehydratedCertificate {
+    pub fn new(cert_dir: &Path, name: &str) -> Self {
+        Self {
+            cert_dir: cert_dir.to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+
     pub fn dir(&self) -> PathBuf {
         self.cert_dir.join(&self.name)
     }

@@ -90,6 +90,14 @@ pub struct LegoCertificate {
 }
 
 impl LegoCertificate {
+    pub fn new(path: &Path, domain: &str, email: &str) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            domain: domain.to_string(),
+            email: email.to_string(),
+        }
+    }
+
     pub fn key_file(&self) -> PathBuf {
         self.path
             .join("certificates")

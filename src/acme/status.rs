@@ -173,13 +173,17 @@ pub fn stock_renew_command(source: &AcmeSource) -> RenewCommand {
             config_dir,
             cert_name,
         } => Lineage::new(config_dir, cert_name).renew_command(None),
-        AcmeSource::AcmeSh { home, domain, ecc } => acmesh(home, domain, *ecc).renew_command(),
-        AcmeSource::Dehydrated { cert_dir, domain } => dehydrated(cert_dir, domain).renew_command(),
+        AcmeSource::AcmeSh { home, domain, ecc } => {
+            AcmeShCertificate::new(home, domain, *ecc).renew_command()
+        }
+        AcmeSource::Dehydrated { cert_dir, domain } => {
+            DehydratedCertificate::new(cert_dir, domain).renew_command()
+        }
         AcmeSource::Lego {
             path,
             domain,
             email,
-        } => lego(path, domain, email).renew_command(),
+        } => LegoCertificate::new(path, domain, email).renew_command(),
     }
 }
 
@@ -304,7 +308,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
             }
         }
         AcmeSource::AcmeSh { home, domain, ecc } => {
-            let cert = acmesh(home, domain, *ecc);
+            let cert = AcmeShCertificate::new(home, domain, *ecc);
             let mut deploy = vec![
                 "acme.sh".to_string(),
                 "--deploy".into(),
@@ -328,7 +332,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
             }
         }
         AcmeSource::Dehydrated { cert_dir, domain } => {
-            let cert = dehydrated(cert_dir, domain);
+            let cert = DehydratedCertificate::new(cert_dir, domain);
             let dir = cert.dir();
             let mut call = vec![
                 "hook".to_string(),
@@ -358,7 +362,7 @@ fn layout(source: &AcmeSource, view: &DanerollView) -> Layout {
             domain,
             email,
         } => {
-            let cert = lego(path, domain, email);
+            let cert = LegoCertificate::new(path, domain, email);
             Layout {
                 client: Client::Lego,
                 key_file: cert.key_file(),
@@ -392,29 +396,6 @@ pub fn shell(path: &Path) -> String {
         text
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
-fn acmesh(home: &Path, domain: &str, ecc: bool) -> AcmeShCertificate {
-    AcmeShCertificate {
-        home: home.to_path_buf(),
-        domain: domain.to_string(),
-        ecc,
-    }
-}
-
-fn dehydrated(cert_dir: &Path, domain: &str) -> DehydratedCertificate {
-    DehydratedCertificate {
-        cert_dir: cert_dir.to_path_buf(),
-        name: domain.to_string(),
-    }
-}
-
-fn lego(path: &Path, domain: &str, email: &str) -> LegoCertificate {
-    LegoCertificate {
-        path: path.to_path_buf(),
-        domain: domain.to_string(),
-        email: email.to_string(),
     }
 }
 

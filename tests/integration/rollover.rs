@@ -509,22 +509,8 @@ fn a_swap_the_probe_cannot_confirm_keeps_the_old_record() {
     let first = setup.deployed();
     setup.tick_until_ready();
 
-    let mut child = setup
-        .daneroll(&["rollover", "--host", &setup.host])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, seen) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines.send(line);
-        }
-    });
+    let (mut child, seen) =
+        crate::util::spawn_lines(&mut setup.daneroll(&["rollover", "--host", &setup.host]));
     let mut output = String::new();
     let refused = loop {
         match seen.recv_timeout(Duration::from_secs(90)) {

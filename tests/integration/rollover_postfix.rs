@@ -331,7 +331,6 @@ fn sorted(records: &[String]) -> Vec<String> {
 /// confirmed and the old record retired.
 #[test]
 fn a_reload_that_did_not_happen_keeps_the_old_record_until_postfix_presents_the_new_key() {
-    use std::io::BufRead;
     let lab = Lab::start();
     let dir = Dir::new();
     let chain = Setup::first_certificate(&dir, HOST);
@@ -348,21 +347,8 @@ fn a_reload_that_did_not_happen_keeps_the_old_record_until_postfix_presents_the_
     setup.tick_until_ready();
     let new = next_record(&setup);
 
-    let mut child = setup
-        .daneroll(&["rollover", "--host", HOST])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, seen) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines.send(line);
-        }
-    });
+    let (mut child, seen) =
+        crate::util::spawn_lines(&mut setup.daneroll(&["rollover", "--host", HOST]));
     // Wait until the probe has looked twice after the install and still found the old key.
     let mut output = String::new();
     let mut old_seen = 0;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A temporary directory removed when dropped.
 pub struct Dir {
@@ -91,6 +91,26 @@ impl Run {
 }
 
 /// Runs `daneroll` with `args` and collects what it did.
+/// Starts `command` with its stdout piped; its lines arrive on the receiver as they are printed
+/// (for following a foreground `rollover` while it runs).
+pub fn spawn_lines(command: &mut Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    // invariant: the daneroll binary exists (cargo builds it for the tests).
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn");
+    // invariant: stdout was piped just above.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    (child, seen)
+}
+
 pub fn run(args: &[&str]) -> Run {
     // invariant: the binary was built by cargo for this test run.
     Run::from_output(daneroll().args(args).output().expect("run daneroll"))

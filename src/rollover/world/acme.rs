@@ -72,7 +72,7 @@ pub(super) fn renew(
             )
         }
         AcmeSource::AcmeSh { home, domain, ecc } => {
-            let cert = acmesh(home, domain, *ecc);
+            let cert = AcmeShCertificate::new(home, domain, *ecc);
             let command = command(cert.renew_command());
             (
                 cert.renew_with_key(key_pem, next, &command),
@@ -80,7 +80,7 @@ pub(super) fn renew(
             )
         }
         AcmeSource::Dehydrated { cert_dir, domain } => {
-            let cert = dehydrated(cert_dir, domain);
+            let cert = DehydratedCertificate::new(cert_dir, domain);
             let command = command(cert.renew_command());
             (
                 cert.renew_with_key(key_pem, next, &command),
@@ -92,11 +92,7 @@ pub(super) fn renew(
             domain,
             email,
         } => {
-            let cert = LegoCertificate {
-                path: path.clone(),
-                domain: domain.clone(),
-                email: email.clone(),
-            };
+            let cert = LegoCertificate::new(path, domain, email);
             let command = command(cert.renew_command());
             (
                 cert.renew_with_key(key_pem, next, &command),
@@ -160,7 +156,7 @@ fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
             )
         }
         AcmeSource::AcmeSh { home, domain, ecc } => {
-            let cert = acmesh(home, domain, *ecc);
+            let cert = AcmeShCertificate::new(home, domain, *ecc);
             (
                 Client::AcmeSh,
                 cert.cert_file(),
@@ -170,7 +166,7 @@ fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
             )
         }
         AcmeSource::Dehydrated { cert_dir, domain } => {
-            let dir = dehydrated(cert_dir, domain).dir();
+            let dir = DehydratedCertificate::new(cert_dir, domain).dir();
             (
                 Client::Dehydrated,
                 dir.join("cert.pem"),
@@ -184,11 +180,7 @@ fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
             domain,
             email,
         } => {
-            let cert = LegoCertificate {
-                path: path.clone(),
-                domain: domain.clone(),
-                email: email.clone(),
-            };
+            let cert = LegoCertificate::new(path, domain, email);
             let crt = cert.cert_file();
             let issuer = crt.with_extension("issuer.crt");
             (Client::Lego, crt.clone(), cert.key_file(), crt, issuer)
@@ -214,11 +206,11 @@ pub(super) fn stage_next_key(
 ) -> Result<Option<PathBuf>, WorldError> {
     let (result, path) = match source {
         AcmeSource::AcmeSh { home, domain, ecc } => {
-            let cert = acmesh(home, domain, *ecc);
+            let cert = AcmeShCertificate::new(home, domain, *ecc);
             (cert.stage_next_key(key_pem), cert.next_key_file())
         }
         AcmeSource::Dehydrated { cert_dir, domain } => {
-            let cert = dehydrated(cert_dir, domain);
+            let cert = DehydratedCertificate::new(cert_dir, domain);
             (cert.stage_next_key(key_pem), cert.next_key_file())
         }
         AcmeSource::Certbot { .. } | AcmeSource::Lego { .. } => return Ok(None),
@@ -228,21 +220,6 @@ pub(super) fn stage_next_key(
         problem: format!("cannot stage the next key for {}: {e}", source.client()),
     })?;
     Ok(Some(path))
-}
-
-fn acmesh(home: &Path, domain: &str, ecc: bool) -> AcmeShCertificate {
-    AcmeShCertificate {
-        home: home.to_path_buf(),
-        domain: domain.to_string(),
-        ecc,
-    }
-}
-
-fn dehydrated(cert_dir: &Path, domain: &str) -> DehydratedCertificate {
-    DehydratedCertificate {
-        cert_dir: cert_dir.to_path_buf(),
-        name: domain.to_string(),
-    }
 }
 
 /// The chain the hook staged for `host`, unless it is the deployed one.
