@@ -5,8 +5,6 @@
 //! the observer querying PowerDNS directly.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -21,8 +19,8 @@ use daneroll_providers::{BackendError, DnsBackend, Outcome, Tlsa, TlsaRrset};
 use crate::contract::{Contract, ee, ta};
 use crate::lab::Lab;
 use crate::lab::powerdns::{self as lab, PowerDns as Server};
-use crate::rollover::{record_of, sh};
-use crate::util::{Dir, Run, daneroll};
+use crate::rollover::{Backend, Mta, Setup};
+use crate::util::{Dir, Run};
 
 fn config(server: &Server) -> PowerDnsConfig {
     PowerDnsConfig {
@@ -322,108 +320,24 @@ fn delegated() -> (&'static Lab, &'static Server) {
 }
 
 /// A mail host in the PowerDNS zone, managed by `daneroll` through `[dns.pdns] type =
-/// "powerdns"`, deploying into files as `rollover.rs` does.
-struct Rollover {
-    dir: Dir,
-    host: String,
-    config: PathBuf,
-}
-
-impl Rollover {
-    fn new(lab: &Lab, pdns: &Server, label: &str) -> Self {
-        let dir = Dir::new();
-        let host = format!("{label}.{}", lab::ZONE.trim_end_matches('.'));
-        std::fs::create_dir_all(dir.join("postfix")).unwrap();
-        std::fs::create_dir_all(dir.join("acme")).unwrap();
-        let d = dir.path().display().to_string();
-        sh(&format!(
-            "cd {d} && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out first.key 2>/dev/null \
-             && openssl req -new -x509 -key first.key -subj /CN={host} -days 30 -out acme/fullchain.pem \
-             && cat first.key acme/fullchain.pem > postfix/chain.pem"
-        ));
-        let swap = format!(
-            "openssl req -new -x509 -key \"$DANEROLL_NEXT_KEY\" -subj /CN={host} -days 30 -out {d}/acme/fullchain.pem"
-        );
-        let config = dir.write(
-            "daneroll.toml",
-            format!(
-                r#"state_dir = "{d}/state"
-
-[dns.pdns]
-type = "powerdns"
-api_url = "http://{ip}:8081"
-token_file = "{key}"
-
-[validation]
-trust_anchor_file = "{anchor}"
-resolver = "{resolver}"
-
-[policy]
-safety_factor = 2
-poll_interval = "1s"
-
-[[host]]
-name = "{host}"
-dns = "pdns"
-ttl = 5
-live_check = "files"
-
-[host.deploy]
-combined_file = "{d}/postfix/chain.pem"
-reload = ["/bin/sh", "-c", "echo reload >> {d}/reloads"]
-
-[host.source]
-certificate_file = "{d}/acme/fullchain.pem"
-command = ["/bin/sh", "-c", {swap:?}]
-"#,
-                ip = pdns.ip(),
-                key = pdns.key_file().display(),
-                anchor = lab.trust_anchor.display(),
-                resolver = lab.resolver,
-            ),
-        );
-        let setup = Self { dir, host, config };
-        // The first certificate's record, published by the PowerDNS admin before daneroll runs.
-        let first = format!("3 1 1 {}", setup.deployed());
-        pdns.add_record(&setup.owner(), "TLSA", 5, &first);
-        setup
-    }
-
-    fn daneroll(&self, args: &[&str]) -> Command {
-        let mut command = daneroll();
-        command.arg("--config").arg(&self.config).args(args);
-        command
-    }
-
-    fn owner(&self) -> String {
-        format!("_25._tcp.{}.", self.host)
-    }
-
-    fn deployed(&self) -> String {
-        record_of(&self.dir.join("postfix/chain.pem"))
-    }
-
-    fn state(&self) -> serde_json::Value {
-        let path = self
-            .dir
-            .join(&format!("state/hosts/{}/state.json", self.host));
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(serde_json::Value::Null)
-    }
-
-    fn stage(&self) -> String {
-        let stage = &self.state()["rollover"]["stage"]["state"];
-        stage.as_str().unwrap_or("none").to_string()
-    }
-
-    fn history(&self) -> String {
-        let path = self
-            .dir
-            .join(&format!("state/hosts/{}/history.jsonl", self.host));
-        std::fs::read_to_string(path).unwrap_or_default()
-    }
+/// "powerdns"`, deploying into files as `rollover.rs` does; its first certificate's record is
+/// published by the PowerDNS admin before daneroll runs.
+fn pdns_host(lab: &Lab, pdns: &Server, label: &str) -> Setup {
+    let dir = Dir::new();
+    let host = format!("{label}.{}", lab::ZONE.trim_end_matches('.'));
+    let mta = Mta::files(&dir, &host);
+    let backend = Backend {
+        name: "pdns",
+        table: format!(
+            "type = \"powerdns\"\napi_url = \"http://{}:8081\"\ntoken_file = \"{}\"\n",
+            pdns.ip(),
+            pdns.key_file().display()
+        ),
+    };
+    let setup = Setup::configure(lab, dir, &host, mta, &backend);
+    let first = format!("3 1 1 {}", setup.deployed());
+    pdns.add_record(&setup.owner(), "TLSA", 5, &first);
+    setup
 }
 
 /// Upper-case digests of the TLSA records `pdns` serves at `owner` (asked directly).
@@ -459,7 +373,7 @@ fn resolver_sees(lab: &Lab, owner: &str) -> BTreeSet<String> {
 
 /// The promise: the key in the MTA's files has a record that PowerDNS serves and the lab's
 /// validating resolver returns.
-fn assert_promise(lab: &Lab, pdns: &Server, setup: &Rollover, when: &str) {
+fn assert_promise(lab: &Lab, pdns: &Server, setup: &Setup, when: &str) {
     let deployed = setup.deployed();
     let owner = setup.owner();
     let served = served_by(pdns, &owner);
@@ -479,7 +393,7 @@ fn assert_promise(lab: &Lab, pdns: &Server, setup: &Rollover, when: &str) {
 #[test]
 fn a_rollover_through_the_engine_publishes_and_retires_through_the_api() {
     let (lab, pdns) = delegated();
-    let setup = Rollover::new(lab, pdns, "roll");
+    let setup = pdns_host(lab, pdns, "roll");
     let owner = setup.owner();
     let first = setup.deployed();
     let serial = |when: &str| {

@@ -31,7 +31,29 @@ pub struct Mta {
     pub live_check: &'static str,
 }
 
-pub fn sh(script: &str) -> String {
+impl Mta {
+    /// No MTA listens: the first certificate goes into `postfix/chain.pem` in `dir`, the
+    /// reload appends a line to `reloads`, the live check reads the files.
+    pub fn files(dir: &Dir, host: &str) -> Self {
+        let chain = Setup::first_certificate(dir, host);
+        let chain_file = dir.write("postfix/chain.pem", chain);
+        let reload = format!("echo reload >> {}/reloads", dir.path().display());
+        Self {
+            chain_file,
+            reload: vec!["/bin/sh".into(), "-c".into(), reload],
+            live_check: "files",
+        }
+    }
+}
+
+/// The `[dns.NAME]` table daneroll publishes through.
+pub struct Backend {
+    pub name: &'static str,
+    /// The table's lines (`type = …` and the backend's settings).
+    pub table: String,
+}
+
+fn sh(script: &str) -> String {
     let out = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)
@@ -47,7 +69,7 @@ pub fn sh(script: &str) -> String {
 }
 
 /// `3 1 1` digest (upper-case hex) of the first certificate in `pem`.
-pub fn record_of(pem: &Path) -> String {
+fn record_of(pem: &Path) -> String {
     sh(&format!(
         "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1",
         pem.display()
@@ -60,14 +82,7 @@ impl Setup {
     fn new(lab: &Lab, label: &str) -> Self {
         let dir = Dir::new();
         let host = format!("{label}.mx.example");
-        let chain = Self::first_certificate(&dir, &host);
-        let chain_file = dir.write("postfix/chain.pem", chain);
-        let reload = format!("echo reload >> {}/reloads", dir.path().display());
-        let mta = Mta {
-            chain_file,
-            reload: vec!["/bin/sh".into(), "-c".into(), reload],
-            live_check: "files",
-        };
+        let mta = Mta::files(&dir, &host);
         Self::with_mta(lab, dir, &host, mta)
     }
 
@@ -84,10 +99,35 @@ impl Setup {
         )) + "\n"
     }
 
-    /// Configures daneroll for `host` (TTL 5 s, deploying into `mta`, the swap command issuing
-    /// a certificate for the next key into `acme/fullchain.pem`) and publishes the deployed
-    /// key's record first, as in production.
+    /// Configures daneroll for `host` through the lab's RFC 2136 backend (see
+    /// [`Self::configure`]) and publishes the deployed key's record first, as in production.
     pub fn with_mta(lab: &Lab, dir: Dir, host: &str, mta: Mta) -> Self {
+        let backend = Backend {
+            name: "lab",
+            table: format!(
+                "type = \"rfc2136\"\ntsig_key_file = \"{}\"\n",
+                lab.keys.mx.bind_file.display()
+            ),
+        };
+        let setup = Self::configure(lab, dir, host, mta, &backend);
+        lab.nsupdate(
+            &lab.keys.mx,
+            &lab.mx,
+            &format!(
+                "update add {} 5 TLSA 3 1 1 {}",
+                setup.owner(),
+                setup.deployed()
+            ),
+        )
+        .unwrap();
+        lab.wait_secondary_synced();
+        setup
+    }
+
+    /// Configures daneroll for `host` (TTL 5 s, publishing through `backend`, deploying into
+    /// `mta`, the swap command issuing a certificate for the next key into
+    /// `acme/fullchain.pem`). The caller publishes the deployed key's record.
+    pub fn configure(lab: &Lab, dir: Dir, host: &str, mta: Mta, backend: &Backend) -> Self {
         let d = dir.path().display().to_string();
         let swap = format!(
             "openssl req -new -x509 -key \"$DANEROLL_NEXT_KEY\" -subj /CN={host} -days 30 -out {d}/acme/fullchain.pem"
@@ -104,10 +144,8 @@ impl Setup {
             format!(
                 r#"state_dir = "{d}/state"
 
-[dns.lab]
-type = "rfc2136"
-tsig_key_file = "{key}"
-
+[dns.{backend_name}]
+{backend_table}
 [validation]
 trust_anchor_file = "{anchor}"
 resolver = "{resolver}"
@@ -118,7 +156,7 @@ poll_interval = "1s"
 
 [[host]]
 name = "{host}"
-dns = "lab"
+dns = "{backend_name}"
 ttl = 5
 {live_check}
 [host.deploy]
@@ -129,32 +167,20 @@ reload = [{reload}]
 certificate_file = "{d}/acme/fullchain.pem"
 command = ["/bin/sh", "-c", {swap:?}]
 "#,
-                key = lab.keys.mx.bind_file.display(),
+                backend_name = backend.name,
+                backend_table = backend.table,
                 anchor = lab.trust_anchor.display(),
                 resolver = lab.resolver,
                 chain = mta.chain_file.display(),
                 reload = reload.join(", "),
             ),
         );
-        let setup = Self {
+        Self {
             dir,
             host: host.to_string(),
             config,
             chain: mta.chain_file,
-        };
-        // The first certificate's record is published before daneroll starts (as in production).
-        lab.nsupdate(
-            &lab.keys.mx,
-            &lab.mx,
-            &format!(
-                "update add {} 5 TLSA 3 1 1 {}",
-                setup.owner(),
-                setup.deployed()
-            ),
-        )
-        .unwrap();
-        lab.wait_secondary_synced();
-        setup
+        }
     }
 
     pub fn daneroll(&self, args: &[&str]) -> Command {
