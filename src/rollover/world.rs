@@ -6,7 +6,7 @@
 //! after a crash: publishing a present record, retiring an absent one, installing the same
 //! chain again, or generating a key when an unrecorded one exists (it is returned instead).
 //!
-//! `DANEROLL_FAILPOINT=<action>:<n>` (tests) aborts the process right after the `n`-th
+//! `DANEROLL_FAILPOINT=<action>:<n>` (tests) kills the process with SIGKILL right after the `n`-th
 //! performance of `<action>` (`publish`, `observe`, `deploy`, …, `any`, or `write`: key
 //! generation, publish, swap command, deploy, retire), before its outcome is recorded: the
 //! crash the driver must survive.
@@ -138,7 +138,10 @@ impl Failpoint {
         }
         self.remaining = self.remaining.saturating_sub(1);
         if self.remaining == 0 {
-            eprintln!("daneroll: failpoint {name}: aborting");
+            eprintln!("daneroll: failpoint {name}: killing this process (SIGKILL)");
+            // SIGKILL, as an OOM kill or a power cut: no destructor, no flush, no handler.
+            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             std::process::abort();
         }
     }

@@ -378,7 +378,8 @@ fn a_rollover_killed_after_every_action_resumes_and_keeps_the_promise() {
     loop {
         runs += 1;
         assert!(runs < 60, "no end after {runs} runs\n{}", setup.history());
-        // Each run redoes the change the last run crashed in, makes one more, and aborts.
+        // Each run redoes the change the last run crashed in, makes one more, and is killed
+        // (SIGKILL).
         // `rollover` until the new key is deployed (a rerun is the operator asking again),
         // then `tick` (another `rollover` would ask for one more key change).
         let swapped = setup.deployed() != first;
@@ -399,7 +400,10 @@ fn a_rollover_killed_after_every_action_resumes_and_keeps_the_promise() {
         );
         assert_promise(lab, &setup, &format!("after run {runs}"));
         match run.status {
-            None => crashes += 1,
+            None => {
+                assert!(run.stderr.contains("(SIGKILL)"), "{}", run.stderr);
+                crashes += 1;
+            }
             Some(0) => std::thread::sleep(Duration::from_millis(500)),
             Some(status) => panic!("run {runs} exited {status}: {}\n{}", run.stdout, run.stderr),
         }
