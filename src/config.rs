@@ -83,6 +83,10 @@ pub struct Validation {
 pub struct Host {
     /// The MX target name, lower case, without the trailing dot.
     pub name: String,
+    /// Other MX host names that present the same certificate (one key for the group): their
+    /// TLSA records are published, observed and retired with this host's, and the live check
+    /// probes them too. The host's state and keys live under `name`.
+    pub other_names: Vec<String>,
     /// The TCP ports whose TLSA records daneroll manages (default: 25).
     pub ports: Vec<u16>,
     /// The `[dns.NAME]` backend that publishes its records.
@@ -99,6 +103,13 @@ pub struct Host {
     pub source: Option<CertSource>,
     /// How the rollover confirms what the host presents before it retires the old record.
     pub live_check: LiveCheck,
+}
+
+impl Host {
+    /// The host's name, then its other names: every name whose TLSA records it manages.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.other_names.iter().map(String::as_str))
+    }
 }
 
 /// How a swap is confirmed before the old record is retired (RFC 7671 §8.1: remove obsolete
@@ -188,6 +199,8 @@ struct RawValidation {
 #[serde(deny_unknown_fields)]
 struct RawHost {
     name: Spanned<String>,
+    #[serde(default)]
+    other_names: Vec<Spanned<String>>,
     ports: Option<Spanned<Vec<u16>>>,
     dns: Spanned<String>,
     #[serde(default)]
@@ -355,7 +368,7 @@ impl Validator<'_> {
             if !name_ok {
                 return Err(self.error(Some(host.name.span()), "host.name", "not a domain name"));
             }
-            if hosts.iter().any(|h| h.name == name) {
+            if hosts.iter().any(|h| h.names().any(|n| n == name)) {
                 return Err(self.error(
                     Some(host.name.span()),
                     "host.name",
@@ -377,6 +390,25 @@ impl Validator<'_> {
                         }
                     ),
                 ));
+            }
+            let mut other_names: Vec<String> = Vec::new();
+            for other in &host.other_names {
+                let normalized = normalize_host(other.get_ref());
+                let problem = if hickory_proto::rr::Name::from_ascii(&normalized).is_err()
+                    || !normalized.contains('.')
+                {
+                    Some("not a domain name".to_string())
+                } else if normalized == name || other_names.contains(&normalized) {
+                    Some(format!("{normalized} is listed twice"))
+                } else if hosts.iter().any(|h| h.names().any(|n| n == normalized)) {
+                    Some(format!("{normalized} already belongs to another [[host]]"))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(self.error(Some(other.span()), "host.other_names", problem));
+                }
+                other_names.push(normalized);
             }
             let ports = match host.ports {
                 None => vec![25],
@@ -435,6 +467,7 @@ impl Validator<'_> {
             };
             hosts.push(Host {
                 name,
+                other_names,
                 ports,
                 dns: host.dns.into_inner(),
                 mail_domains,

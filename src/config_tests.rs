@@ -130,3 +130,28 @@ fn servers_take_an_optional_port() {
     assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
     assert_eq!(parse_server("ns.example"), None);
 }
+
+#[test]
+fn other_names_share_the_host_s_key_and_are_checked() {
+    let text = "[dns.p]\ntype = \"rfc2136\"\ntsig_key_file = \"/k\"\n\n[[host]]\nname = \"mx1.example.com\"\nother_names = [\"MX2.example.com.\"]\ndns = \"p\"\n";
+    let config = parse(text).unwrap();
+    let host = config.host("mx1.example.com").unwrap();
+    assert_eq!(host.other_names, ["mx2.example.com"]);
+    assert_eq!(
+        host.names().collect::<Vec<_>>(),
+        ["mx1.example.com", "mx2.example.com"]
+    );
+    let twice = text.replace("\"MX2.example.com.\"", "\"mx1.example.com\"");
+    let err = error(&twice);
+    assert!(
+        err.contains("host.other_names") && err.contains("listed twice"),
+        "{err}"
+    );
+    let bad = text.replace("\"MX2.example.com.\"", "\"not a name\"");
+    assert!(error(&bad).contains("not a domain name"), "{}", error(&bad));
+    let taken = format!(
+        "{text}\n[[host]]\nname = \"mx3.example.com\"\nother_names = [\"mx2.example.com\"]\ndns = \"p\"\n"
+    );
+    let err = error(&taken);
+    assert!(err.contains("already belongs to another [[host]]"), "{err}");
+}

@@ -151,6 +151,7 @@ mod tests {
     fn host(name: &str) -> Host {
         Host {
             name: name.into(),
+            other_names: vec![],
             ports: vec![25],
             dns: "primary".into(),
             mail_domains: vec![],

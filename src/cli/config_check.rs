@@ -165,6 +165,9 @@ fn effective(config: &Config, problems: &mut Vec<String>) -> Vec<String> {
     for host in &config.hosts {
         lines.push("[[host]]".into());
         lines.push(format!("name = {:?}", host.name));
+        if !host.other_names.is_empty() {
+            lines.push(format!("other_names = {:?}", host.other_names));
+        }
         lines.push(format!("ports = {:?}", host.ports));
         lines.push(format!("dns = {:?}", host.dns));
         lines.push(format!("mail_domains = {:?}", host.mail_domains));

@@ -190,12 +190,12 @@ impl RealWorld {
         &self.host
     }
 
-    /// The TLSA owner names, one per port.
+    /// The TLSA owner names: one per port of each of the host's names.
     pub fn owners(&self) -> Vec<String> {
         self.host
             .ports
             .iter()
-            .map(|port| tlsa_owner(&self.host.name, *port))
+            .flat_map(|port| self.host.names().map(move |name| tlsa_owner(name, *port)))
             .collect()
     }
 
@@ -301,15 +301,25 @@ impl RealWorld {
             secure: true,
             detail: String::new(),
         };
-        for owner in self.owners() {
-            let name = Self::owner_name(&owner)?;
-            let preflight = Preflight::run(&mut walker, &self.host.name, &name, &domains)
-                .await
-                .map_err(|e| WorldError::Dns(e.to_string()))?;
-            verdict.zone = preflight.host.zone.to_string();
-            verdict.secure &= preflight.require_secure().is_ok();
-            verdict.detail = preflight.lines().join("; ");
+        let mut details: Vec<String> = Vec::new();
+        for host in self.host.names() {
+            for port in &self.host.ports {
+                let name = Self::owner_name(&tlsa_owner(host, *port))?;
+                let preflight = Preflight::run(&mut walker, host, &name, &domains)
+                    .await
+                    .map_err(|e| WorldError::Dns(e.to_string()))?;
+                if verdict.zone.is_empty() {
+                    verdict.zone = preflight.host.zone.to_string();
+                }
+                verdict.secure &= preflight.require_secure().is_ok();
+                for line in preflight.lines() {
+                    if !details.contains(&line) {
+                        details.push(line);
+                    }
+                }
+            }
         }
+        verdict.detail = details.join("; ");
         Ok(verdict)
     }
 

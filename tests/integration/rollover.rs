@@ -651,3 +651,57 @@ fn rollover_without_host_rolls_every_host_at_once() {
         rolled.stdout
     );
 }
+
+#[test]
+fn other_names_roll_with_the_host_one_key_for_the_group() {
+    let lab = Lab::shared();
+    let setup = Setup::new(lab, "group1");
+    let other = "group2.mx.example";
+    let other_owner = format!("_25._tcp.{other}.");
+    // mx2 presents the same certificate: its record is the same key's, published beforehand.
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let name_line = format!("name = \"{}\"\n", setup.host);
+    std::fs::write(
+        &setup.config,
+        text.replace(
+            &name_line,
+            &format!("{name_line}other_names = [\"{other}\"]\n"),
+        ),
+    )
+    .unwrap();
+    let first = setup.deployed();
+    lab.nsupdate(
+        &lab.keys.mx,
+        &lab.mx,
+        &format!("update add {other_owner} 5 TLSA 3 1 1 {first}"),
+    )
+    .unwrap();
+    lab.wait_secondary_synced();
+
+    setup.tick_until_ready();
+    lab.wait_secondary_synced();
+    let both = |owner: &str| served_everywhere(lab, owner);
+    let ready = both(&setup.owner());
+    assert_eq!(both(&other_owner), ready, "the group's names differ");
+    assert!(
+        ready.iter().all(|s| s.len() == 2 && s.contains(&first)),
+        "{ready:?}"
+    );
+
+    setup
+        .run(&["rollover", "--host", &setup.host])
+        .expect_status(0);
+    lab.wait_secondary_synced();
+    let after = both(&setup.owner());
+    assert_eq!(both(&other_owner), after, "the group's names differ");
+    let deployed = setup.deployed();
+    assert_ne!(deployed, first);
+    assert!(
+        after
+            .iter()
+            .all(|s| s.len() == 2 && s.contains(&deployed) && !s.contains(&first)),
+        "{after:?}"
+    );
+    // One key for the group: one state, under the host's name.
+    assert!(!setup.dir.join(&format!("state/hosts/{other}")).exists());
+}

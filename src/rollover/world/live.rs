@@ -9,12 +9,13 @@ use std::time::SystemTime;
 use daneroll_providers::Tlsa;
 
 use super::{RealWorld, WorldError};
-use crate::probe::guard::verify_host_presents;
+use crate::probe::guard::{HostVerdict, verify_host_presents};
 use crate::probe::lookup::Dns;
 use crate::probe::starttls::{ProbeSettings, Prober};
 
 impl RealWorld {
-    /// Probes every address of the host on every port (STARTTLS, as a sending MTA would) and
+    /// Probes every address of the host (and of its other names) on every port (STARTTLS, as a
+    /// sending MTA would) and
     /// returns `expected` only if each one presents a chain whose key matches it; the other
     /// key when every address that does not shows one and the same other key (the machine
     /// waits for an old key, adopts an unknown one); an error otherwise.
@@ -33,26 +34,35 @@ impl RealWorld {
             &self.dns.anchors,
             SystemTime::now(),
         );
-        let addresses = dns
-            .addresses(host)
-            .await
-            .map_err(|e| refused(format!("live check: looking up the addresses: {e}")))?
-            .records;
-        if addresses.is_empty() {
-            return Err(refused(
-                "live check: the host has no A or AAAA record".into(),
-            ));
-        }
         let prober = Prober::new(ProbeSettings::default())
             .map_err(|e| refused(format!("live check: TLS client: {e}")))?;
-        let verdict = verify_host_presents(
-            &prober,
-            host,
-            &addresses,
-            &self.host.ports,
-            std::slice::from_ref(expected),
-        )
-        .await;
+        // Every name of the host (a group sharing one key), every address, every port.
+        let mut verdict = HostVerdict {
+            host: host.to_string(),
+            addresses: Vec::new(),
+        };
+        let names: Vec<String> = self.host.names().map(str::to_string).collect();
+        for name in &names {
+            let addresses = dns
+                .addresses(name)
+                .await
+                .map_err(|e| refused(format!("live check: looking up {name}: {e}")))?
+                .records;
+            if addresses.is_empty() {
+                return Err(refused(format!(
+                    "live check: {name} has no A or AAAA record"
+                )));
+            }
+            let found = verify_host_presents(
+                &prober,
+                name,
+                &addresses,
+                &self.host.ports,
+                std::slice::from_ref(expected),
+            )
+            .await;
+            verdict.addresses.extend(found.addresses);
+        }
         for address in &verdict.addresses {
             self.say(&format!("live check: {}", address.describe()));
         }
