@@ -85,11 +85,15 @@ impl HandoverError {
     }
 }
 
-/// The configured hosts a certificate is for: those whose name is one of its domains.
+/// The configured hosts a certificate is for: those with a name (or other name) among its
+/// domains.
 pub fn hosts_for<'a>(hosts: &'a [Host], cert: &RenewedCertificate) -> Vec<&'a Host> {
     hosts
         .iter()
-        .filter(|host| cert.domains.contains(&host.name))
+        .filter(|host| {
+            host.names()
+                .any(|name| cert.domains.iter().any(|d| d == name))
+        })
         .collect()
 }
 
@@ -176,6 +180,14 @@ mod tests {
         };
         let found: Vec<_> = hosts_for(&hosts, &cert).iter().map(|h| &h.name).collect();
         assert_eq!(found, vec!["mx2.example.net"]);
+        // A group: the certificate names only the other name.
+        let mut group = host("mx1.example.net");
+        group.other_names = vec!["mx2.example.net".into()];
+        let found: Vec<_> = hosts_for(std::slice::from_ref(&group), &cert)
+            .iter()
+            .map(|h| &h.name)
+            .collect();
+        assert_eq!(found, vec!["mx1.example.net"]);
     }
 
     #[test]
