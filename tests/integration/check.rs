@@ -103,6 +103,15 @@ fn check_and_posttls_finger_agree_on_the_lab() {
     let matched = agree(&lab, &postfix, &out);
     assert_eq!(matched, Some((0, current.dane_ee().to_string())));
 
+    // An MX host that is an alias (relay.corp.example. CNAME mail.mx.example.) and has no TLSA
+    // records of its own: the expanded name's RRset applies (RFC 7672 §2.2.2).
+    let out = check(&lab, &["--json", "--host", "relay.corp.example"]);
+    out.expect_status(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let host = &json["hosts"][0];
+    assert_eq!(host["tlsa_base"], "mail.mx.example", "{}", out.stdout);
+    assert_eq!(host["dane"], true, "{}", out.stdout);
+
     // Only a stranger's key (and next): CRITICAL; Postfix would not deliver either.
     let stranger = TestCert::self_signed(&[MAIL]);
     publish(&lab, &[stranger.dane_ee(), next.dane_ee()]);

@@ -5,7 +5,8 @@
 //! └─ example.           BIND  127.N.2.1                signed, DS in .
 //!    ├─ mx.example.     BIND  127.N.3.1 + 127.N.3.11   primary, signed, dynamic (TLSA)
 //!    │                  BIND  127.N.3.2 + 127.N.3.12   secondary (NOTIFY + IXFR)
-//!    ├─ corp.example.   same servers as mx.example.    signed; MX 10 mail.mx.example.
+//!    ├─ corp.example.   same servers as mx.example.    signed; MX 10 mail.mx.example.;
+//!    │                                                  relay.corp.example. CNAME mail.mx.example.
 //!    ├─ insecure.example.  BIND 127.N.4.1              unsigned, dynamic
 //!    ├─ bogus.example.     BIND 127.N.4.1              signed, dynamic, DS at parent wrong
 //!    ├─ nods.example.      BIND 127.N.4.1              signed, dynamic, no DS at parent
@@ -141,7 +142,8 @@ fn bench_prefix(plan: &Plan) -> String {
 pub fn corp() -> String {
     format!(
         "{soa}corp.example. NS ns1.mx.example.\ncorp.example. NS ns2.mx.example.\n\
-         corp.example. MX 10 mail.mx.example.\n",
+         corp.example. MX 10 mail.mx.example.\n\
+         relay.corp.example. CNAME mail.mx.example.\n",
         soa = soa("corp.example.", "ns1.mx.example."),
     )
 }
