@@ -116,6 +116,7 @@ async fn foreground(engine: &Engine, hosts: Vec<Host>) -> u8 {
         };
         world.verbose = true;
         world.label_lines = several;
+        world.countdown = !several;
         let store = store.clone();
         let policy = engine.config.policy.clone();
         rolling.spawn(async move {

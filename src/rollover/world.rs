@@ -159,6 +159,9 @@ pub struct RealWorld {
     pub verbose: bool,
     /// Put the host's name before every line (several hosts roll at once).
     pub label_lines: bool,
+    /// Show waits as a countdown rewritten in place when stdout is a terminal (nothing else
+    /// writes to it meanwhile).
+    pub countdown: bool,
 }
 
 impl RealWorld {
@@ -182,6 +185,7 @@ impl RealWorld {
             failpoint: Failpoint::from_env(),
             verbose: false,
             label_lines: false,
+            countdown: false,
         })
     }
 
@@ -231,11 +235,11 @@ impl RealWorld {
         };
     }
 
-    /// A countdown rewritten in place once a second, when one host rolls on a terminal; a
-    /// single line otherwise (logs, pipes, several hosts interleaving).
+    /// A countdown rewritten in place once a second when asked for and stdout is a terminal;
+    /// a single line otherwise (logs, pipes, several hosts or the demo's checks interleaving).
     async fn count_down(&self, until: OffsetDateTime, left: Duration) {
         use std::io::{IsTerminal, Write};
-        let in_place = self.verbose && !self.label_lines && std::io::stdout().is_terminal();
+        let in_place = self.verbose && self.countdown && std::io::stdout().is_terminal();
         if !in_place {
             self.say(&format!(
                 "  waiting {}s, until {until}",
