@@ -221,3 +221,29 @@ fn crash_then_rollover_then_clock_jump_back_converges() {
         panic!("{e}");
     }
 }
+
+/// Found by the property test: an unexpected renewal, an MTA that does not reload, a crash
+/// right after an effect, a foreground run, a same-key renewal, the clock set back a second,
+/// then a tick. The same-key certificate is installed again for the key already in the MTA's
+/// files (safe since before the jump): no key goes live early.
+#[test]
+fn same_key_renewal_while_the_reload_lags_after_a_clock_jump_back_keeps_the_promise() {
+    let ops = vec![
+        Op::UnexpectedRenewal,
+        Op::Faults(Faults {
+            reload_lags: true,
+            ..Faults::default()
+        }),
+        Op::Crash(CrashPoint {
+            call: 15,
+            after_effect: true,
+        }),
+        Op::Foreground,
+        Op::SameKeyRenewal,
+        Op::JumpBack(1),
+        Op::Tick,
+    ];
+    if let Err(e) = play(ops) {
+        panic!("{e}");
+    }
+}
