@@ -234,7 +234,6 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
         answers.extend(join_all(lookups).await);
     }
     let mut facts = Vec::with_capacity(hosts.len());
-    let mut tlsa_bases = Vec::with_capacity(hosts.len());
     for (mut zone, mut tlsa, addresses) in answers {
         // RFC 7672 §2.2.2: an MX host that is a validated alias has its TLSA records looked
         // up at the CNAME-expanded name first; the original name is the fallback.
@@ -259,11 +258,10 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
             Ok(zone) => dns.security(&zone).await,
             Err(error) => Err(error),
         };
-        facts.push((zone, tlsa, addresses));
-        tlsa_bases.push(tlsa_base);
+        facts.push((zone, tlsa, addresses, tlsa_base));
     }
     let mut targets = Vec::new();
-    for ((host, (_, _, addresses)), tlsa_base) in hosts.iter().zip(&facts).zip(&tlsa_bases) {
+    for (host, (_, _, addresses, tlsa_base)) in hosts.iter().zip(&facts) {
         if let Ok(answer) = addresses
             && !answer.is_servfail()
         {
@@ -286,8 +284,7 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
     let reports: Vec<HostReport> = hosts
         .iter()
         .zip(&facts)
-        .zip(&tlsa_bases)
-        .map(|((host, (zone, tlsa, addresses)), tlsa_base)| {
+        .map(|(host, (zone, tlsa, addresses, tlsa_base))| {
             assess(&HostFacts {
                 host,
                 tlsa_base: tlsa_base.as_deref(),
