@@ -12,11 +12,11 @@ use std::time::SystemTime;
 
 use daneroll_providers::Tlsa;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use serde::Serialize;
 
-use super::denial::{DenialKind, verify_denial};
-use super::dnssec::ZoneKeys;
+use super::denial::{DenialKind, verify_answer, verify_denial};
+use super::dnssec::{ZoneKeys, rrset_of};
 use super::safe_time::{OldAnswer, ServerState};
 use super::transport::QueryError;
 
@@ -250,11 +250,10 @@ pub fn tlsa_of(record: &Record) -> Option<Tlsa> {
     }
 }
 
-/// The TLSA records at `owner` in a resolver's or server's answer section.
+/// The TLSA records at `owner` in a resolver's or server's answer section: the class IN RRset
+/// exactly, the one an RRSIG covers (records of other classes are never validated).
 pub fn tlsa_records(owner: &Name, answers: &[Record]) -> Vec<Tlsa> {
-    let mut records: Vec<Tlsa> = answers
-        .iter()
-        .filter(|r| r.name == *owner)
+    let mut records: Vec<Tlsa> = rrset_of(answers, owner, RecordType::TLSA)
         .filter_map(tlsa_of)
         .collect();
     records.sort();
@@ -286,10 +285,7 @@ pub fn judge_tlsa(
         return Answer::NotAuthoritative { rcode };
     }
     let records = tlsa_records(owner, &reply.answers);
-    let rrset_ttl = reply
-        .answers
-        .iter()
-        .filter(|r| r.name == *owner && r.record_type() == RecordType::TLSA)
+    let rrset_ttl = rrset_of(&reply.answers, owner, RecordType::TLSA)
         .map(|r| r.ttl)
         .max();
     let negative_ttl = reply
@@ -297,17 +293,33 @@ pub fn judge_tlsa(
         .iter()
         .filter(|r| r.record_type() == RecordType::SOA)
         .find_map(negative_ttl_of);
-    let has_cname = reply
+    let has_cname = rrset_of(&reply.answers, owner, RecordType::CNAME)
+        .next()
+        .is_some();
+    let foreign = reply
         .answers
         .iter()
-        .any(|r| r.name == *owner && r.record_type() == RecordType::CNAME);
+        .find(|r| r.name == *owner && r.dns_class != DNSClass::IN);
     let dnssec = match keys {
         None => Dnssec::ZoneNotSecure,
+        Some(_) if foreign.is_some() => Dnssec::Failed(format!(
+            "the answer carries a {} record of class {} at {owner}; only class IN is signed, so the answer was tampered with",
+            foreign.map_or(RecordType::Unknown(0), Record::record_type),
+            foreign.map_or(DNSClass::IN, |r| r.dns_class),
+        )),
         Some(_) if has_cname => Dnssec::Failed(format!(
             "{owner} is a CNAME; daneroll checks TLSA records at the name itself"
         )),
         Some(keys) if !records.is_empty() => {
-            match keys.verify(owner, RecordType::TLSA, &reply.answers, now) {
+            let verified = verify_answer(
+                owner,
+                RecordType::TLSA,
+                &reply.answers,
+                &reply.authorities,
+                keys,
+                now,
+            );
+            match verified {
                 Ok(verified) => Dnssec::Signed {
                     key_tag: verified.key_tag,
                     expires: verified.expires,
