@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use daneroll::dns::chain::ChainWalker;
 use daneroll::dns::clock::Clock;
 use daneroll::dns::net::HickoryTransport;
-use daneroll::dns::observation::{Answer, Expected, ServerVerdict};
+use daneroll::dns::observation::{Expected, ServerVerdict};
 use daneroll::dns::observer::Observer;
 use daneroll::dns::trust_anchor::TrustAnchors;
 use daneroll::dns::wait::{WaitOutcome, WaitSettings, wait_until_safe};
@@ -121,9 +121,9 @@ fn record(byte: u8) -> Tlsa {
     Tlsa::new(3, 1, 1, vec![byte; 32])
 }
 
-/// Runs the wait (virtual minute) and returns the hostile server's verdict; asserts the wait
-/// did not end safe and that BIND's address served the record.
-async fn wait_verdict(lab: &Lab, hz: &HostileZone, expected: &Expected) -> String {
+/// Runs the wait for `expected` (a virtual minute, many TTLs) and returns every laggard; asserts
+/// the wait did not end safe and that the hostile address is among the laggards.
+async fn laggards(lab: &Lab, hz: &HostileZone, expected: &Expected) -> Vec<(SocketAddr, String)> {
     let transport = transport();
     let observer = observer(lab, &transport, &hz.owner).await;
     let addrs: Vec<SocketAddr> = observer.servers().iter().map(|s| s.addr).collect();
@@ -143,11 +143,126 @@ async fn wait_verdict(lab: &Lab, hz: &HostileZone, expected: &Expected) -> Strin
             hz.hostile.addr
         );
     };
+    let laggards: Vec<(SocketAddr, String)> = laggards
+        .into_iter()
+        .map(|(server, verdict)| {
+            assert_ne!(verdict, ServerVerdict::Serving, "{server}");
+            (server.addr, verdict.to_string())
+        })
+        .collect();
+    assert!(
+        laggards.iter().any(|(addr, _)| *addr == hz.hostile.addr),
+        "{laggards:?}"
+    );
+    laggards
+}
+
+fn verdict_of(laggards: &[(SocketAddr, String)], addr: SocketAddr) -> &str {
+    laggards
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{addr} not among {laggards:?}"))
+}
+
+#[test]
+fn truncated_udp_then_tcp_reset_names_the_server_and_tcp() {
+    let lab = Lab::shared();
+    let ours = record(0xa2);
+    let hz = hostile_zone(lab, "hostile-tcp-reset", 41, &ours);
+    hz.hostile
+        .set(Rules::new(Tamper::TruncateUdp, Tamper::Reset).only(RecordType::TLSA));
+    let expected = Expected {
+        record: ours,
+        present: true,
+    };
+    let laggards = runtime().block_on(laggards(lab, &hz, &expected));
+    // BIND's address serves the record; only the hostile one is missing.
     assert_eq!(laggards.len(), 1, "{laggards:?}");
-    let (server, verdict) = &laggards[0];
-    assert_eq!(server.addr, hz.hostile.addr, "{laggards:?}");
-    assert!(!matches!(verdict, ServerVerdict::Serving), "{verdict}");
-    verdict.to_string()
+    let verdict = verdict_of(&laggards, hz.hostile.addr);
+    assert!(verdict.contains(&hz.hostile.addr.to_string()), "{verdict}");
+    assert!(verdict.contains("TCP"), "{verdict}");
+    assert!(hz.hostile.seen(Proto::Tcp) > 0, "TCP was never tried");
+}
+
+#[test]
+fn truncated_udp_then_a_forged_tcp_answer_is_validated_and_refused() {
+    let lab = Lab::shared();
+    let ours = record(0xa3);
+    let hz = hostile_zone(lab, "hostile-tcp-forged", 42, &ours);
+    // The change daneroll waits for: a next key that BIND does not serve yet. Over TCP the
+    // hostile server adds it beside the genuine record, under the genuine RRSIG.
+    let next = record(0xb3);
+    let forged = next.clone();
+    let add_next = move |reply: &mut Message| {
+        let Some(genuine) = reply
+            .answers
+            .iter()
+            .find(|r| r.record_type() == RecordType::TLSA)
+            .cloned()
+        else {
+            return;
+        };
+        let mut extra = genuine;
+        extra.data = RData::TLSA(hickory_proto::rr::rdata::TLSA::new(
+            forged.usage.into(),
+            forged.selector.into(),
+            forged.mtype.into(),
+            forged.data.clone(),
+        ));
+        reply.answers.push(extra);
+    };
+    hz.hostile.set(
+        Rules::new(Tamper::TruncateUdp, Tamper::Modify(Arc::new(add_next))).only(RecordType::TLSA),
+    );
+    let expected = Expected {
+        record: next,
+        present: true,
+    };
+    let laggards = runtime().block_on(laggards(lab, &hz, &expected));
+    let verdict = verdict_of(&laggards, hz.hostile.addr);
+    assert!(verdict.starts_with("bogus"), "{verdict}");
+    assert!(hz.hostile.seen(Proto::Tcp) > 0, "TCP was never tried");
+    // BIND does not serve the next key yet: stale, not serving.
+    assert_eq!(verdict_of(&laggards, hz.zone.primary()), "stale");
+}
+
+#[test]
+fn a_reply_from_another_source_address_is_ignored() {
+    let lab = Lab::shared();
+    let ours = record(0xa4);
+    let hz = hostile_zone(lab, "hostile-spoof", 43, &ours);
+    // The genuine, valid answer, but from another address: accepting it would count the
+    // hostile address as serving.
+    hz.hostile
+        .set(Rules::both(Tamper::FromOtherSource(hz.spare)).only(RecordType::TLSA));
+    let expected = Expected {
+        record: ours,
+        present: true,
+    };
+    let laggards = runtime().block_on(laggards(lab, &hz, &expected));
+    assert_eq!(laggards.len(), 1, "{laggards:?}");
+    let verdict = verdict_of(&laggards, hz.hostile.addr);
+    assert!(verdict.contains(&hz.hostile.addr.to_string()), "{verdict}");
+    assert!(verdict.contains("did not answer"), "{verdict}");
+}
+
+#[test]
+fn a_silent_server_times_out_by_name() {
+    let lab = Lab::shared();
+    let ours = record(0xa5);
+    let hz = hostile_zone(lab, "hostile-silent", 44, &ours);
+    hz.hostile
+        .set(Rules::both(Tamper::Silence).only(RecordType::TLSA));
+    let expected = Expected {
+        record: ours,
+        present: true,
+    };
+    let laggards = runtime().block_on(laggards(lab, &hz, &expected));
+    assert_eq!(laggards.len(), 1, "{laggards:?}");
+    let verdict = verdict_of(&laggards, hz.hostile.addr);
+    assert!(verdict.contains(&hz.hostile.addr.to_string()), "{verdict}");
+    assert!(verdict.contains("did not answer"), "{verdict}");
 }
 
 #[test]
