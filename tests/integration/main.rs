@@ -12,6 +12,8 @@ mod contract;
 mod demo;
 mod fake_mta;
 mod fakes;
+mod hostile;
+mod hostile_transport;
 mod keygen;
 mod lab;
 mod observer;
