@@ -13,6 +13,7 @@ mod demo;
 mod fake_mta;
 mod fakes;
 mod hostile;
+mod hostile_content;
 mod hostile_transport;
 mod keygen;
 mod lab;
