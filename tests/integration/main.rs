@@ -12,6 +12,7 @@ mod contract;
 mod demo;
 mod fake_mta;
 mod fakes;
+mod fuzz_seeds;
 mod hostile;
 mod hostile_content;
 mod hostile_transport;
