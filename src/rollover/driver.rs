@@ -95,12 +95,13 @@ pub trait World {
         record: &Tlsa,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// The key the live service presents (STARTTLS probe, or the deployed files until it lands).
+    /// The key the live service presents (STARTTLS probe, or the deployed files until it lands),
+    /// and where it was seen.
     fn verify_live(
         &mut self,
         host: &str,
         expected: &Tlsa,
-    ) -> impl Future<Output = Result<Tlsa, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<LiveSeen, Self::Error>> + Send;
 
     /// Removes `record` while the RRset holds every record of `keep`. Returns whether it
     /// was already absent.
@@ -110,6 +111,14 @@ pub trait World {
         record: &Tlsa,
         keep: &[Tlsa],
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// What the live check found: the key presented, and where (one line per address and port, or
+/// the MTA's files), for the history and the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSeen {
+    pub presented: Tlsa,
+    pub seen: Vec<String>,
 }
 
 /// What the run was asked to do.
@@ -267,6 +276,7 @@ impl<'a, W: World> Driver<'a, W> {
                     run.since_wait = 0;
                     let steady = matches!(run.rollover.stage, Stage::Ready { .. });
                     if mode == Mode::Once
+                        || step.notices.iter().any(Notice::ends_foreground_run)
                         || (steady && run.pending.is_none())
                         || wait.waiting_for == Waiting::SecureZone
                         || run.report.failures >= self.max_failures
@@ -355,53 +365,56 @@ impl<'a, W: World> Driver<'a, W> {
     async fn perform(&mut self, lock: &HostLock, action: Action) -> Input {
         let host = lock.host();
         let kind = action.kind();
-        let result = match action {
-            Action::Preflight => self.world.preflight(host).await.map(Input::Preflight),
-            Action::Inspect => self.world.inspect(host).await.map(Input::Certificates),
-            Action::GenerateNextKey => self
-                .world
-                .generate_key(host, lock)
-                .await
-                .map(|record| Input::KeyGenerated { record }),
-            Action::Publish { record } => {
-                self.world
-                    .publish(host, &record)
+        let result =
+            match action {
+                Action::Preflight => self.world.preflight(host).await.map(Input::Preflight),
+                Action::Inspect => self.world.inspect(host).await.map(Input::Certificates),
+                Action::GenerateNextKey => self
+                    .world
+                    .generate_key(host, lock)
                     .await
-                    .map(|already_present| Input::Published {
-                        record,
-                        already_present,
-                    })
-            }
-            Action::Observe { records } => self
-                .world
-                .observe(host, &records)
-                .await
-                .map(|report| Input::Propagation { records, report }),
-            Action::Deploy { record } => self
-                .world
-                .deploy(host, &record)
-                .await
-                .map(|()| Input::Deployed { record }),
-            Action::VerifyLive { expected } => self
-                .world
-                .verify_live(host, &expected)
-                .await
-                .map(|presented| Input::Live { presented }),
-            Action::Retire { record, keep } => {
-                self.world
+                    .map(|record| Input::KeyGenerated { record }),
+                Action::Publish { record } => {
+                    self.world
+                        .publish(host, &record)
+                        .await
+                        .map(|already_present| Input::Published {
+                            record,
+                            already_present,
+                        })
+                }
+                Action::Observe { records } => self
+                    .world
+                    .observe(host, &records)
+                    .await
+                    .map(|report| Input::Propagation { records, report }),
+                Action::Deploy { record } => self
+                    .world
+                    .deploy(host, &record)
+                    .await
+                    .map(|()| Input::Deployed { record }),
+                Action::VerifyLive { expected } => self
+                    .world
+                    .verify_live(host, &expected)
+                    .await
+                    .map(|live| Input::Live {
+                        presented: live.presented,
+                        seen: live.seen,
+                    }),
+                Action::Retire { record, keep } => self
+                    .world
                     .retire(host, &record, &keep)
                     .await
                     .map(|already_absent| Input::Retired {
                         record,
                         already_absent,
-                    })
-            }
-            Action::RequestCertificate { record } => self
-                .world
-                .request_certificate(host, &record)
-                .await
-                .map(|()| Input::CertificateRequested { record }),
-        };
+                    }),
+                Action::RequestCertificate { record } => self
+                    .world
+                    .request_certificate(host, &record)
+                    .await
+                    .map(|()| Input::CertificateRequested { record }),
+            };
         result.unwrap_or_else(|error| Input::Failed {
             action: kind,
             error: error.to_string(),

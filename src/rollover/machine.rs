@@ -10,7 +10,10 @@
 //!   was seen presenting the current key, and `current` is never in `retiring`;
 //! - nothing is published without a fresh "zone is DNSSEC-secure" verdict (see `plan.rs`);
 //! - a renewal that brings a key which is not safe yet is staged, never deployed; an unexpected
-//!   key is published at once and swapped in when safe.
+//!   key in a staged certificate is published at once and swapped in when safe;
+//! - keys are adopted only from the deployed files or a staged certificate: a key the live
+//!   service presents that daneroll did not read from its own files is an alert, never
+//!   published (it may be an attacker's on the path to port 25).
 
 use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
@@ -127,7 +130,9 @@ impl Rollover {
                 _ => Err(self.wrong_state(name, "awaiting swap")),
             },
             Input::Deployed { record } => self.on_deployed(record, now, name),
-            Input::Live { presented } => self.on_live(presented, now, policy, name, notices),
+            Input::Live { presented, seen } => {
+                self.on_live(presented, seen, now, policy, name, notices)
+            }
             Input::Retired { record, .. } => self.on_retired(record, name),
             Input::Failed { action, error } => {
                 self.fail(action, error, now);
@@ -559,6 +564,7 @@ impl Rollover {
     fn on_live(
         &mut self,
         presented: Tlsa,
+        seen: Vec<String>,
         now: OffsetDateTime,
         policy: &Policy,
         name: &'static str,
@@ -596,11 +602,22 @@ impl Rollover {
                 });
             }
         } else {
+            // Seen only on the network: never published. Keep every record, alert, look again
+            // after a backoff (the operator repairs the MTA; the files still hold `current`).
+            *checked_at = Some(now);
+            let expected = current.record.clone();
+            let error = format!(
+                "the live service presents {}, a key daneroll did not read from its files, \
+                 instead of {}; nothing published",
+                presented.short(),
+                expected.short()
+            );
             notices.push(Notice::UnexpectedLiveKey {
-                presented: presented.clone(),
-                expected: current.record.clone(),
+                presented,
+                expected,
+                seen,
             });
-            self.adopt_in_emergency(presented, now);
+            self.fail(ActionKind::VerifyLive, error, now);
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ mod providers;
 mod records;
 mod rfc2136;
 mod rollover;
+mod rollover_foreign;
 mod rollover_postfix;
 mod status;
 mod tlsa;

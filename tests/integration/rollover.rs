@@ -69,7 +69,7 @@ fn sh(script: &str) -> String {
 }
 
 /// `3 1 1` digest (upper-case hex) of the first certificate in `pem`.
-fn record_of(pem: &Path) -> String {
+pub fn record_of(pem: &Path) -> String {
     sh(&format!(
         "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1",
         pem.display()
