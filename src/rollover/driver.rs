@@ -126,15 +126,21 @@ pub struct LiveSeen {
 pub enum Command {
     /// Advance as far as is safe now.
     Tick,
-    /// Move to the next key as soon as it is safe.
+    /// Move to the next key as soon as it is safe (again, even right after an interrupted one).
     Rollover(Trigger),
+    /// `daneroll rollover` without `--again`: like [`Command::Rollover`], unless the operator's
+    /// last rollover was interrupted after its swap (the run was killed); then only finish
+    /// that one. A re-run must not change the key a second time.
+    RolloverOrFinish(Trigger),
 }
 
 impl Command {
     fn input(self) -> Input {
         match self {
             Command::Tick => Input::Tick,
-            Command::Rollover(trigger) => Input::Rollover { trigger },
+            Command::Rollover(trigger) | Command::RolloverOrFinish(trigger) => {
+                Input::Rollover { trigger }
+            }
         }
     }
 }
@@ -251,7 +257,17 @@ impl<'a, W: World> Driver<'a, W> {
         let give_up_at = later(self.world.now(), self.foreground_limit);
         let mut run = self.resume(lock)?;
         let mut step = self.inspect(&mut run).await?;
-        let input = command.input();
+        let input = match (command, run.rollover.interrupted_request()) {
+            (Command::RolloverOrFinish(_), Some(request)) => {
+                let notice = Notice::FinishingInterruptedRollover {
+                    requested_at: request.at,
+                };
+                self.log(&run, Event::Notice(notice.clone()))?;
+                run.report.notices.push(notice);
+                Input::Tick
+            }
+            _ => command.input(),
+        };
         if mode == Mode::Foreground && input != Input::Tick && run.rollover.stage.finishing() {
             // Adoption or the end of a previous swap first; the command is fed when it can be.
             run.pending = Some(input);

@@ -350,6 +350,12 @@ pub enum Notice {
     KeyAgeReached { record: Tlsa },
     /// Report: a staged certificate with an unexpected key waits until the current swap is done.
     UnexpectedKeyDeferred { record: Tlsa },
+    /// Report: `rollover` found the operator's previous rollover interrupted after its swap and
+    /// only finishes it (`--again` rolls once more).
+    FinishingInterruptedRollover {
+        #[serde(with = "time::serde::rfc3339")]
+        requested_at: OffsetDateTime,
+    },
 }
 
 impl Notice {
@@ -367,6 +373,7 @@ impl Notice {
                 | Notice::SameKeyRenewal { .. }
                 | Notice::KeyAgeReached { .. }
                 | Notice::UnexpectedKeyDeferred { .. }
+                | Notice::FinishingInterruptedRollover { .. }
         )
     }
 }
@@ -505,6 +512,12 @@ impl fmt::Display for Notice {
                 f,
                 "a staged certificate with key {} waits until the swap in progress completes",
                 record.short()
+            ),
+            Notice::FinishingInterruptedRollover { requested_at } => write!(
+                f,
+                "the rollover requested at {requested_at} was interrupted after its swap: \
+                 finishing it, not changing the key again (`daneroll rollover --again` rolls \
+                 once more)"
             ),
         }
     }

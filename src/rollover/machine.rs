@@ -22,8 +22,8 @@ use super::clock::later;
 use super::input::{ActionKind, Input, Next, Notice, PropagationReport, ZoneVerdict};
 use super::policy::Policy;
 use super::state::{
-    CurrentKey, Incoming, KeyOrigin, NextKey, Retry, Rollover, SafeKey, Stage, StateName,
-    SwapRequest, Trigger, ZoneCheck,
+    CurrentKey, Incoming, KeyOrigin, NextKey, Retry, Rollover, RolloverRequest, SafeKey, Stage,
+    StateName, SwapRequest, Trigger, ZoneCheck,
 };
 
 /// The result of a transition: notices for the operator, and what to do next.
@@ -81,6 +81,15 @@ impl Rollover {
         }
         if next.stage.current().map(|c| &c.record) != self.stage.current().map(|c| &c.record) {
             next.same_key_renewal = false;
+            if let Some(request) = &mut next.requested {
+                request.swapped = true;
+            }
+        }
+        if matches!(next.stage, Stage::Ready { .. })
+            && next.requested.as_ref().is_some_and(|r| r.swapped)
+        {
+            // The operator's rollover is complete: a later `rollover` is a new request.
+            next.requested = None;
         }
         *self = next;
         Ok(Step {
@@ -99,7 +108,7 @@ impl Rollover {
         let name = input.name();
         match input {
             Input::Tick => Ok(()),
-            Input::Rollover { trigger } => self.on_rollover(trigger, name),
+            Input::Rollover { trigger } => self.on_rollover(trigger, now, name),
             Input::Preflight(verdict) => {
                 self.on_preflight(verdict, now, notices);
                 Ok(())
@@ -161,7 +170,18 @@ impl Rollover {
         }
     }
 
-    fn on_rollover(&mut self, trigger: Trigger, name: &'static str) -> Result<(), MachineError> {
+    fn on_rollover(
+        &mut self,
+        trigger: Trigger,
+        now: OffsetDateTime,
+        name: &'static str,
+    ) -> Result<(), MachineError> {
+        if trigger == Trigger::Operator && !self.stage.finishing() {
+            self.requested = Some(RolloverRequest {
+                at: now,
+                swapped: false,
+            });
+        }
         match &mut self.stage {
             Stage::AwaitingNextKey { swap, .. } => {
                 swap.get_or_insert(trigger);

@@ -79,7 +79,7 @@ pub fn record_of(pem: &Path) -> String {
 
 impl Setup {
     /// A host `LABEL.mx.example` of the shared lab whose MTA is only files (no listener).
-    fn new(lab: &Lab, label: &str) -> Self {
+    pub fn new(lab: &Lab, label: &str) -> Self {
         let dir = Dir::new();
         let host = format!("{label}.mx.example");
         let mta = Mta::files(&dir, &host);

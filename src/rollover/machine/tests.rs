@@ -11,6 +11,7 @@ use crate::rollover::state::ZoneCheck;
 
 mod certificates;
 mod refusals;
+mod requests;
 
 const A: u8 = 0xA;
 const B: u8 = 0xB;
