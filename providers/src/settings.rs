@@ -38,6 +38,8 @@ use crate::credential::{CredentialError, TokenSource};
 use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
+// Hosts of issue #16 (European and registrar DNS).
+use crate::{dnsimple, porkbun};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -50,6 +52,9 @@ pub enum ProviderSettings {
     Hetzner(HostedSettings),
     Gandi(HostedSettings),
     Ovh(HostedSettings),
+    // Hosts of issue #16 (European and registrar DNS).
+    Dnsimple(HostedSettings),
+    Porkbun(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -147,7 +152,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 7] = [
+    pub const TYPES: [&'static str; 9] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -155,6 +160,9 @@ impl ProviderSettings {
         "hetzner",
         "gandi",
         "ovh",
+        // Hosts of issue #16 (European and registrar DNS).
+        "dnsimple",
+        "porkbun",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -201,7 +209,9 @@ impl ProviderSettings {
                     zone,
                 })
             }
-            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" => {
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
+            // Hosts of issue #16 (European and registrar DNS).
+            | "dnsimple" | "porkbun" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -220,6 +230,9 @@ impl ProviderSettings {
                     "desec" => Self::Desec(hosted),
                     "hetzner" => Self::Hetzner(hosted),
                     "ovh" => Self::Ovh(hosted),
+                    // Hosts of issue #16 (European and registrar DNS).
+                    "dnsimple" => Self::Dnsimple(hosted),
+                    "porkbun" => Self::Porkbun(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -245,6 +258,9 @@ impl ProviderSettings {
             Self::Hetzner(_) => "hetzner",
             Self::Gandi(_) => "gandi",
             Self::Ovh(_) => "ovh",
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Dnsimple(_) => "dnsimple",
+            Self::Porkbun(_) => "porkbun",
         }
     }
 
@@ -258,6 +274,9 @@ impl ProviderSettings {
             Self::Hetzner(_) => "Hetzner",
             Self::Gandi(_) => "Gandi LiveDNS",
             Self::Ovh(_) => "OVH",
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Dnsimple(_) => "DNSimple",
+            Self::Porkbun(_) => "Porkbun",
         }
     }
 
@@ -271,6 +290,9 @@ impl ProviderSettings {
             Self::Hetzner(s) => s.api_url.as_deref().unwrap_or(hetzner::DEFAULT_API_URL),
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
+            Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
         }
     }
 
@@ -283,7 +305,9 @@ impl ProviderSettings {
             | Self::Desec(s)
             | Self::Hetzner(s)
             | Self::Gandi(s)
-            | Self::Ovh(s) => (&s.token_file, &s.token_env),
+            | Self::Ovh(s)
+            | Self::Dnsimple(s)
+            | Self::Porkbun(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -301,7 +325,9 @@ impl ProviderSettings {
             | Self::Desec(s)
             | Self::Hetzner(s)
             | Self::Gandi(s)
-            | Self::Ovh(s) => s.zone.clone(),
+            | Self::Ovh(s)
+            | Self::Dnsimple(s)
+            | Self::Porkbun(s) => s.zone.clone(),
         }
     }
 
@@ -325,6 +351,17 @@ impl ProviderSettings {
                 },
             });
         }
+        if let Some((parts, expected)) = self.credential_parts()
+            && secret.split(parts).is_none()
+        {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected,
+                },
+            });
+        }
         if let Some(warning) = source.permission_warning() {
             warnings.push(format!("[dns.{section}]: {warning}"));
         }
@@ -343,6 +380,14 @@ impl ProviderSettings {
             ));
         }
         Ok(warnings)
+    }
+
+    /// For a credential made of several values joined by colons: how many, and their names.
+    fn credential_parts(&self) -> Option<(usize, &'static str)> {
+        match self {
+            Self::Porkbun(_) => Some((2, "APIKEY:SECRETAPIKEY")),
+            _ => None,
+        }
     }
 
     fn checked_url(&self, section: &str) -> Result<reqwest::Url, SettingsError> {
@@ -420,6 +465,9 @@ pub fn build_backend_with(
             Box::new(technitium::Technitium::new(config).map_err(client)?)
         }
         ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
+        // Hosts of issue #16 (European and registrar DNS).
+        ProviderSettings::Dnsimple(_) => Box::new(dnsimple::Dnsimple::new(config).map_err(client)?),
+        ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
     })
 }
 

@@ -356,6 +356,18 @@ pub struct Retry {
     pub error: String,
 }
 
+/// A rollover the operator asked for (`daneroll rollover`), kept until the host is back in the
+/// steady state after its swap: a re-run after a crash finishes it instead of starting another
+/// key change (with an ACME source, another certificate order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloverRequest {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The swap it asked for has happened (the current key changed since).
+    #[serde(default)]
+    pub swapped: bool,
+}
+
 /// One host's (or one group of hosts sharing a key) rollover: the stage plus what is known about
 /// its zone and recent failures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,6 +381,9 @@ pub struct Rollover {
     /// A renewed certificate with the current key is staged and waits to be deployed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub same_key_renewal: bool,
+    /// The operator's rollover in progress, until the steady state after its swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<RolloverRequest>,
 }
 
 impl Rollover {
@@ -380,6 +395,13 @@ impl Rollover {
             zone: None,
             retry: None,
             same_key_renewal: false,
+            requested: None,
         }
+    }
+
+    /// The operator's rollover whose swap happened but whose end (old record retired, next key
+    /// safe again) has not been reached: a crashed `rollover` run left it unfinished.
+    pub fn interrupted_request(&self) -> Option<&RolloverRequest> {
+        self.requested.as_ref().filter(|r| r.swapped)
     }
 }

@@ -27,7 +27,7 @@ use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, tlsa_owner};
 use hickory_proto::rr::Name;
 use time::OffsetDateTime;
 
-use super::driver::World;
+use super::driver::{LiveSeen, World};
 use super::input::{ActionKind, DiskView, Missing, PropagationReport, ZoneVerdict};
 use super::policy::Propagated;
 use super::store::{HostLock, Store};
@@ -700,7 +700,7 @@ impl World for RealWorld {
         Ok(())
     }
 
-    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
+    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<LiveSeen, WorldError> {
         let live = match self.host.live_check {
             LiveCheck::Files => {
                 let deployed =
@@ -708,12 +708,19 @@ impl World for RealWorld {
                         host: host.to_string(),
                         problem: "no deployed certificate".into(),
                     })?;
+                let line = format!(
+                    "the MTA's files ({}) hold key {}",
+                    self.deploy_target(),
+                    deployed.leaf.record.short()
+                );
                 self.say(&format!(
-                    "live check: the MTA's files hold key {} (expected {})",
-                    deployed.leaf.record.short(),
+                    "live check: {line} (expected {})",
                     expected.short()
                 ));
-                deployed.leaf.record
+                LiveSeen {
+                    presented: deployed.leaf.record,
+                    seen: vec![line],
+                }
             }
             LiveCheck::Probe => self.probe_live(host, expected).await?,
         };

@@ -44,6 +44,8 @@ impl Case {
             "gandi" => fakes::gandi::start(&ZONES),
             "technitium" => fakes::technitium::start(&ZONES),
             "ovh" => fakes::ovh::start(&ZONES),
+            "dnsimple" => fakes::dnsimple::start(&ZONES),
+            "porkbun" => fakes::porkbun::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -55,7 +57,12 @@ impl Case {
 
     /// The TTL the provider accepts for new RRsets (deSEC's minimum is 3600 s).
     fn ttl(&self) -> u32 {
-        if self.kind == "desec" { 3600 } else { 300 }
+        match self.kind {
+            "desec" => 3600,
+            // Porkbun stores at least 600 s.
+            "porkbun" => 600,
+            _ => 300,
+        }
     }
 
     fn hosted(&self) -> HostedSettings {
@@ -73,6 +80,8 @@ impl Case {
             "desec" => ProviderSettings::Desec(hosted),
             "hetzner" => ProviderSettings::Hetzner(hosted),
             "ovh" => ProviderSettings::Ovh(hosted),
+            "dnsimple" => ProviderSettings::Dnsimple(hosted),
+            "porkbun" => ProviderSettings::Porkbun(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -87,19 +96,25 @@ impl Case {
     /// A credential of the provider's form that the fake refuses; for OVH the right keys
     /// around a wrong application secret (the signature then fails).
     fn wrong_token(&self, wrong: &str) -> String {
-        if self.kind == "ovh" {
-            let [ak, _, ck] = fakes::ovh::parts(&self.fake);
-            format!("{ak}:{wrong}:{ck}")
-        } else {
-            wrong.to_string()
+        match self.kind {
+            "ovh" => {
+                let [ak, _, ck] = fakes::ovh::parts(&self.fake);
+                format!("{ak}:{wrong}:{ck}")
+            }
+            "porkbun" => {
+                let [key, _] = fakes::porkbun::parts(&self.fake);
+                format!("{key}:{wrong}")
+            }
+            _ => wrong.to_string(),
         }
     }
 
     /// The query key of the zone list's page number, if the zone list is paginated.
     fn page_key(&self) -> Option<&'static str> {
         match self.kind {
-            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once.
-            "desec" | "ovh" => None,
+            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once; Porkbun
+            // pages in the body (`start`, checked in `porkbun_pages_and_raises_small_ttls`).
+            "desec" | "ovh" | "porkbun" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -128,6 +143,8 @@ impl Case {
             "hetzner" => fakes::hetzner::rate_limited(seconds),
             "technitium" => fakes::technitium::throttled(seconds),
             "ovh" => fakes::ovh::throttled(seconds),
+            "dnsimple" => fakes::dnsimple::rate_limited(seconds),
+            "porkbun" => fakes::porkbun::throttled(seconds),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -189,7 +206,18 @@ async fn contract_holds(kind: &'static str) {
         .requests()
         .iter()
         .filter(|r| {
-            let listing = ["/zones", "/domains", "/domains/", "/zones/list"];
+            let listing = [
+                "/zones",
+                "/domains",
+                "/domains/",
+                "/zones/list",
+                "/1010/zones",
+            ];
+            if r.path == "/domain/listAll" {
+                // Porkbun: the first page is `start` 0, in the body.
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["start"] == "0";
+            }
             let first_page = r.query.iter().any(|(k, v)| {
                 ((k == "page" || k == "pageNumber") && v == "1") || k == "owns_qname"
             });
@@ -420,8 +448,9 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     assert!(!err.is_transient());
     assert!(case.values().is_empty(), "{kind}");
     // A TTL below what the provider accepts (deSEC: its minimum of 3600 s). Hetzner, OVH and
-    // Technitium document no minimum.
-    if !matches!(kind, "hetzner" | "ovh" | "technitium") {
+    // Technitium document no minimum; Porkbun raises a small TTL to 600 s rather than refusing
+    // it (`porkbun_pages_and_raises_small_ttls`).
+    if !matches!(kind, "hetzner" | "ovh" | "technitium" | "porkbun") {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
             err.to_string().to_lowercase().contains("ttl"),
@@ -483,6 +512,16 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         );
         if kind == "ovh" {
             ovh_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "porkbun" {
+            // In the JSON body, as Porkbun takes it; never in a header.
+            let [key, secret] = fakes::porkbun::parts(&case.fake);
+            for (name, value) in &request.headers {
+                assert!(!value.contains(&key) && !value.contains(&secret), "{name}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["apikey"], key.as_str());
             continue;
         }
         let auth = request.auth.unwrap_or_default();
@@ -560,6 +599,8 @@ macro_rules! each_provider {
 }
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
+// Hosts of issue #16 (European and registrar DNS).
+each_provider!(dnsimple, porkbun);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
@@ -754,4 +795,78 @@ fn backends_debug_without_the_token() {
     for text in shown {
         assert!(text.contains("redacted") && !text.contains(token), "{text}");
     }
+}
+
+#[tokio::test]
+async fn porkbun_pages_and_raises_small_ttls() {
+    let case = Case::start("porkbun");
+    let backend = case.backend();
+    // Porkbun stores at least 600 s: the read reports what it holds, not what was asked.
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(600));
+    // The zone list pages through `start` in the body until a page comes back empty.
+    let starts: Vec<String> = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/domain/listAll")
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["start"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(starts, ["0", "2", "4", "5"]);
+
+    // "API ACCESS" switched off for the domain: a permission problem, named as such.
+    fakes::porkbun::opt_out(&case.fake);
+    let err = backend.remove(OWNER, &ee(1)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not allowed") && text.contains("API access"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn porkbun_credential_needs_its_two_parts() {
+    let case = Case::start("porkbun");
+    let mut hosted = case.hosted();
+    let secret = "pk1_only-one-part-7b2f";
+    hosted.token_file = Some(case.dir.write("porkbun.credential", secret));
+    let settings = case.settings(hosted);
+    let err = build_backend_with("porkbun", &settings, quick_retries())
+        .err()
+        .unwrap();
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("porkbun.credential") && text.contains("APIKEY:SECRETAPIKEY"),
+        "{text}"
+    );
+    assert_hidden("porkbun", &text, secret);
+    let check = settings.check("porkbun").unwrap_err().to_string();
+    assert!(
+        check.contains("[dns.porkbun]") && check.contains("SECRETAPIKEY"),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn dnsimple_finds_the_account_of_its_token_once() {
+    let case = Case::start("dnsimple");
+    let backend = case.backend();
+    backend.add(OWNER, &ee(1), 300).await.unwrap();
+    backend.remove(OWNER, &ee(1)).await.unwrap();
+    let log = case.fake.requests();
+    let whoami = log.iter().filter(|r| r.path == "/whoami").count();
+    assert_eq!(whoami, 1, "{log:?}");
+    assert!(
+        log.iter().filter(|r| r.path != "/whoami").all(|r| r
+            .path
+            .starts_with(&format!("/{}/", fakes::dnsimple::ACCOUNT))),
+        "{log:?}"
+    );
 }

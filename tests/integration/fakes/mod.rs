@@ -20,9 +20,11 @@
 
 pub mod cloudflare;
 pub mod desec;
+pub mod dnsimple;
 pub mod gandi;
 pub mod hetzner;
 pub mod ovh;
+pub mod porkbun;
 mod server;
 mod store;
 pub mod technitium;

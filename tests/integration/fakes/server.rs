@@ -111,6 +111,8 @@ pub struct Logged {
     pub auth: Option<String>,
     /// Every header (names in lower case), for schemes with several (OVH).
     pub headers: Vec<(String, String)>,
+    /// The request body (Porkbun and ClouDNS carry the credential there).
+    pub body: Vec<u8>,
     pub status: u16,
 }
 
@@ -249,6 +251,7 @@ fn answer(inner: &Inner, request: Result<&Request, &String>) -> Response {
         query: request.query.clone(),
         auth,
         headers: request.headers.clone(),
+        body: request.body.clone(),
         status: response.status,
     });
     response
