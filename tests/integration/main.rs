@@ -16,6 +16,7 @@ mod hostile;
 mod hostile_transport;
 mod keygen;
 mod lab;
+mod large_answers;
 mod observer;
 mod powerdns;
 mod probe;
