@@ -105,6 +105,20 @@ pub struct Missing {
     /// The server, as the observer names it (`ns2.example.net. (192.0.2.53)`).
     pub server: String,
     pub record: Tlsa,
+    /// The server proved the record absent: a DNSSEC-validated RRset without it, or a
+    /// validated NODATA/NXDOMAIN. Otherwise (a timeout, SERVFAIL, an answer that does not
+    /// validate) one look proves nothing about the record.
+    #[serde(default = "proven_by_default")]
+    pub proven: bool,
+    /// What the server answered, in a few words (`no answer`, `not authoritative (SERVFAIL)`,
+    /// `absent, validated`…): the same answer on consecutive looks counts as a fact.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub answer: String,
+}
+
+/// Histories written before `proven` existed counted every miss as proven.
+fn proven_by_default() -> bool {
+    true
 }
 
 /// What the propagation observer found for a set of records.
@@ -350,6 +364,13 @@ pub enum Notice {
     KeyAgeReached { record: Tlsa },
     /// Report: a staged certificate with an unexpected key waits until the current swap is done.
     UnexpectedKeyDeferred { record: Tlsa },
+    /// Report: a steady-state recheck did not see a record at some server, without proof that
+    /// it is gone (a timeout, SERVFAIL, an answer that does not validate); it is looked at again
+    /// after `poll_interval` before anything is done about it.
+    RecheckUnconfirmed {
+        servers: Vec<String>,
+        answers: Vec<String>,
+    },
     /// Report: `rollover` found the operator's previous rollover interrupted after its swap and
     /// only finishes it (`--again` rolls once more).
     FinishingInterruptedRollover {
@@ -374,6 +395,7 @@ impl Notice {
                 | Notice::KeyAgeReached { .. }
                 | Notice::UnexpectedKeyDeferred { .. }
                 | Notice::FinishingInterruptedRollover { .. }
+                | Notice::RecheckUnconfirmed { .. }
         )
     }
 }
@@ -512,6 +534,12 @@ impl fmt::Display for Notice {
                 f,
                 "a staged certificate with key {} waits until the swap in progress completes",
                 record.short()
+            ),
+            Notice::RecheckUnconfirmed { answers, .. } => write!(
+                f,
+                "the steady-state recheck could not confirm every record ({}); nothing proves a \
+                 record gone, so nothing changes; looking again soon",
+                answers.join("; ")
             ),
             Notice::FinishingInterruptedRollover { requested_at } => write!(
                 f,

@@ -19,11 +19,11 @@ use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
 
 use super::clock::later;
-use super::input::{ActionKind, Input, Next, Notice, PropagationReport, ZoneVerdict};
+use super::input::{ActionKind, Input, Missing, Next, Notice, PropagationReport, ZoneVerdict};
 use super::policy::Policy;
 use super::state::{
     CurrentKey, Incoming, KeyOrigin, NextKey, Retry, Rollover, RolloverRequest, SafeKey, Stage,
-    StateName, SwapRequest, Trigger, ZoneCheck,
+    StateName, SwapRequest, Trigger, UnconfirmedMiss, ZoneCheck,
 };
 
 /// The result of a transition: notices for the operator, and what to do next.
@@ -84,6 +84,9 @@ impl Rollover {
             if let Some(request) = &mut next.requested {
                 request.swapped = true;
             }
+        }
+        if !matches!(next.stage, Stage::Ready { .. }) {
+            next.unconfirmed = None;
         }
         if matches!(next.stage, Stage::Ready { .. })
             && next.requested.as_ref().is_some_and(|r| r.swapped)
@@ -349,6 +352,7 @@ impl Rollover {
         if records != expected {
             return Err(self.wrong_record(name, &expected, &records));
         }
+        let earlier = self.unconfirmed.take();
         let stage = std::mem::replace(&mut self.stage, Stage::AwaitingCurrentKey);
         self.stage = match (stage, report) {
             (
@@ -464,20 +468,37 @@ impl Rollover {
                 Stage::Ready { current, next }
             }
             (Stage::Ready { current, next }, PropagationReport::Incomplete { missing }) => {
-                if missing.iter().any(|m| m.record == current.record) {
-                    notices.push(vanished(&current.record, &missing));
-                    Stage::AwaitingCurrentPublication {
-                        current,
-                        retiring: vec![next.record],
-                    }
+                // Gone only when proven absent, or the same answer from the same server twice
+                // in a row (issue #13 item 6: one timeout must not retire the safe next key).
+                let confirmed: Vec<Missing> = missing
+                    .iter()
+                    .filter(|m| m.proven || earlier.as_ref().is_some_and(|e| e.missing.contains(m)))
+                    .cloned()
+                    .collect();
+                if confirmed.is_empty() {
+                    notices.push(Notice::RecheckUnconfirmed {
+                        servers: servers_of(&missing),
+                        answers: answers_of(&missing),
+                    });
+                    self.unconfirmed = Some(UnconfirmedMiss { at: now, missing });
+                    Stage::Ready { current, next }
                 } else {
-                    notices.push(vanished(&next.record, &missing));
-                    Stage::AwaitingPublication {
-                        current,
-                        incoming: Incoming {
-                            next: next.demote(),
-                            swap: None,
-                        },
+                    let missing = confirmed;
+                    if missing.iter().any(|m| m.record == current.record) {
+                        notices.push(vanished(&current.record, &missing));
+                        Stage::AwaitingCurrentPublication {
+                            current,
+                            retiring: vec![next.record],
+                        }
+                    } else {
+                        notices.push(vanished(&next.record, &missing));
+                        Stage::AwaitingPublication {
+                            current,
+                            incoming: Incoming {
+                                next: next.demote(),
+                                swap: None,
+                            },
+                        }
                     }
                 }
             }
@@ -753,14 +774,25 @@ fn success_kind(input: &Input) -> Option<ActionKind> {
     }
 }
 
-fn servers_of(missing: &[super::input::Missing]) -> Vec<String> {
+fn servers_of(missing: &[Missing]) -> Vec<String> {
     let mut servers: Vec<String> = missing.iter().map(|m| m.server.clone()).collect();
     servers.sort();
     servers.dedup();
     servers
 }
 
-fn vanished(record: &Tlsa, missing: &[super::input::Missing]) -> Notice {
+/// Each server's answer, for the operator: `ns2.example.net. (192.0.2.53): no answer`.
+fn answers_of(missing: &[Missing]) -> Vec<String> {
+    let mut answers: Vec<String> = missing
+        .iter()
+        .map(|m| format!("{}: {}", m.server, m.answer))
+        .collect();
+    answers.sort();
+    answers.dedup();
+    answers
+}
+
+fn vanished(record: &Tlsa, missing: &[Missing]) -> Notice {
     Notice::RecordVanished {
         record: record.clone(),
         servers: servers_of(missing),

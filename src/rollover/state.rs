@@ -356,6 +356,17 @@ pub struct Retry {
     pub error: String,
 }
 
+/// A steady-state recheck in which some server did not serve a record without proving it
+/// absent (a timeout, SERVFAIL, an answer that does not validate). One such look is not a
+/// vanished record: the next look comes after `poll_interval`, and only a validated absence or
+/// the same answer from the same server again starts the emergency path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnconfirmedMiss {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub missing: Vec<super::input::Missing>,
+}
+
 /// A rollover the operator asked for (`daneroll rollover`), kept until the host is back in the
 /// steady state after its swap: a re-run after a crash finishes it instead of starting another
 /// key change (with an ACME source, another certificate order).
@@ -384,6 +395,9 @@ pub struct Rollover {
     /// The operator's rollover in progress, until the steady state after its swap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<RolloverRequest>,
+    /// In `ready`: the last recheck's unproven misses, to compare with the next look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed: Option<UnconfirmedMiss>,
 }
 
 impl Rollover {
@@ -396,6 +410,7 @@ impl Rollover {
             retry: None,
             same_key_renewal: false,
             requested: None,
+            unconfirmed: None,
         }
     }
 

@@ -98,6 +98,28 @@ impl Ttls {
     }
 }
 
+/// A record `observation`'s server did not serve, with whether its absence is proven.
+fn missed(
+    observation: &crate::dns::observation::Observation,
+    record: &Tlsa,
+    verdict: &ServerVerdict,
+) -> Missing {
+    let validated = matches!(&observation.answer, Answer::Served(s) if s.dnssec.is_valid());
+    let (proven, answer) = match verdict {
+        ServerVerdict::Stale if validated => (true, "absent, validated".to_string()),
+        ServerVerdict::Stale => (false, "absent, not validated".to_string()),
+        ServerVerdict::NoAnswer(_) => (false, "no answer".to_string()),
+        ServerVerdict::NotAuthoritative(rcode) => (false, format!("not authoritative ({rcode})")),
+        ServerVerdict::Bogus(_) | ServerVerdict::Serving => (false, "bogus".to_string()),
+    };
+    Missing {
+        server: observation.server.to_string(),
+        record: record.clone(),
+        proven,
+        answer,
+    }
+}
+
 /// Aborts the process after the n-th performance of an action (crash tests).
 #[derive(Debug, Clone)]
 struct Failpoint {
@@ -372,10 +394,7 @@ impl RealWorld {
                     };
                     let verdict = observation.verdict(&expected);
                     if verdict != ServerVerdict::Serving {
-                        missing.push(Missing {
-                            server: observation.server.to_string(),
-                            record: record.clone(),
-                        });
+                        missing.push(missed(observation, record, &verdict));
                     }
                     self.say(&format!(
                         "  {owner} {} at {}: {verdict}",

@@ -27,6 +27,8 @@ mod rfc2136;
 mod rollover;
 mod rollover_foreign;
 mod rollover_postfix;
+mod rollover_recheck;
+mod rollover_reload;
 mod rollover_rerun;
 mod status;
 mod tlsa;

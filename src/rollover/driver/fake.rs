@@ -337,6 +337,8 @@ impl World for FakeWorld {
                 _ => missing.push(Missing {
                     server: "ns2.fake.example. (127.0.3.54)".into(),
                     record: record.clone(),
+                    proven: true,
+                    answer: "absent, validated".into(),
                 }),
             }
         }

@@ -10,6 +10,7 @@ use crate::rollover::policy::{Propagated, SafetyFactor};
 use crate::rollover::state::ZoneCheck;
 
 mod certificates;
+mod rechecks;
 mod refusals;
 mod requests;
 
@@ -113,6 +114,8 @@ fn missing(n: u8, server: &str) -> PropagationReport {
         missing: vec![Missing {
             server: server.into(),
             record: rec(n),
+            proven: true,
+            answer: "absent, validated".into(),
         }],
     }
 }

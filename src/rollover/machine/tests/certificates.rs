@@ -364,3 +364,46 @@ fn deploy_waits_when_the_clock_reads_before_the_safe_time() {
         Next::Act(Action::Deploy { record: rec(B) })
     );
 }
+
+/// Issue #13 item 4: the new certificate is in the files but the reload failed. Seeing the next
+/// key in the files is not "live" (with `live_check = "files"` nothing else would look): the
+/// swap stays pending and the deploy, with its reload, is retried after the backoff.
+#[test]
+fn a_failed_reload_after_the_install_is_not_taken_as_live() {
+    let mut r = with(Stage::AwaitingSwap {
+        current: current(A),
+        next: safe(B, 0),
+        swap: SwapRequest {
+            trigger: Trigger::Renewal,
+            staged: true,
+            superseded: vec![],
+        },
+        requested_at: None,
+    });
+    feed(
+        &mut r,
+        Input::Failed {
+            action: ActionKind::Deploy,
+            error: "command \"postfix reload\" failed: exit status: 1".into(),
+        },
+        10,
+    );
+    // Next run: the files hold B (installed before the reload failed), no staged copy left.
+    let step = feed(&mut r, disk(B, None), 15);
+    assert_eq!(r.stage.name(), StateName::AwaitingSwap);
+    assert!(alerts(&step).is_empty(), "{:?}", step.notices);
+    assert_eq!(r.retry.as_ref().map(|f| f.action), Some(ActionKind::Deploy));
+    assert!(matches!(
+        step.next,
+        Next::TooEarly(TooEarly {
+            waiting_for: Waiting::Retry,
+            ..
+        })
+    ));
+    let step = feed(&mut r, disk(B, None), 45);
+    assert_eq!(act(&step), &Action::Deploy { record: rec(B) });
+    // The reload succeeds: now the swap is confirmed and A retired after the live check.
+    let step = feed(&mut r, Input::Deployed { record: rec(B) }, 46);
+    assert!(r.retry.is_none());
+    assert_eq!(act(&step), &Action::VerifyLive { expected: rec(B) });
+}
