@@ -39,7 +39,7 @@ use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Hosts of issue #16 (European and registrar DNS).
-use crate::{cloudns, dnsimple, infomaniak, porkbun};
+use crate::{cloudns, dnsimple, infomaniak, netcup, porkbun};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -56,6 +56,7 @@ pub enum ProviderSettings {
     Cloudns(HostedSettings),
     Dnsimple(HostedSettings),
     Infomaniak(HostedSettings),
+    Netcup(HostedSettings),
     Porkbun(HostedSettings),
 }
 
@@ -154,7 +155,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 12] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -166,6 +167,7 @@ impl ProviderSettings {
         "cloudns",
         "dnsimple",
         "infomaniak",
+        "netcup",
         "porkbun",
     ];
 
@@ -215,7 +217,7 @@ impl ProviderSettings {
             }
             "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
             // Hosts of issue #16 (European and registrar DNS).
-            | "cloudns" | "dnsimple" | "infomaniak" | "porkbun" => {
+            | "cloudns" | "dnsimple" | "infomaniak" | "netcup" | "porkbun" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -238,6 +240,7 @@ impl ProviderSettings {
                     "cloudns" => Self::Cloudns(hosted),
                     "dnsimple" => Self::Dnsimple(hosted),
                     "infomaniak" => Self::Infomaniak(hosted),
+                    "netcup" => Self::Netcup(hosted),
                     "porkbun" => Self::Porkbun(hosted),
                     _ => Self::Gandi(hosted),
                 }
@@ -268,6 +271,7 @@ impl ProviderSettings {
             Self::Cloudns(_) => "cloudns",
             Self::Dnsimple(_) => "dnsimple",
             Self::Infomaniak(_) => "infomaniak",
+            Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "porkbun",
         }
     }
@@ -286,6 +290,7 @@ impl ProviderSettings {
             Self::Cloudns(_) => "ClouDNS",
             Self::Dnsimple(_) => "DNSimple",
             Self::Infomaniak(_) => "Infomaniak",
+            Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "Porkbun",
         }
     }
@@ -304,6 +309,7 @@ impl ProviderSettings {
             Self::Cloudns(s) => s.api_url.as_deref().unwrap_or(cloudns::DEFAULT_API_URL),
             Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
             Self::Infomaniak(s) => s.api_url.as_deref().unwrap_or(infomaniak::DEFAULT_API_URL),
+            Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
             Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
         }
     }
@@ -321,6 +327,7 @@ impl ProviderSettings {
             | Self::Cloudns(s)
             | Self::Dnsimple(s)
             | Self::Infomaniak(s)
+            | Self::Netcup(s)
             | Self::Porkbun(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
@@ -343,6 +350,7 @@ impl ProviderSettings {
             | Self::Cloudns(s)
             | Self::Dnsimple(s)
             | Self::Infomaniak(s)
+            | Self::Netcup(s)
             | Self::Porkbun(s) => s.zone.clone(),
         }
     }
@@ -400,6 +408,7 @@ impl ProviderSettings {
     fn credential_problem(&self, secret: &crate::credential::Secret) -> Option<&'static str> {
         match self {
             Self::Porkbun(_) if secret.split(2).is_none() => Some("APIKEY:SECRETAPIKEY"),
+            Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
             Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
                 Some(cloudns::CREDENTIAL_FORM)
             }
@@ -488,6 +497,7 @@ pub fn build_backend_with(
         ProviderSettings::Infomaniak(_) => {
             Box::new(infomaniak::Infomaniak::new(config).map_err(client)?)
         }
+        ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
         ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
     })
 }

@@ -48,6 +48,7 @@ impl Case {
             "porkbun" => fakes::porkbun::start(&ZONES),
             "infomaniak" => fakes::infomaniak::start(&ZONES),
             "cloudns" => fakes::cloudns::start(&ZONES),
+            "netcup" => fakes::netcup::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -61,15 +62,18 @@ impl Case {
     fn ttl(&self) -> u32 {
         match self.kind {
             "desec" => 3600,
-            // Porkbun stores at least 600 s.
+            // Porkbun stores at least 600 s; netcup has one TTL per zone (the fake's: 3600 s).
             "porkbun" => 600,
+            "netcup" => 3600,
             _ => 300,
         }
     }
 
     fn hosted(&self) -> HostedSettings {
+        // netcup's endpoint takes the interface in its query, as its default URL has it.
+        let query = if self.kind == "netcup" { "?JSON" } else { "" };
         HostedSettings {
-            api_url: Some(self.fake.url()),
+            api_url: Some(format!("{}{query}", self.fake.url())),
             token_file: Some(self.fake.token_file(&self.dir)),
             token_env: None,
             zone: None,
@@ -86,6 +90,7 @@ impl Case {
             "porkbun" => ProviderSettings::Porkbun(hosted),
             "infomaniak" => ProviderSettings::Infomaniak(hosted),
             "cloudns" => ProviderSettings::Cloudns(hosted),
+            "netcup" => ProviderSettings::Netcup(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -110,6 +115,10 @@ impl Case {
                 format!("{key}:{wrong}")
             }
             "cloudns" => format!("sub:{}:{wrong}", fakes::cloudns::SUB_AUTH_ID),
+            "netcup" => {
+                let [customer, key, _] = fakes::netcup::parts(&self.fake);
+                format!("{customer}:{key}:{wrong}")
+            }
             _ => wrong.to_string(),
         }
     }
@@ -121,7 +130,8 @@ impl Case {
             // pages in the body (`start`, checked in `porkbun_pages_and_raises_small_ttls`).
             // Infomaniak: each enclosing name is asked for directly.
             // ClouDNS: 5 zones are one page of 100 (`cloudns_pages_through_its_zone_list`).
-            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" => None,
+            // netcup: each enclosing name is asked for, as for Infomaniak.
+            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -153,6 +163,7 @@ impl Case {
             "dnsimple" => fakes::dnsimple::rate_limited(seconds),
             "porkbun" => fakes::porkbun::throttled(seconds),
             "infomaniak" => fakes::infomaniak::throttled(seconds),
+            "netcup" => fakes::netcup::throttled(seconds),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -224,6 +235,12 @@ async fn contract_holds(kind: &'static str) {
             if let Some(zone) = r.path.strip_prefix("/2/zones/") {
                 // Infomaniak: the zone found (the names tried before it are 404).
                 return !zone.contains('/') && r.status == 200;
+            }
+            if r.path.is_empty() && r.query.iter().any(|(k, _)| k == "JSON") {
+                // netcup: the zone found (the names tried before it are other names).
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["action"] == "infoDnsZone"
+                    && body["param"]["domainname"] == "mail.example.com";
             }
             if r.path == "/dns/list-zones.json" {
                 let form = fakes::form_fields(&r.body);
@@ -472,7 +489,7 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     // ClouDNS raises a TTL to the next value it accepts (`accepted_ttl`).
     if !matches!(
         kind,
-        "hetzner" | "ovh" | "technitium" | "porkbun" | "infomaniak" | "cloudns"
+        "hetzner" | "ovh" | "technitium" | "porkbun" | "infomaniak" | "cloudns" | "netcup"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -535,6 +552,22 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         );
         if kind == "ovh" {
             ovh_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "netcup" {
+            // In the JSON body: the password for `login` only, the session id after it.
+            let [customer, key, password] = fakes::netcup::parts(&case.fake);
+            for (name, value) in &request.headers {
+                assert!(
+                    !value.contains(&key) && !value.contains(&password),
+                    "{name}"
+                );
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["param"]["customernumber"], customer.as_str());
+            if body["action"] != "login" {
+                assert!(body["param"].get("apipassword").is_none(), "{body}");
+            }
             continue;
         }
         if kind == "cloudns" {
@@ -633,7 +666,7 @@ macro_rules! each_provider {
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Hosts of issue #16 (European and registrar DNS).
-each_provider!(dnsimple, porkbun, infomaniak, cloudns);
+each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
@@ -995,4 +1028,35 @@ async fn cloudns_credential_is_checked_for_its_form() {
         check.contains("[dns.cloudns]") && check.contains("AUTH_ID:PASSWORD"),
         "{check}"
     );
+}
+
+#[tokio::test]
+async fn netcup_logs_in_once_renews_an_expired_session_and_reports_the_zone_ttl() {
+    let case = Case::start("netcup");
+    let backend = case.backend();
+    // netcup has one TTL per zone: the one asked for is not applied, the read says so.
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(3600));
+    let logins = |case: &Case| {
+        case.fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                body["action"] == "login"
+            })
+            .count()
+    };
+    assert_eq!(logins(&case), 1);
+    // The session ran out (15 minutes at netcup): one new login, and the change goes through.
+    fakes::netcup::expire_sessions(&case.fake);
+    assert_eq!(
+        backend.remove(OWNER, &ee(1)).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(logins(&case), 2);
+    assert!(case.values().is_empty());
 }
