@@ -39,6 +39,7 @@
 
 mod api_error;
 pub mod cloudflare;
+pub mod cloudns;
 pub mod credential;
 pub mod desec;
 pub mod dnsimple;
@@ -47,6 +48,8 @@ mod exchange;
 pub mod gandi;
 pub mod hetzner;
 pub mod http;
+pub mod infomaniak;
+pub mod netcup;
 pub mod ovh;
 pub mod porkbun;
 pub mod powerdns;

@@ -39,7 +39,7 @@ use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Hosts of issue #16 (European and registrar DNS).
-use crate::{dnsimple, porkbun};
+use crate::{cloudns, dnsimple, infomaniak, netcup, porkbun};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,7 +53,10 @@ pub enum ProviderSettings {
     Gandi(HostedSettings),
     Ovh(HostedSettings),
     // Hosts of issue #16 (European and registrar DNS).
+    Cloudns(HostedSettings),
     Dnsimple(HostedSettings),
+    Infomaniak(HostedSettings),
+    Netcup(HostedSettings),
     Porkbun(HostedSettings),
 }
 
@@ -152,7 +155,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 12] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -161,7 +164,10 @@ impl ProviderSettings {
         "gandi",
         "ovh",
         // Hosts of issue #16 (European and registrar DNS).
+        "cloudns",
         "dnsimple",
+        "infomaniak",
+        "netcup",
         "porkbun",
     ];
 
@@ -211,7 +217,7 @@ impl ProviderSettings {
             }
             "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
             // Hosts of issue #16 (European and registrar DNS).
-            | "dnsimple" | "porkbun" => {
+            | "cloudns" | "dnsimple" | "infomaniak" | "netcup" | "porkbun" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -231,7 +237,10 @@ impl ProviderSettings {
                     "hetzner" => Self::Hetzner(hosted),
                     "ovh" => Self::Ovh(hosted),
                     // Hosts of issue #16 (European and registrar DNS).
+                    "cloudns" => Self::Cloudns(hosted),
                     "dnsimple" => Self::Dnsimple(hosted),
+                    "infomaniak" => Self::Infomaniak(hosted),
+                    "netcup" => Self::Netcup(hosted),
                     "porkbun" => Self::Porkbun(hosted),
                     _ => Self::Gandi(hosted),
                 }
@@ -259,7 +268,10 @@ impl ProviderSettings {
             Self::Gandi(_) => "gandi",
             Self::Ovh(_) => "ovh",
             // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(_) => "cloudns",
             Self::Dnsimple(_) => "dnsimple",
+            Self::Infomaniak(_) => "infomaniak",
+            Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "porkbun",
         }
     }
@@ -275,7 +287,10 @@ impl ProviderSettings {
             Self::Gandi(_) => "Gandi LiveDNS",
             Self::Ovh(_) => "OVH",
             // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(_) => "ClouDNS",
             Self::Dnsimple(_) => "DNSimple",
+            Self::Infomaniak(_) => "Infomaniak",
+            Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "Porkbun",
         }
     }
@@ -291,7 +306,10 @@ impl ProviderSettings {
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
             // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(s) => s.api_url.as_deref().unwrap_or(cloudns::DEFAULT_API_URL),
             Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
+            Self::Infomaniak(s) => s.api_url.as_deref().unwrap_or(infomaniak::DEFAULT_API_URL),
+            Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
             Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
         }
     }
@@ -306,7 +324,10 @@ impl ProviderSettings {
             | Self::Hetzner(s)
             | Self::Gandi(s)
             | Self::Ovh(s)
+            | Self::Cloudns(s)
             | Self::Dnsimple(s)
+            | Self::Infomaniak(s)
+            | Self::Netcup(s)
             | Self::Porkbun(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
@@ -326,7 +347,10 @@ impl ProviderSettings {
             | Self::Hetzner(s)
             | Self::Gandi(s)
             | Self::Ovh(s)
+            | Self::Cloudns(s)
             | Self::Dnsimple(s)
+            | Self::Infomaniak(s)
+            | Self::Netcup(s)
             | Self::Porkbun(s) => s.zone.clone(),
         }
     }
@@ -351,9 +375,7 @@ impl ProviderSettings {
                 },
             });
         }
-        if let Some((parts, expected)) = self.credential_parts()
-            && secret.split(parts).is_none()
-        {
+        if let Some(expected) = self.credential_problem(&secret) {
             return Err(SettingsError::Credential {
                 section: section.to_string(),
                 source: CredentialError::BadFormat {
@@ -382,10 +404,14 @@ impl ProviderSettings {
         Ok(warnings)
     }
 
-    /// For a credential made of several values joined by colons: how many, and their names.
-    fn credential_parts(&self) -> Option<(usize, &'static str)> {
+    /// For a credential made of several values joined by colons that lacks some: its form.
+    fn credential_problem(&self, secret: &crate::credential::Secret) -> Option<&'static str> {
         match self {
-            Self::Porkbun(_) => Some((2, "APIKEY:SECRETAPIKEY")),
+            Self::Porkbun(_) if secret.split(2).is_none() => Some("APIKEY:SECRETAPIKEY"),
+            Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
+            Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
+                Some(cloudns::CREDENTIAL_FORM)
+            }
             _ => None,
         }
     }
@@ -467,6 +493,11 @@ pub fn build_backend_with(
         ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
         // Hosts of issue #16 (European and registrar DNS).
         ProviderSettings::Dnsimple(_) => Box::new(dnsimple::Dnsimple::new(config).map_err(client)?),
+        ProviderSettings::Cloudns(_) => Box::new(cloudns::Cloudns::new(config).map_err(client)?),
+        ProviderSettings::Infomaniak(_) => {
+            Box::new(infomaniak::Infomaniak::new(config).map_err(client)?)
+        }
+        ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
         ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
     })
 }

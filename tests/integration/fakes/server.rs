@@ -342,6 +342,18 @@ fn encode(response: &Response, close: bool) -> Vec<u8> {
     bytes
 }
 
+/// The fields of an `application/x-www-form-urlencoded` body (RFC 1866 §8.2.1).
+pub fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k, true), decode(v, true))
+        })
+        .collect()
+}
+
 /// Percent-decoding (RFC 3986 §2.1); in a `query`, `+` is a space (HTML form encoding).
 fn decode(text: &str, query: bool) -> String {
     let bytes = text.as_bytes();
