@@ -55,7 +55,10 @@ pub struct HostAddresses {
 #[non_exhaustive]
 pub enum AddressError {
     #[error("looking up {host}: {source}")]
-    Chain { host: String, source: ChainError },
+    Chain {
+        host: String,
+        source: Box<ChainError>,
+    },
     #[error("looking up {host} {rtype}: {source}")]
     Query {
         host: String,
@@ -93,9 +96,9 @@ pub async fn validated_addresses<T: Transport>(
     host: &Name,
     now: SystemTime,
 ) -> Result<HostAddresses, AddressError> {
-    let chain_error = |source| AddressError::Chain {
+    let chain_error = |source: ChainError| AddressError::Chain {
         host: host.to_string(),
-        source,
+        source: Box::new(source),
     };
     let (zone, _) = walker.zone_of(host).await.map_err(chain_error)?;
     let status = walker.validate(&zone).await.map_err(chain_error)?;

@@ -111,11 +111,11 @@ pub fn verify_denial(
     })
 }
 
+/// NSEC and NSEC3 records with their owners, as an authority section holds them.
+type ProofRecords<'a> = (Vec<(&'a Name, &'a NSEC)>, Vec<(&'a Name, &'a NSEC3)>);
+
 /// The NSEC and NSEC3 records of `zone` in `authority`, class IN only.
-fn proof_records<'a>(
-    zone: &Name,
-    authority: &'a [Record],
-) -> (Vec<(&'a Name, &'a NSEC)>, Vec<(&'a Name, &'a NSEC3)>) {
+fn proof_records<'a>(zone: &Name, authority: &'a [Record]) -> ProofRecords<'a> {
     let records = authority.iter().filter(|r| r.dns_class == DNSClass::IN);
     let nsecs = records
         .clone()
