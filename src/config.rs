@@ -52,6 +52,26 @@ pub struct Config {
     pub policy: Policy,
     /// Where states, history and generated keys live (`state_dir`).
     pub state_dir: PathBuf,
+    /// Where SMTP TLS reports are read from (`[reports]`).
+    pub reports: Reports,
+}
+
+/// `[reports]`: the senders' TLS reports (RFC 8460) that `status`, `tick` and `reports` read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reports {
+    /// A directory (or maildir, or mbox) holding the reports; `None`: not configured.
+    pub dir: Option<PathBuf>,
+    /// How long after a swap reported `tlsa-invalid`/`dnssec-invalid` failures raise an alert.
+    pub alert_window: std::time::Duration,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            alert_window: crate::reports::align::DEFAULT_ALERT_WINDOW,
+        }
+    }
 }
 
 /// A DNS backend that publishes TLSA records.
@@ -162,6 +182,15 @@ struct RawConfig {
     #[serde(default)]
     policy: RawPolicy,
     state_dir: Option<PathBuf>,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    dir: Option<PathBuf>,
+    alert_window: Option<Spanned<String>>,
 }
 
 /// One `[dns.NAME]` table. A flat struct rather than a tagged enum so that every key keeps
@@ -244,6 +273,7 @@ impl Config {
                 hosts: Vec::new(),
                 policy: Policy::default(),
                 state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+                reports: Reports::default(),
             });
         }
         Self::load(path)
@@ -478,7 +508,16 @@ impl Validator<'_> {
                 live_check,
             });
         }
+        let mut reports = Reports {
+            dir: raw.reports.dir,
+            ..Reports::default()
+        };
+        if let Some(text) = raw.reports.alert_window {
+            reports.alert_window = parse_duration(text.get_ref())
+                .map_err(|e| self.error(Some(text.span()), "reports.alert_window", e))?;
+        }
         Ok(Config {
+            reports,
             path: self.path.to_path_buf(),
             dns,
             validation,
