@@ -19,3 +19,4 @@ pub mod pki;
 pub mod probe;
 pub mod reports;
 pub mod rollover;
+pub mod sts;
