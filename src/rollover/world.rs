@@ -14,6 +14,7 @@
 mod acme;
 mod files;
 mod live;
+mod renewal;
 
 pub use acme::REQUESTING_ENV;
 
@@ -672,6 +673,18 @@ impl World for RealWorld {
         self.run_command(&command, &env).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
+    }
+
+    async fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> Result<String, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(source) => renewal::recover(&self.store, lock, host, source, record),
+            None => Ok("the certificate files are read again".into()),
+        }
     }
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {

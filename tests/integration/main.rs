@@ -27,6 +27,7 @@ mod rollover_foreign;
 mod rollover_postfix;
 mod rollover_recheck;
 mod rollover_reload;
+mod rollover_renewal;
 mod rollover_rerun;
 mod status;
 mod tlsa;
