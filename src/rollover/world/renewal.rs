@@ -100,3 +100,83 @@ fn remove(path: &Path) -> Result<(), WorldError> {
         problem: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::rollover::store::LockWait;
+
+    const HOST: &str = "mx.example.net";
+
+    /// A lego layout whose key file holds the next key (daneroll wrote it before running the
+    /// client) and whose backup holds the old one; the certificate carries `cert_key`.
+    struct Layout {
+        _dir: tempfile::TempDir,
+        store: Store,
+        source: AcmeSource,
+        key: PathBuf,
+        old_pem: String,
+        next: Tlsa,
+    }
+
+    fn layout(client_finished: bool) -> Layout {
+        let dir = tempfile::tempdir().unwrap();
+        let lego = dir.path().join("lego");
+        let certs = lego.join("certificates");
+        fs::create_dir_all(&certs).unwrap();
+        let old = rcgen::KeyPair::generate().unwrap();
+        let next = rcgen::KeyPair::generate().unwrap();
+        let cert_of = |key: &rcgen::KeyPair| {
+            rcgen::CertificateParams::new(vec![HOST.into()])
+                .unwrap()
+                .self_signed(key)
+                .unwrap()
+                .pem()
+        };
+        let probe = dir.path().join("next.crt");
+        fs::write(&probe, cert_of(&next)).unwrap();
+        let (next_record, _) = leaf_of(&probe).unwrap();
+        let key = certs.join(format!("{HOST}.key"));
+        fs::write(&key, next.serialize_pem()).unwrap();
+        fs::write(backup_path_of(&key), old.serialize_pem()).unwrap();
+        let issued = if client_finished { &next } else { &old };
+        fs::write(certs.join(format!("{HOST}.crt")), cert_of(issued)).unwrap();
+        Layout {
+            store: Store::open(dir.path().join("state")).unwrap(),
+            source: AcmeSource::Lego {
+                path: lego,
+                domain: HOST.into(),
+                email: "hostmaster@example.net".into(),
+            },
+            key,
+            old_pem: old.serialize_pem(),
+            next: next_record,
+            _dir: dir,
+        }
+    }
+
+    #[test]
+    fn a_renewal_the_client_finished_is_staged_and_its_key_kept() {
+        let l = layout(true);
+        let lock = l.store.lock(HOST, LockWait::NoWait).unwrap();
+        let said = recover(&l.store, &lock, HOST, &l.source, &l.next).unwrap();
+        assert!(said.contains("staged"), "{said}");
+        assert!(!backup_path_of(&l.key).exists());
+        assert_ne!(fs::read_to_string(&l.key).unwrap(), l.old_pem);
+        let staged = crate::acme::staged::read(&l.store, HOST).unwrap().unwrap();
+        assert_eq!(staged.record, l.next);
+    }
+
+    #[test]
+    fn a_renewal_the_client_did_not_finish_puts_the_old_key_back() {
+        let l = layout(false);
+        let lock = l.store.lock(HOST, LockWait::NoWait).unwrap();
+        let said = recover(&l.store, &lock, HOST, &l.source, &l.next).unwrap();
+        assert!(said.contains("requested again"), "{said}");
+        assert!(!backup_path_of(&l.key).exists());
+        assert_eq!(fs::read_to_string(&l.key).unwrap(), l.old_pem);
+        assert!(crate::acme::staged::read(&l.store, HOST).unwrap().is_none());
+    }
+}
