@@ -15,6 +15,7 @@ mod acme;
 mod files;
 mod install;
 mod live;
+mod renewal;
 
 pub use acme::REQUESTING_ENV;
 
@@ -493,7 +494,14 @@ impl RealWorld {
                 .map_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT, |s| s.timeout()),
         };
         let staged_here = tokio::task::spawn_blocking(move || {
-            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record, &limits)?;
+            acme::renew(
+                &source,
+                custom.as_deref(),
+                &host,
+                &key.pem,
+                &record,
+                &limits,
+            )?;
             acme::stage_renewed(&store, &host, &source, &record)
         })
         .await
@@ -563,8 +571,10 @@ impl RealWorld {
         };
         let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
         let (program, args) = (PathBuf::from(program), args.to_vec());
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let child_env = self.child_env.clone();
         let result = tokio::task::spawn_blocking(move || {
             crate::process::Run {
@@ -589,7 +599,6 @@ impl RealWorld {
         }
     }
 }
-
 
 impl World for RealWorld {
     type Error = WorldError;
@@ -723,6 +732,18 @@ impl World for RealWorld {
         self.run_command(&command, &env, timeout).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
+    }
+
+    async fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> Result<String, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(source) => renewal::recover(&self.store, lock, host, source, record),
+            None => Ok("the certificate files are read again".into()),
+        }
     }
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
