@@ -78,9 +78,19 @@ pub struct ApiConfig {
 /// How the token is sent: a header and an optional scheme before the token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Auth {
+    /// The header's name; empty ([`Auth::IN_BODY`]) when the provider takes the credential in
+    /// the request body (Porkbun, ClouDNS, Netcup) and the backend puts it there.
     pub header: &'static str,
     /// `Some("Bearer")` gives `Authorization: Bearer TOKEN`; `None` sends the token alone.
     pub scheme: Option<&'static str>,
+}
+
+impl Auth {
+    /// No authentication header: the backend sends the credential in each request's body.
+    pub const IN_BODY: Auth = Auth {
+        header: "",
+        scheme: None,
+    };
 }
 
 /// One request: what to send and what it is about (for error messages).
@@ -90,6 +100,8 @@ pub(crate) struct Call<'a> {
     pub path: String,
     pub query: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
+    /// An `application/x-www-form-urlencoded` body instead of JSON (ClouDNS), already encoded.
+    pub form: Option<String>,
     /// The zone, absolute; empty while it is being looked up.
     pub zone: &'a str,
     pub owner: Option<&'a str>,
@@ -105,6 +117,7 @@ impl<'a> Call<'a> {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            form: None,
             zone,
             owner: None,
             record: None,
@@ -123,6 +136,17 @@ impl<'a> Call<'a> {
 
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// Sends `pairs` as an HTML form body (RFC 1866 §8.2.1 encoding), e.g. credentials that must
+    /// not go into the URL.
+    pub fn form<'k>(mut self, pairs: impl IntoIterator<Item = (&'k str, String)>) -> Self {
+        let mut encoder = reqwest::Url::parse("http://form.invalid/")
+            // invariant: a constant, valid URL.
+            .expect("constant URL");
+        encoder.query_pairs_mut().extend_pairs(pairs);
+        self.form = Some(encoder.query().unwrap_or_default().to_string());
         self
     }
 
@@ -188,7 +212,8 @@ pub(crate) struct Api {
     provider: &'static str,
     base: String,
     client: reqwest::Client,
-    auth: (HeaderName, HeaderValue),
+    /// The authentication header, unless the credential travels in the body.
+    auth: Option<(HeaderName, HeaderValue)>,
     credential: String,
     secret: Secret,
     /// Further secrets of the credential (OVH's application secret and consumer key), scrubbed
@@ -231,9 +256,13 @@ impl Api {
             Some(scheme) => format!("{scheme} {}", secret.expose()),
             None => secret.expose().to_string(),
         };
-        let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
-        value.set_sensitive(true);
-        let header = HeaderName::from_static(auth.header);
+        let auth = if auth.header.is_empty() {
+            None
+        } else {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
+            value.set_sensitive(true);
+            Some((HeaderName::from_static(auth.header), value))
+        };
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
@@ -274,7 +303,7 @@ impl Api {
             provider,
             base: base.trim_end_matches('/').to_string(),
             client,
-            auth: (header, value),
+            auth,
             credential: source.to_string(),
             secret,
             hidden: Vec::new(),
@@ -288,6 +317,12 @@ impl Api {
     pub fn with_signer(mut self, signer: std::sync::Arc<dyn Signer>, hidden: Vec<Secret>) -> Self {
         self.signer = Some(signer);
         self.hidden = hidden;
+        self
+    }
+
+    /// Scrubs `hidden` (the parts of a composite credential) from messages like the token.
+    pub fn with_hidden(mut self, hidden: Vec<Secret>) -> Self {
+        self.hidden.extend(hidden);
         self
     }
 
@@ -564,19 +599,29 @@ impl Api {
         let mut request = self
             .client
             .request(call.method.clone(), &url)
-            .header(self.auth.0.clone(), self.auth.1.clone())
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
         // The exact bytes sent: a signature covers them.
-        let body = match &call.body {
-            Some(json) => json.to_string().into_bytes(),
-            None => Vec::new(),
+        let body = match (&call.body, &call.form) {
+            (Some(json), _) => json.to_string().into_bytes(),
+            (None, Some(form)) => form.clone().into_bytes(),
+            (None, None) => Vec::new(),
         };
         if call.body.is_some() {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        } else if call.form.is_some() {
+            request = request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .body(body.clone());
         }
         let mut request = request.build().map_err(|e| self.describe(&e))?;

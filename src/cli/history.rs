@@ -168,7 +168,14 @@ pub fn describe_input(input: &Input) -> String {
             format!("certificate requested for {}", record.short())
         }
         Input::Deployed { record } => format!("deployed certificate with key {}", record.short()),
-        Input::Live { presented } => format!("live service presents {}", presented.short()),
+        Input::Live { presented, seen } if seen.is_empty() => {
+            format!("live service presents {}", presented.short())
+        }
+        Input::Live { presented, seen } => format!(
+            "live service presents {} ({})",
+            presented.short(),
+            seen.join("; ")
+        ),
         Input::Retired {
             record,
             already_absent,

@@ -28,7 +28,7 @@ use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, tlsa_owner};
 use hickory_proto::rr::Name;
 use time::OffsetDateTime;
 
-use super::driver::World;
+use super::driver::{LiveSeen, World};
 use super::input::{ActionKind, DiskView, Missing, PropagationReport, ZoneVerdict};
 use super::policy::Propagated;
 use super::store::{HostLock, Store};
@@ -96,6 +96,28 @@ impl Ttls {
     /// The longest a resolver may hold an answer without a new record.
     pub fn bound(self) -> Duration {
         Duration::from_secs(u64::from(self.rrset.max(self.negative)))
+    }
+}
+
+/// A record `observation`'s server did not serve, with whether its absence is proven.
+fn missed(
+    observation: &crate::dns::observation::Observation,
+    record: &Tlsa,
+    verdict: &ServerVerdict,
+) -> Missing {
+    let validated = matches!(&observation.answer, Answer::Served(s) if s.dnssec.is_valid());
+    let (proven, answer) = match verdict {
+        ServerVerdict::Stale if validated => (true, "absent, validated".to_string()),
+        ServerVerdict::Stale => (false, "absent, not validated".to_string()),
+        ServerVerdict::NoAnswer(_) => (false, "no answer".to_string()),
+        ServerVerdict::NotAuthoritative(rcode) => (false, format!("not authoritative ({rcode})")),
+        ServerVerdict::Bogus(_) | ServerVerdict::Serving => (false, "bogus".to_string()),
+    };
+    Missing {
+        server: observation.server.to_string(),
+        record: record.clone(),
+        proven,
+        answer,
     }
 }
 
@@ -381,10 +403,7 @@ impl RealWorld {
                     };
                     let verdict = observation.verdict(&expected);
                     if verdict != ServerVerdict::Serving {
-                        missing.push(Missing {
-                            server: observation.server.to_string(),
-                            record: record.clone(),
-                        });
+                        missing.push(missed(observation, record, &verdict));
                     }
                     self.say(&format!(
                         "  {owner} {} at {}: {verdict}",
@@ -718,7 +737,7 @@ impl World for RealWorld {
         Ok(())
     }
 
-    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
+    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<LiveSeen, WorldError> {
         let live = match self.host.live_check {
             LiveCheck::Files => {
                 let deployed =
@@ -726,12 +745,19 @@ impl World for RealWorld {
                         host: host.to_string(),
                         problem: "no deployed certificate".into(),
                     })?;
+                let line = format!(
+                    "the MTA's files ({}) hold key {}",
+                    self.deploy_target(),
+                    deployed.leaf.record.short()
+                );
                 self.say(&format!(
-                    "live check: the MTA's files hold key {} (expected {})",
-                    deployed.leaf.record.short(),
+                    "live check: {line} (expected {})",
                     expected.short()
                 ));
-                deployed.leaf.record
+                LiveSeen {
+                    presented: deployed.leaf.record,
+                    seen: vec![line],
+                }
             }
             LiveCheck::Probe => self.probe_live(host, expected).await?,
         };
