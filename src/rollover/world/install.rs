@@ -167,7 +167,11 @@ fn commit(path: &Path) -> Result<(), WorldError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
 }
 
+/// Removes `path` if it exists (a read-only directory with nothing to remove is no error).
 fn discard(path: &Path) -> Result<(), WorldError> {
+    if fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(WorldError::Install {
             path: path.to_path_buf(),
