@@ -314,6 +314,27 @@ impl ProviderSettings {
         }
     }
 
+    /// How the provider signs zones (see [`crate::DnssecSupport`]).
+    pub fn dnssec(&self) -> crate::DnssecSupport {
+        match self {
+            Self::Powerdns(_) => crate::powerdns::DNSSEC,
+            Self::Technitium(_) => technitium::DNSSEC,
+            Self::Cloudflare(_) => cloudflare::DNSSEC,
+            Self::Desec(_) => desec::DNSSEC,
+            Self::Hetzner(_) => hetzner::DNSSEC,
+            Self::Gandi(_) => gandi::DNSSEC,
+            Self::Ovh(_) => ovh::DNSSEC,
+            Self::Cloudns(_) => cloudns::DNSSEC,
+            Self::Dnsimple(_) => dnsimple::DNSSEC,
+            Self::Infomaniak(_) => infomaniak::DNSSEC,
+            Self::Netcup(_) => netcup::DNSSEC,
+            Self::Porkbun(_) => porkbun::DNSSEC,
+            // A backend added without its module's `DNSSEC` here: the generic advice.
+            #[allow(unreachable_patterns)]
+            _ => crate::DnssecSupport::PRIMARY,
+        }
+    }
+
     /// Where the token comes from.
     pub fn token_source(&self, section: &str) -> Result<TokenSource, SettingsError> {
         let (file, env) = match self {
@@ -383,6 +404,14 @@ impl ProviderSettings {
                     expected,
                 },
             });
+        }
+        let dnssec = self.dnssec();
+        if !dnssec.signs {
+            warnings.push(format!(
+                "[dns.{section}]: DANE cannot work with zones at {}: {}",
+                self.provider(),
+                dnssec.how
+            ));
         }
         if let Some(warning) = source.permission_warning() {
             warnings.push(format!("[dns.{section}]: {warning}"));
@@ -634,6 +663,45 @@ mod tests {
         );
         assert!(!err.contains("ak:as"), "{err}");
         assert!(settings("ak:as:ck").check("ovh").unwrap().is_empty());
+    }
+
+    #[test]
+    fn check_says_hetzner_does_not_sign_zones() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "abc\n").unwrap();
+        std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let hosted = HostedSettings {
+            api_url: None,
+            token_file: Some(token),
+            token_env: None,
+            zone: None,
+        };
+        let warnings = ProviderSettings::Hetzner(hosted.clone())
+            .check("h")
+            .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("does not sign zones") && warnings[0].contains("desec"),
+            "{warnings:?}"
+        );
+        assert!(
+            ProviderSettings::Desec(hosted)
+                .check("d")
+                .unwrap()
+                .is_empty()
+        );
+        for kind in ProviderSettings::TYPES {
+            let fields = Fields {
+                token_env: Some("K".into()),
+                api_url: Some("https://x".into()),
+                ..Fields::default()
+            };
+            let settings = ProviderSettings::from_fields("s", kind, fields).unwrap();
+            assert_eq!(settings.dnssec().signs, kind != "hetzner", "{kind}");
+            assert!(!settings.dnssec().how.is_empty(), "{kind}");
+        }
     }
 
     #[test]

@@ -1060,3 +1060,87 @@ async fn netcup_logs_in_once_renews_an_expired_session_and_reports_the_zone_ttl(
     assert_eq!(logins(&case), 2);
     assert!(case.values().is_empty());
 }
+
+// Provider quirks (issue #16): what an API says back is not trusted over what it lists.
+
+#[tokio::test]
+async fn cloudflare_upper_case_data_does_not_churn() {
+    let case = Case::start("cloudflare");
+    let backend = case.backend();
+    // Published in lower case; Cloudflare lists it in upper case, in separate fields.
+    case.fake.publish_other(OWNER, &ee(0x5a), 300);
+    let seen = backend.read(OWNER).await.unwrap();
+    assert_eq!(seen.records(), [ee(0x5a)]);
+    let posts = |case: &Case| {
+        let log = case.fake.requests();
+        log.iter().filter(|r| r.method == "POST").count()
+    };
+    // The same record is the same record: nothing is written.
+    assert_eq!(
+        backend.add(OWNER, &ee(0x5a), 300).await.unwrap(),
+        Outcome::Unchanged
+    );
+    assert_eq!(posts(&case), 0);
+    // A compare-and-swap against the upper-case view is not stale.
+    assert_eq!(
+        backend
+            .remove_if_unchanged(OWNER, &ee(0x5a), &seen)
+            .await
+            .unwrap(),
+        Outcome::Changed
+    );
+    assert!(case.values().is_empty());
+}
+
+#[tokio::test]
+async fn an_add_answered_with_another_record_id_keeps_the_contract() {
+    let case = Case::start("infomaniak");
+    fakes::infomaniak::answer_wrong_ids(&case.fake);
+    let backend = case.backend();
+    let publish_other = |record: &Tlsa| case.fake.publish_other(OWNER, record, 300);
+    let contract = Contract {
+        backend: backend.as_ref(),
+        owner: OWNER.to_string(),
+        publish_other: &publish_other,
+        ttl: 300,
+    };
+    contract.check().await;
+    // Removal went by the ids the list gave, not the ones the creates answered.
+    let deletes: Vec<String> = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        !deletes.is_empty() && deletes.iter().all(|p| !p.ends_with("/999999")),
+        "{deletes:?}"
+    );
+}
+
+#[tokio::test]
+async fn hetzner_zones_are_not_signed_and_the_backend_says_what_to_do() {
+    let case = Case::start("hetzner");
+    let backend = case.backend();
+    let dnssec = backend.dnssec();
+    assert!(!dnssec.signs);
+    assert!(
+        dnssec.how.contains("does not sign zones") && dnssec.how.contains("type = \"desec\""),
+        "{}",
+        dnssec.how
+    );
+    let warnings = case.settings(case.hosted()).check("hetzner").unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("[dns.hetzner]") && w.contains("DANE cannot work")),
+        "{warnings:?}"
+    );
+    // Every other backend names how DNSSEC is switched on there.
+    for kind in ["cloudflare", "desec", "gandi", "ovh", "technitium"] {
+        let case = Case::start(kind);
+        let dnssec = case.backend().dnssec();
+        assert!(dnssec.signs && !dnssec.how.is_empty(), "{kind}");
+    }
+}

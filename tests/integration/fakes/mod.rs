@@ -61,6 +61,8 @@ pub struct Actions {
     pub statuses: Vec<String>,
     /// The next action ends in `error` instead of `success`.
     pub fail_next: bool,
+    /// Answers a create with an id that is not the new record's (Infomaniak's fake).
+    pub wrong_ids: bool,
 }
 
 impl Shared {
