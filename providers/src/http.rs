@@ -89,6 +89,8 @@ pub(crate) struct Call<'a> {
     pub body: Option<serde_json::Value>,
     /// An `application/x-www-form-urlencoded` body instead of JSON (ClouDNS), already encoded.
     pub form: Option<String>,
+    /// A session cookie (INWX), sent as a sensitive `Cookie` header.
+    pub cookie: Option<Secret>,
     /// The zone, absolute; empty while it is being looked up.
     pub zone: &'a str,
     pub owner: Option<&'a str>,
@@ -105,6 +107,7 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             body: None,
             form: None,
+            cookie: None,
             zone,
             owner: None,
             record: None,
@@ -134,6 +137,12 @@ impl<'a> Call<'a> {
             .expect("constant URL");
         encoder.query_pairs_mut().extend_pairs(pairs);
         self.form = Some(encoder.query().unwrap_or_default().to_string());
+        self
+    }
+
+    /// Sends `cookie` (a session the provider handed out) with this request.
+    pub fn cookie(mut self, cookie: Secret) -> Self {
+        self.cookie = Some(cookie);
         self
     }
 
@@ -547,6 +556,12 @@ impl Api {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some((name, value)) = &self.auth {
             request = request.header(name.clone(), value.clone());
+        }
+        if let Some(cookie) = &call.cookie {
+            let mut value = HeaderValue::from_str(cookie.expose())
+                .map_err(|_| "the session cookie cannot go into a header".to_string())?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::COOKIE, value);
         }
         if !call.query.is_empty() {
             request = request.query(&call.query);

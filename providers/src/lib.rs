@@ -49,6 +49,7 @@ pub mod gandi;
 pub mod hetzner;
 pub mod http;
 pub mod infomaniak;
+pub mod inwx;
 pub mod netcup;
 pub mod ovh;
 pub mod porkbun;

@@ -39,7 +39,7 @@ use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Hosts of issue #16 (European and registrar DNS).
-use crate::{cloudns, dnsimple, infomaniak, netcup, porkbun};
+use crate::{cloudns, dnsimple, infomaniak, inwx, netcup, porkbun};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -56,6 +56,7 @@ pub enum ProviderSettings {
     Cloudns(HostedSettings),
     Dnsimple(HostedSettings),
     Infomaniak(HostedSettings),
+    Inwx(HostedSettings),
     Netcup(HostedSettings),
     Porkbun(HostedSettings),
 }
@@ -155,7 +156,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 13] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -167,6 +168,7 @@ impl ProviderSettings {
         "cloudns",
         "dnsimple",
         "infomaniak",
+        "inwx",
         "netcup",
         "porkbun",
     ];
@@ -217,7 +219,7 @@ impl ProviderSettings {
             }
             "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
             // Hosts of issue #16 (European and registrar DNS).
-            | "cloudns" | "dnsimple" | "infomaniak" | "netcup" | "porkbun" => {
+            | "cloudns" | "dnsimple" | "infomaniak" | "inwx" | "netcup" | "porkbun" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -240,6 +242,7 @@ impl ProviderSettings {
                     "cloudns" => Self::Cloudns(hosted),
                     "dnsimple" => Self::Dnsimple(hosted),
                     "infomaniak" => Self::Infomaniak(hosted),
+                    "inwx" => Self::Inwx(hosted),
                     "netcup" => Self::Netcup(hosted),
                     "porkbun" => Self::Porkbun(hosted),
                     _ => Self::Gandi(hosted),
@@ -271,6 +274,7 @@ impl ProviderSettings {
             Self::Cloudns(_) => "cloudns",
             Self::Dnsimple(_) => "dnsimple",
             Self::Infomaniak(_) => "infomaniak",
+            Self::Inwx(_) => "inwx",
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "porkbun",
         }
@@ -290,6 +294,7 @@ impl ProviderSettings {
             Self::Cloudns(_) => "ClouDNS",
             Self::Dnsimple(_) => "DNSimple",
             Self::Infomaniak(_) => "Infomaniak",
+            Self::Inwx(_) => "INWX",
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "Porkbun",
         }
@@ -309,6 +314,7 @@ impl ProviderSettings {
             Self::Cloudns(s) => s.api_url.as_deref().unwrap_or(cloudns::DEFAULT_API_URL),
             Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
             Self::Infomaniak(s) => s.api_url.as_deref().unwrap_or(infomaniak::DEFAULT_API_URL),
+            Self::Inwx(s) => s.api_url.as_deref().unwrap_or(inwx::DEFAULT_API_URL),
             Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
             Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
         }
@@ -327,6 +333,7 @@ impl ProviderSettings {
             Self::Cloudns(_) => cloudns::DNSSEC,
             Self::Dnsimple(_) => dnsimple::DNSSEC,
             Self::Infomaniak(_) => infomaniak::DNSSEC,
+            Self::Inwx(_) => inwx::DNSSEC,
             Self::Netcup(_) => netcup::DNSSEC,
             Self::Porkbun(_) => porkbun::DNSSEC,
             // A backend added without its module's `DNSSEC` here: the generic advice.
@@ -348,6 +355,7 @@ impl ProviderSettings {
             | Self::Cloudns(s)
             | Self::Dnsimple(s)
             | Self::Infomaniak(s)
+            | Self::Inwx(s)
             | Self::Netcup(s)
             | Self::Porkbun(s) => (&s.token_file, &s.token_env),
         };
@@ -371,6 +379,7 @@ impl ProviderSettings {
             | Self::Cloudns(s)
             | Self::Dnsimple(s)
             | Self::Infomaniak(s)
+            | Self::Inwx(s)
             | Self::Netcup(s)
             | Self::Porkbun(s) => s.zone.clone(),
         }
@@ -438,6 +447,9 @@ impl ProviderSettings {
         match self {
             Self::Porkbun(_) if secret.split(2).is_none() => Some("APIKEY:SECRETAPIKEY"),
             Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
+            Self::Inwx(_) if inwx::parse_credential(secret).is_none() => {
+                Some(inwx::CREDENTIAL_FORM)
+            }
             Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
                 Some(cloudns::CREDENTIAL_FORM)
             }
@@ -526,6 +538,7 @@ pub fn build_backend_with(
         ProviderSettings::Infomaniak(_) => {
             Box::new(infomaniak::Infomaniak::new(config).map_err(client)?)
         }
+        ProviderSettings::Inwx(_) => Box::new(inwx::Inwx::new(config).map_err(client)?),
         ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
         ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
     })

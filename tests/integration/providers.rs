@@ -49,6 +49,7 @@ impl Case {
             "infomaniak" => fakes::infomaniak::start(&ZONES),
             "cloudns" => fakes::cloudns::start(&ZONES),
             "netcup" => fakes::netcup::start(&ZONES),
+            "inwx" => fakes::inwx::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -91,6 +92,7 @@ impl Case {
             "infomaniak" => ProviderSettings::Infomaniak(hosted),
             "cloudns" => ProviderSettings::Cloudns(hosted),
             "netcup" => ProviderSettings::Netcup(hosted),
+            "inwx" => ProviderSettings::Inwx(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -115,6 +117,7 @@ impl Case {
                 format!("{key}:{wrong}")
             }
             "cloudns" => format!("sub:{}:{wrong}", fakes::cloudns::SUB_AUTH_ID),
+            "inwx" => format!("daneroll-api:{wrong}"),
             "netcup" => {
                 let [customer, key, _] = fakes::netcup::parts(&self.fake);
                 format!("{customer}:{key}:{wrong}")
@@ -131,7 +134,8 @@ impl Case {
             // Infomaniak: each enclosing name is asked for directly.
             // ClouDNS: 5 zones are one page of 100 (`cloudns_pages_through_its_zone_list`).
             // netcup: each enclosing name is asked for, as for Infomaniak.
-            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" => None,
+            // INWX: `page` in the JSON-RPC body (`inwx_pages_and_refuses_a_second_factor`).
+            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -164,6 +168,7 @@ impl Case {
             "porkbun" => fakes::porkbun::throttled(seconds),
             "infomaniak" => fakes::infomaniak::throttled(seconds),
             "netcup" => fakes::netcup::throttled(seconds),
+            "inwx" => fakes::inwx::throttled(seconds),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -241,6 +246,11 @@ async fn contract_holds(kind: &'static str) {
                 let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
                 return body["action"] == "infoDnsZone"
                     && body["param"]["domainname"] == "mail.example.com";
+            }
+            if r.path == "/jsonrpc/" {
+                // INWX: the first page of `nameserver.list`.
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["method"] == "nameserver.list" && body["params"]["page"] == 1;
             }
             if r.path == "/dns/list-zones.json" {
                 let form = fakes::form_fields(&r.body);
@@ -489,7 +499,7 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     // ClouDNS raises a TTL to the next value it accepts (`accepted_ttl`).
     if !matches!(
         kind,
-        "hetzner" | "ovh" | "technitium" | "porkbun" | "infomaniak" | "cloudns" | "netcup"
+        "hetzner" | "ovh" | "technitium" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -567,6 +577,18 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             assert_eq!(body["param"]["customernumber"], customer.as_str());
             if body["action"] != "login" {
                 assert!(body["param"].get("apipassword").is_none(), "{body}");
+            }
+            continue;
+        }
+        if kind == "inwx" {
+            // The password in `account.login`'s body only; the session in a cookie after it.
+            let password = token.split_once(':').map(|(_, p)| p).unwrap_or_default();
+            for (name, value) in &request.headers {
+                assert!(!value.contains(password), "{name}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            if body["method"] != "account.login" {
+                assert!(!body.to_string().contains(password), "{body}");
             }
             continue;
         }
@@ -666,7 +688,7 @@ macro_rules! each_provider {
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Hosts of issue #16 (European and registrar DNS).
-each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup);
+each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup, inwx);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
@@ -1143,4 +1165,44 @@ async fn hetzner_zones_are_not_signed_and_the_backend_says_what_to_do() {
         let dnssec = case.backend().dnssec();
         assert!(dnssec.signs && !dnssec.how.is_empty(), "{kind}");
     }
+}
+
+#[tokio::test]
+async fn inwx_pages_renews_its_session_and_refuses_a_second_factor() {
+    let case = Case::start("inwx");
+    let backend = case.backend();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 60).await.unwrap(),
+        Outcome::Changed
+    );
+    // INWX's smallest TTL is 300 s: a smaller one is raised, and the read says so.
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(300));
+    let bodies: Vec<serde_json::Value> = case
+        .fake
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+        .collect();
+    let pages: Vec<u64> = bodies
+        .iter()
+        .filter(|b| b["method"] == "nameserver.list")
+        .filter_map(|b| b["params"]["page"].as_u64())
+        .collect();
+    assert_eq!(pages, [1, 2, 3]);
+    let logins = bodies
+        .iter()
+        .filter(|b| b["method"] == "account.login")
+        .count();
+    assert_eq!(logins, 1);
+
+    // A user with a second factor cannot run unattended: refused, with what to do.
+    let case = Case::start("inwx");
+    fakes::inwx::two_factor(&case.fake);
+    let err = case.backend().read(OWNER).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("two-factor") && text.contains("User Management"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
 }

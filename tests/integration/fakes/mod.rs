@@ -25,6 +25,7 @@ pub mod dnsimple;
 pub mod gandi;
 pub mod hetzner;
 pub mod infomaniak;
+pub mod inwx;
 pub mod netcup;
 pub mod ovh;
 pub mod porkbun;
