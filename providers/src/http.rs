@@ -83,6 +83,8 @@ pub(crate) struct Call<'a> {
     pub record: Option<&'a Tlsa>,
     /// Whether the backend's [`Signer`] signs this request (OVH's `/auth/time` is unsigned).
     pub signed: bool,
+    /// A body that is not JSON (Route 53's XML, an OAuth2 form) with its content type.
+    pub raw: Option<(&'static str, Vec<u8>)>,
 }
 
 impl<'a> Call<'a> {
@@ -96,6 +98,7 @@ impl<'a> Call<'a> {
             owner: None,
             record: None,
             signed: true,
+            raw: None,
         }
     }
 
@@ -110,6 +113,12 @@ impl<'a> Call<'a> {
 
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// A body of another type than JSON (`text/xml`, `application/x-www-form-urlencoded`).
+    pub fn raw(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
+        self.raw = Some((content_type, body));
         self
     }
 
@@ -168,6 +177,21 @@ pub(crate) trait Signer: Send + Sync {
         url: &str,
         body: &[u8],
     ) -> Result<Vec<(HeaderName, HeaderValue)>, String>;
+
+    /// Secrets the signer holds now (an access token it fetched), scrubbed from messages.
+    fn hidden(&self) -> Vec<Secret> {
+        Vec::new()
+    }
+}
+
+/// What a provider that does not answer in JSON or throttles with another status needs
+/// (Route 53: XML bodies, HTTP 400 `Throttling`).
+#[derive(Clone, Copy)]
+pub(crate) struct Quirks {
+    /// A non-JSON body as the JSON that [`Dialect`]'s functions read.
+    pub body_json: fn(&[u8]) -> Option<serde_json::Value>,
+    /// Whether a 4xx answer (status and body as JSON) is a rate limit, retried like 429.
+    pub throttled: fn(StatusCode, &serde_json::Value) -> bool,
 }
 
 /// A provider's API endpoint with its credential and retry policy.
@@ -175,7 +199,8 @@ pub(crate) struct Api {
     provider: &'static str,
     base: String,
     client: reqwest::Client,
-    auth: (HeaderName, HeaderValue),
+    /// The static authentication header; `None` where a [`Signer`] adds it per request.
+    auth: Option<(HeaderName, HeaderValue)>,
     credential: String,
     secret: Secret,
     /// Further secrets of the credential (OVH's application secret and consumer key), scrubbed
@@ -184,6 +209,7 @@ pub(crate) struct Api {
     signer: Option<std::sync::Arc<dyn Signer>>,
     policy: RetryPolicy,
     dialect: Dialect,
+    quirks: Option<Quirks>,
 }
 
 impl fmt::Debug for Api {
@@ -221,6 +247,21 @@ impl Api {
         let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
         value.set_sensitive(true);
         let header = HeaderName::from_static(auth.header);
+        let mut api = Self::unauthenticated(provider, base, source, policy, dialect)?;
+        api.auth = Some((header, value));
+        api.secret = secret;
+        Ok(api)
+    }
+
+    /// A client without a static token: a [`Signer`] authenticates each request (Route 53's
+    /// SigV4, an OAuth2 access token), or the endpoint needs none (a token endpoint).
+    pub fn unauthenticated(
+        provider: &'static str,
+        base: &str,
+        source: &TokenSource,
+        policy: RetryPolicy,
+        dialect: Dialect,
+    ) -> Result<Self, ApiError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
@@ -241,14 +282,45 @@ impl Api {
             provider,
             base: base.trim_end_matches('/').to_string(),
             client,
-            auth: (header, value),
+            auth: None,
             credential: source.to_string(),
-            secret,
+            secret: Secret::new(""),
             hidden: Vec::new(),
             signer: None,
             policy,
             dialect,
+            quirks: None,
         })
+    }
+
+    /// Reads non-JSON bodies and provider-specific throttling answers with `quirks`.
+    pub fn with_quirks(mut self, quirks: Quirks) -> Self {
+        self.quirks = Some(quirks);
+        self
+    }
+
+    /// The body as JSON, through the provider's quirks for non-JSON bodies.
+    fn json_of(&self, body: &[u8]) -> Option<serde_json::Value> {
+        serde_json::from_slice(body)
+            .ok()
+            .or_else(|| self.quirks.and_then(|q| (q.body_json)(body)))
+    }
+
+    /// Whether a 4xx answer is the provider's way of saying "too many requests".
+    fn is_throttled(&self, reply: &Reply) -> bool {
+        reply.status == StatusCode::TOO_MANY_REQUESTS
+            || self.quirks.is_some_and(|q| {
+                reply.status.is_client_error()
+                    && (q.throttled)(
+                        reply.status,
+                        &self.json_of(&reply.body).unwrap_or(serde_json::Value::Null),
+                    )
+            })
+    }
+
+    /// The provider's error body as JSON (its XML read through the quirks), or `Null`.
+    pub fn body_json(&self, reply: &Reply) -> serde_json::Value {
+        self.json_of(&reply.body).unwrap_or(serde_json::Value::Null)
     }
 
     /// Signs every request with `signer`; `hidden` are the secrets it uses (never shown).
@@ -319,10 +391,10 @@ impl Api {
         loop {
             let attempt = self.attempt(call).await;
             let (retry_after, failure) = match attempt {
-                Ok(reply) if reply.status.is_client_error() && reply.status != 429 => {
+                Ok(reply) if reply.status.is_client_error() && !self.is_throttled(&reply) => {
                     return self.check_auth(call, reply);
                 }
-                Ok(reply) if is_retryable(reply.status) => {
+                Ok(reply) if is_retryable(reply.status) || self.is_throttled(&reply) => {
                     (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
                 }
                 Ok(reply) => return Ok(reply),
@@ -344,7 +416,7 @@ impl Api {
 
     /// The answer unless it is an authentication failure.
     fn check_auth(&self, call: &Call<'_>, reply: Reply) -> Result<Reply, ApiError> {
-        let json = serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        let json = self.body_json(&reply);
         let (provider, at) = (self.provider, self.at(call.zone));
         match (self.dialect.auth_failure)(reply.status, &json) {
             None => Ok(reply),
@@ -478,8 +550,8 @@ impl Api {
 
     /// The provider's error message from a body, shortened and without the token.
     pub fn message(&self, reply: &Reply) -> String {
-        let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
+        let text = self
+            .json_of(&reply.body)
             .and_then(|json| (self.dialect.error_text)(&json))
             .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).trim().to_string());
         let text = if text.is_empty() {
@@ -496,7 +568,11 @@ impl Api {
 
     fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
-        for secret in std::iter::once(&self.secret).chain(&self.hidden) {
+        let current = self.signer.as_ref().map(|s| s.hidden()).unwrap_or_default();
+        for secret in std::iter::once(&self.secret)
+            .chain(&self.hidden)
+            .chain(&current)
+        {
             if !secret.expose().is_empty() {
                 text = text.replace(secret.expose(), "<redacted>");
             }
@@ -509,19 +585,22 @@ impl Api {
         let mut request = self
             .client
             .request(call.method.clone(), &url)
-            .header(self.auth.0.clone(), self.auth.1.clone())
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
         // The exact bytes sent: a signature covers them.
-        let body = match &call.body {
-            Some(json) => json.to_string().into_bytes(),
-            None => Vec::new(),
+        let (content_type, body) = match (&call.body, &call.raw) {
+            (Some(json), _) => (Some("application/json"), json.to_string().into_bytes()),
+            (None, Some((kind, raw))) => (Some(*kind), raw.clone()),
+            (None, None) => (None, Vec::new()),
         };
-        if call.body.is_some() {
+        if let Some(kind) = content_type {
             request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, kind)
                 .body(body.clone());
         }
         let mut request = request.build().map_err(|e| self.describe(&e))?;
@@ -576,10 +655,11 @@ impl Api {
     ) -> ApiError {
         let at = self.at(call.zone);
         match failure {
-            Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
+            Ok(reply) if self.is_throttled(&reply) => ApiError::RateLimited {
                 provider: self.provider,
                 at,
                 attempts,
+                status: reply.status.as_u16(),
                 retry_after,
             },
             Ok(reply) => ApiError::ServerError {

@@ -52,6 +52,7 @@ mod record;
 mod rest;
 mod retry;
 pub mod rfc2136;
+pub mod route53;
 pub mod settings;
 pub mod technitium;
 pub mod tsig;
