@@ -19,7 +19,7 @@
 //!   added or removed) in one batch. Route 53 applies a batch atomically or not at all
 //!   ("InvalidChangeBatch … not found / values provided do not match"): this is a real
 //!   compare-and-swap, and a writer between our read and our write makes ours fail, never lose
-//!   theirs. We re-read and try again (at most [`rest::ROUNDS`] times);
+//!   theirs. We re-read and try again (at most three times, `cas.rs`);
 //! - the change is `PENDING` until every Route 53 server has it: `GET /change/{id}` is polled
 //!   until `INSYNC` (at most [`RetryPolicy::poll_limit`](crate::http::RetryPolicy));
 //! - after the change, a re-read catches a writer who replaced the set right after us without a
@@ -44,12 +44,13 @@ use aws_sigv4::sign::v4;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 
+use crate::TlsaRrset;
+use crate::cas::{Applied, CasStore, Held};
 use crate::credential::{CredentialError, Secret};
 use crate::error::BackendError;
 use crate::http::{Api, ApiConfig, ApiError, AuthFailure, Call, Dialect, Quirks, Reply, Signer};
 use crate::record::Tlsa;
-use crate::rest::{self, ROUNDS, ZoneCache, ZoneRef};
-use crate::{DnsBackend, Outcome, TlsaRrset};
+use crate::rest::{self, ZoneCache, ZoneRef};
 
 const PROVIDER: &str = "Route 53";
 
@@ -157,23 +158,6 @@ fn throttled(status: StatusCode, body: &serde_json::Value) -> bool {
         && matches!(code(body), "Throttling" | "PriorRequestNotComplete")
 }
 
-/// The TLSA record set at a name as Route 53 holds it: what a `DELETE` must repeat exactly.
-#[derive(Debug, Clone, Default)]
-struct Held {
-    ttl: u32,
-    /// The values exactly as Route 53 returned them.
-    values: Vec<String>,
-    rrset: TlsaRrset,
-}
-
-/// How a change batch ended.
-enum Applied {
-    Done,
-    /// Route 53 refused it because the set is not what we read any more (our `DELETE` did not
-    /// match, or our `CREATE` found a set): someone else wrote in between.
-    Conflict,
-}
-
 impl Route53 {
     /// Reads the credential and prepares the client.
     pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
@@ -235,11 +219,17 @@ impl Route53 {
         reply: &Reply,
     ) -> Result<T, BackendError> {
         let text = String::from_utf8_lossy(&reply.body);
-        quick_xml::de::from_str(&text)
-            .map_err(|e| self.api.bad_response(call, format!("not the XML expected: {e}")).into())
+        quick_xml::de::from_str(&text).map_err(|e| {
+            self.api
+                .bad_response(call, format!("not the XML expected: {e}"))
+                .into()
+        })
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, BackendError> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<T, BackendError> {
         let reply = self.api.send(call).await?;
         if !reply.status.is_success() {
             return Err(self.api.fail(call, &reply).into());
@@ -269,19 +259,17 @@ impl Route53 {
         }
         let name = match &self.zone {
             Some(name) => name.clone(),
-            None => rest::longest_zone(owner, zones.iter().map(|z| z.name.as_str()))
-                .ok_or_else(|| {
+            None => rest::longest_zone(owner, zones.iter().map(|z| z.name.as_str())).ok_or_else(
+                || {
                     let detail = format!(
                         "none of the {} public hosted zone(s) of this account holds {owner}",
                         zones.len()
                     );
                     BackendError::from(self.api.zone_not_found(owner, detail))
-                })?,
+                },
+            )?,
         };
-        let Some(found) = zones
-            .iter()
-            .find(|z| xml::unescape_name(&z.name) == name)
-        else {
+        let Some(found) = zones.iter().find(|z| xml::unescape_name(&z.name) == name) else {
             let detail = format!("the account has no public hosted zone {name}");
             return Err(self.api.zone_not_found(owner, detail).into());
         };
@@ -294,12 +282,8 @@ impl Route53 {
         Ok(zone)
     }
 
-    async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {
-        self.zones.get_or_find(owner, self.find_zone(owner)).await
-    }
-
     /// The TLSA record set at `owner` (absolute) as Route 53 holds it.
-    async fn load(&self, zone: &ZoneRef, owner: &str) -> Result<Held, BackendError> {
+    async fn load_set(&self, zone: &ZoneRef, owner: &str) -> Result<Held, BackendError> {
         let path = format!("/hostedzone/{}/rrset", crate::http::segment(&zone.id));
         let mut start = Some((owner.to_string(), "TLSA".to_string(), None::<String>));
         let mut held = Held::default();
@@ -330,12 +314,13 @@ impl Route53 {
                 }
                 held.ttl = set.ttl.unwrap_or(300);
                 for value in set.resource_records.records {
-                    let record: Tlsa = value.value.parse().map_err(|e: crate::ParseTlsaError| {
-                        self.api.bad_response(
-                            &call,
-                            format!("TLSA value {:?} at {owner}: {e}", value.value),
-                        )
-                    })?;
+                    let record: Tlsa =
+                        value.value.parse().map_err(|e: crate::ParseTlsaError| {
+                            self.api.bad_response(
+                                &call,
+                                format!("TLSA value {:?} at {owner}: {e}", value.value),
+                            )
+                        })?;
                     records.push(record);
                     held.values.push(value.value);
                 }
@@ -355,7 +340,7 @@ impl Route53 {
 
     /// Replaces `before` by `after` at `owner` in one atomic batch, then waits until Route 53's
     /// servers have it.
-    async fn apply(
+    async fn change(
         &self,
         zone: &ZoneRef,
         owner: &str,
@@ -363,9 +348,10 @@ impl Route53 {
         after: &[Tlsa],
         record: &Tlsa,
     ) -> Result<Applied, BackendError> {
-        let after_values: Vec<String> = after.iter().map(|r| r.to_string().to_lowercase()).collect();
+        let after_values: Vec<String> =
+            after.iter().map(|r| r.to_string().to_lowercase()).collect();
         let mut changes = Vec::new();
-        if !before.values.is_empty() {
+        if before.exists() {
             changes.push(xml::Change {
                 action: "DELETE",
                 name: owner,
@@ -435,128 +421,39 @@ impl Route53 {
         }
         Ok(())
     }
-
-    async fn add_inner(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        let zone = self.zone(&owner).await?;
-        for round in 0..ROUNDS {
-            let mut before = self.load(&zone, &owner).await?;
-            if before.rrset.contains(record) {
-                return Ok(if round == 0 { Outcome::Unchanged } else { Outcome::Changed });
-            }
-            if before.values.is_empty() {
-                // A new set gets the TTL asked for; an existing one keeps its own.
-                before.ttl = ttl;
-            }
-            let mut after = before.rrset.records().to_vec();
-            after.push(record.clone());
-            if let Applied::Conflict = self.apply(&zone, &owner, &before, &after, record).await? {
-                continue;
-            }
-            if self.load(&zone, &owner).await?.rrset.contains(record) {
-                return Ok(Outcome::Changed);
-            }
-        }
-        Err(self.gave_up(&zone, &owner, "added"))
-    }
-
-    async fn remove_inner(
-        &self,
-        owner: &str,
-        record: &Tlsa,
-        seen: Option<&TlsaRrset>,
-    ) -> Result<Outcome, BackendError> {
-        let owner = rest::owner_name(owner)?;
-        let zone = self.zone(&owner).await?;
-        for round in 0..ROUNDS {
-            let before = self.load(&zone, &owner).await?;
-            if let Some(seen) = seen
-                && !before.rrset.same_records(seen)
-            {
-                return Err(rest::stale(&self.api, &zone, &owner, &before.rrset));
-            }
-            if !before.rrset.contains(record) {
-                return Ok(if round == 0 { Outcome::Unchanged } else { Outcome::Changed });
-            }
-            let after: Vec<Tlsa> = before
-                .rrset
-                .records()
-                .iter()
-                .filter(|r| *r != record)
-                .cloned()
-                .collect();
-            if let Applied::Conflict = self.apply(&zone, &owner, &before, &after, record).await? {
-                if seen.is_some() {
-                    // Changed between our read and our write: the caller decides again.
-                    let now = self.load(&zone, &owner).await?;
-                    return Err(rest::stale(&self.api, &zone, &owner, &now.rrset));
-                }
-                continue;
-            }
-            let now = self.load(&zone, &owner).await?;
-            if !now.rrset.contains(record) {
-                return Ok(Outcome::Changed);
-            }
-            if seen.is_some() {
-                return Err(rest::stale(&self.api, &zone, &owner, &now.rrset));
-            }
-        }
-        Err(self.gave_up(&zone, &owner, "removed"))
-    }
-
-    fn gave_up(&self, zone: &ZoneRef, owner: &str, what: &str) -> BackendError {
-        let reason = format!(
-            "the record was {what} {ROUNDS} times and each time another writer changed the \
-             record set first or replaced it right after; find out who else edits it"
-        );
-        self.api.change_failed(&zone.name, owner, reason).into()
-    }
 }
 
 #[async_trait]
-impl DnsBackend for Route53 {
-    fn describe(&self) -> String {
-        format!("Route 53 API {}", self.api.base())
+impl CasStore for Route53 {
+    fn api(&self) -> &Api {
+        &self.api
     }
 
-    async fn zone_of(&self, owner: &str) -> Result<String, BackendError> {
-        Ok(self.zone(&rest::owner_name(owner)?).await?.name)
+    fn label(&self) -> &'static str {
+        "Route 53 API"
     }
 
-    async fn read(&self, owner: &str) -> Result<TlsaRrset, BackendError> {
-        let result = async {
-            let name = rest::owner_name(owner)?;
-            let zone = self.zone(&name).await?;
-            Ok(self.load(&zone, &name).await?.rrset)
-        };
-        result
-            .await
-            .map_err(|e: BackendError| e.during(rest::reading(owner)))
+    async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {
+        self.zones.get_or_find(owner, self.find_zone(owner)).await
     }
 
-    async fn add(&self, owner: &str, record: &Tlsa, ttl: u32) -> Result<Outcome, BackendError> {
-        self.add_inner(owner, record, ttl)
-            .await
-            .map_err(|e| e.during(rest::action("adding", owner, record)))
+    async fn load(&self, zone: &ZoneRef, owner: &str) -> Result<Held, BackendError> {
+        self.load_set(zone, owner).await
     }
 
-    async fn remove(&self, owner: &str, record: &Tlsa) -> Result<Outcome, BackendError> {
-        self.remove_inner(owner, record, None)
-            .await
-            .map_err(|e| e.during(rest::action("removing", owner, record)))
-    }
-
-    async fn remove_if_unchanged(
+    async fn apply(
         &self,
+        zone: &ZoneRef,
         owner: &str,
+        before: &Held,
+        after: &[Tlsa],
         record: &Tlsa,
-        seen: &TlsaRrset,
-    ) -> Result<Outcome, BackendError> {
-        self.remove_inner(owner, record, Some(seen))
-            .await
-            .map_err(|e| e.during(rest::action("removing (if unchanged)", owner, record)))
+    ) -> Result<Applied, BackendError> {
+        self.change(zone, owner, before, after, record).await
     }
 }
+
+rest::rest_backend!(Route53, cas);
 
 #[cfg(test)]
 mod tests {
@@ -574,10 +471,19 @@ mod tests {
             auth_failure(forbidden, &body("AccessDenied")),
             Some(AuthFailure::Forbidden)
         );
-        assert_eq!(auth_failure(StatusCode::BAD_REQUEST, &body("InvalidInput")), None);
+        assert_eq!(
+            auth_failure(StatusCode::BAD_REQUEST, &body("InvalidInput")),
+            None
+        );
         assert!(throttled(StatusCode::BAD_REQUEST, &body("Throttling")));
-        assert!(throttled(StatusCode::BAD_REQUEST, &body("PriorRequestNotComplete")));
-        assert!(!throttled(StatusCode::BAD_REQUEST, &body("InvalidChangeBatch")));
+        assert!(throttled(
+            StatusCode::BAD_REQUEST,
+            &body("PriorRequestNotComplete")
+        ));
+        assert!(!throttled(
+            StatusCode::BAD_REQUEST,
+            &body("InvalidChangeBatch")
+        ));
     }
 
     #[test]

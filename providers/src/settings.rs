@@ -38,6 +38,8 @@ use crate::credential::{CredentialError, TokenSource};
 use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
+// Cloud providers.
+use crate::route53;
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -50,6 +52,8 @@ pub enum ProviderSettings {
     Hetzner(HostedSettings),
     Gandi(HostedSettings),
     Ovh(HostedSettings),
+    // Cloud providers.
+    Route53(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -147,7 +151,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 7] = [
+    pub const TYPES: [&'static str; 8] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -155,6 +159,8 @@ impl ProviderSettings {
         "hetzner",
         "gandi",
         "ovh",
+        // Cloud providers.
+        "route53",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -201,7 +207,7 @@ impl ProviderSettings {
                     zone,
                 })
             }
-            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" => {
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" | "route53" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -220,6 +226,7 @@ impl ProviderSettings {
                     "desec" => Self::Desec(hosted),
                     "hetzner" => Self::Hetzner(hosted),
                     "ovh" => Self::Ovh(hosted),
+                    "route53" => Self::Route53(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -245,6 +252,7 @@ impl ProviderSettings {
             Self::Hetzner(_) => "hetzner",
             Self::Gandi(_) => "gandi",
             Self::Ovh(_) => "ovh",
+            Self::Route53(_) => "route53",
         }
     }
 
@@ -258,6 +266,7 @@ impl ProviderSettings {
             Self::Hetzner(_) => "Hetzner",
             Self::Gandi(_) => "Gandi LiveDNS",
             Self::Ovh(_) => "OVH",
+            Self::Route53(_) => "Route 53",
         }
     }
 
@@ -271,6 +280,7 @@ impl ProviderSettings {
             Self::Hetzner(s) => s.api_url.as_deref().unwrap_or(hetzner::DEFAULT_API_URL),
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
+            Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
         }
     }
 
@@ -283,7 +293,8 @@ impl ProviderSettings {
             | Self::Desec(s)
             | Self::Hetzner(s)
             | Self::Gandi(s)
-            | Self::Ovh(s) => (&s.token_file, &s.token_env),
+            | Self::Ovh(s)
+            | Self::Route53(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -301,7 +312,8 @@ impl ProviderSettings {
             | Self::Desec(s)
             | Self::Hetzner(s)
             | Self::Gandi(s)
-            | Self::Ovh(s) => s.zone.clone(),
+            | Self::Ovh(s)
+            | Self::Route53(s) => s.zone.clone(),
         }
     }
 
@@ -322,6 +334,16 @@ impl ProviderSettings {
                 source: CredentialError::BadFormat {
                     source_name: source.to_string(),
                     expected: "APPLICATION_KEY:APPLICATION_SECRET:CONSUMER_KEY",
+                },
+            });
+        }
+        if matches!(self, Self::Route53(_)) && secret.split(2).or_else(|| secret.split(3)).is_none()
+        {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected: "ACCESS_KEY_ID:SECRET_ACCESS_KEY (or with :SESSION_TOKEN)",
                 },
             });
         }
@@ -420,6 +442,8 @@ pub fn build_backend_with(
             Box::new(technitium::Technitium::new(config).map_err(client)?)
         }
         ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
+        // Cloud providers.
+        ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
     })
 }
 
@@ -467,8 +491,8 @@ mod tests {
     fn typos_and_unknown_types_are_named() {
         let err = parse("type = \"desec\"\ntoken-file = \"/x\"").unwrap_err();
         assert!(err.contains("token-file"), "{err}");
-        let err = parse("type = \"route53\"").unwrap_err();
-        assert!(err.contains("route53"), "{err}");
+        let err = parse("type = \"route54\"").unwrap_err();
+        assert!(err.contains("route54"), "{err}");
         let err = parse("type = \"powerdns\"\ntoken_env = \"K\"").unwrap_err();
         assert!(err.contains("api_url"), "{err}");
     }
@@ -519,8 +543,8 @@ mod tests {
             err.to_string().contains("`server_id` does not apply"),
             "{err}"
         );
-        let err = ProviderSettings::from_fields("r", "route53", Fields::default()).unwrap_err();
-        assert!(err.to_string().contains("\"route53\"") && err.to_string().contains("desec"));
+        let err = ProviderSettings::from_fields("r", "route54", Fields::default()).unwrap_err();
+        assert!(err.to_string().contains("\"route54\"") && err.to_string().contains("desec"));
         let err = ProviderSettings::from_fields("g", "gandi", Fields::default()).unwrap_err();
         assert!(err.to_string().contains("token_file"), "{err}");
         let err = ProviderSettings::from_fields("t", "technitium", token(Fields::default()));

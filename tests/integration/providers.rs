@@ -44,6 +44,8 @@ impl Case {
             "gandi" => fakes::gandi::start(&ZONES),
             "technitium" => fakes::technitium::start(&ZONES),
             "ovh" => fakes::ovh::start(&ZONES),
+            // Cloud providers.
+            "route53" => fakes::route53::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -73,6 +75,7 @@ impl Case {
             "desec" => ProviderSettings::Desec(hosted),
             "hetzner" => ProviderSettings::Hetzner(hosted),
             "ovh" => ProviderSettings::Ovh(hosted),
+            "route53" => ProviderSettings::Route53(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -90,6 +93,9 @@ impl Case {
         if self.kind == "ovh" {
             let [ak, _, ck] = fakes::ovh::parts(&self.fake);
             format!("{ak}:{wrong}:{ck}")
+        } else if self.kind == "route53" {
+            let [access, _] = fakes::route53::parts(&self.fake);
+            format!("{access}:{wrong}")
         } else {
             wrong.to_string()
         }
@@ -98,8 +104,9 @@ impl Case {
     /// The query key of the zone list's page number, if the zone list is paginated.
     fn page_key(&self) -> Option<&'static str> {
         match self.kind {
-            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once.
-            "desec" | "ovh" => None,
+            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once; Route 53
+            // pages with a marker (checked on its own).
+            "desec" | "ovh" | "route53" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -117,7 +124,7 @@ impl Case {
 
     /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
     fn whole_rrset(&self) -> bool {
-        matches!(self.kind, "desec" | "gandi")
+        matches!(self.kind, "desec" | "gandi" | "route53")
     }
 
     /// The provider's rate-limit answer asking to wait `seconds`.
@@ -128,6 +135,8 @@ impl Case {
             "hetzner" => fakes::hetzner::rate_limited(seconds),
             "technitium" => fakes::technitium::throttled(seconds),
             "ovh" => fakes::ovh::throttled(seconds),
+            // Route 53 throttles with HTTP 400 and no Retry-After.
+            "route53" => fakes::route53::throttled(),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -139,7 +148,7 @@ impl Case {
 }
 
 /// The default table scaled to milliseconds; a budget that still honours a 1 s `Retry-After`.
-fn quick_retries() -> RetryPolicy {
+pub(crate) fn quick_retries() -> RetryPolicy {
     RetryPolicy {
         delays: [1, 2, 4].map(Duration::from_millis).to_vec(),
         budget: Duration::from_secs(5),
@@ -193,10 +202,26 @@ async fn contract_holds(kind: &'static str) {
             let first_page = r.query.iter().any(|(k, v)| {
                 ((k == "page" || k == "pageNumber") && v == "1") || k == "owns_qname"
             });
-            (listing.contains(&r.path.as_str()) && first_page) || r.path == "/domain/zone"
+            let route53_first =
+                r.path == "/hostedzone" && !r.query.iter().any(|(k, _)| k == "marker");
+            (listing.contains(&r.path.as_str()) && first_page)
+                || r.path == "/domain/zone"
+                || route53_first
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
+    if kind == "route53" {
+        let markers = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/hostedzone" && r.query.iter().any(|(k, _)| k == "marker"))
+            .count();
+        assert_eq!(
+            markers, 2,
+            "route53: zone list not followed to its third page"
+        );
+    }
 }
 
 async fn rate_limits_are_waited_out(kind: &'static str) {
@@ -208,13 +233,26 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
         Outcome::Changed
     );
     let log = case.fake.requests();
-    assert_eq!(log[0].status, 429, "{kind}: {log:?}");
+    let throttling = if kind == "route53" { 400 } else { 429 };
+    assert_eq!(log[0].status, throttling, "{kind}: {log:?}");
     assert_eq!(
         (log[0].method.as_str(), &log[0].path),
         (log[1].method.as_str(), &log[1].path)
     );
     assert_eq!(case.values().len(), 1);
 
+    if kind == "route53" {
+        // No Retry-After: throttling that outlasts the retries is reported as such.
+        case.fake.fail_next((0..4).map(|_| case.throttled(1)));
+        let err = backend.read(OWNER).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rate limited (HTTP 400) after 4 attempt(s)"),
+            "{text}"
+        );
+        assert!(err.is_transient());
+        return;
+    }
     // A wait longer than the retry budget is not slept: it fails at once, saying how long.
     case.fake.fail_next([case.throttled(3600)]);
     let before = case.fake.requests().len();
@@ -421,7 +459,7 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     assert!(case.values().is_empty(), "{kind}");
     // A TTL below what the provider accepts (deSEC: its minimum of 3600 s). Hetzner, OVH and
     // Technitium document no minimum.
-    if !matches!(kind, "hetzner" | "ovh" | "technitium") {
+    if !matches!(kind, "hetzner" | "ovh" | "technitium" | "route53") {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
             err.to_string().to_lowercase().contains("ttl"),
@@ -443,7 +481,12 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             case.fake
                 .fail_next((0..4).map(|_| Response::text(503, "busy")))
         }),
-        Box::new(|| case.fake.fail_next([case.throttled(3600)])),
+        Box::new(|| {
+            // Route 53 names no wait: throttled until the retries run out.
+            let times = if kind == "route53" { 4 } else { 1 };
+            case.fake
+                .fail_next((0..times).map(|_| case.throttled(3600)))
+        }),
         Box::new(|| {
             case.fake.fail_next([Response::json(
                 400,
@@ -485,6 +528,10 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             ovh_headers_carry_no_secret(&case, &request);
             continue;
         }
+        if kind == "route53" {
+            route53_headers_carry_no_secret(&case, &request);
+            continue;
+        }
         let auth = request.auth.unwrap_or_default();
         assert!(
             auth == format!("{scheme} {token}") || auth == format!("{scheme} nope"),
@@ -510,6 +557,19 @@ fn ovh_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
         assert_eq!(header("x-ovh-consumer"), Some(ck.as_str()));
         assert!(header("x-ovh-signature").is_some_and(|s| s.starts_with("$1$")));
     }
+}
+
+/// Route 53: the access key id in the SigV4 `Authorization` header, the secret key nowhere.
+fn route53_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let [access, secret] = fakes::route53::parts(&case.fake);
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&secret), "secret access key in {name}");
+    }
+    let auth = request.auth.clone().unwrap_or_default();
+    assert!(
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access}/")),
+        "{auth}"
+    );
 }
 
 macro_rules! each_provider {
@@ -560,6 +620,8 @@ macro_rules! each_provider {
 }
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
+// Cloud providers.
+each_provider!(route53);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {

@@ -241,7 +241,10 @@ mod tests {
             unescape_name("\\052._tcp.Example.com."),
             "*._tcp.example.com."
         );
-        assert_eq!(unescape_name("_25._tcp.mx.example.com"), "_25._tcp.mx.example.com.");
+        assert_eq!(
+            unescape_name("_25._tcp.mx.example.com"),
+            "_25._tcp.mx.example.com."
+        );
     }
 
     #[test]
