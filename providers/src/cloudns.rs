@@ -234,6 +234,7 @@ impl Cloudns {
                             provider: PROVIDER,
                             at: Box::new(self.api.target(zone)),
                             attempts: attempt as u32 + 1,
+                            status: 200,
                             retry_after: None,
                         }
                         .into());

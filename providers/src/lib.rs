@@ -38,6 +38,7 @@
 //! The trait is object-safe: the engine holds `Box<dyn DnsBackend>` chosen from configuration.
 
 mod api_error;
+mod cas;
 pub mod cloudflare;
 pub mod cloudns;
 pub mod credential;
@@ -58,6 +59,7 @@ mod record;
 mod rest;
 mod retry;
 pub mod rfc2136;
+pub mod route53;
 pub mod settings;
 pub mod technitium;
 pub mod tsig;

@@ -40,6 +40,8 @@ use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Hosts of issue #16 (European and registrar DNS).
 use crate::{cloudns, dnsimple, infomaniak, inwx, netcup, porkbun};
+// Cloud providers.
+use crate::route53;
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -59,6 +61,8 @@ pub enum ProviderSettings {
     Inwx(HostedSettings),
     Netcup(HostedSettings),
     Porkbun(HostedSettings),
+    // Cloud providers.
+    Route53(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -156,7 +160,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -171,6 +175,8 @@ impl ProviderSettings {
         "inwx",
         "netcup",
         "porkbun",
+        // Cloud providers.
+        "route53",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -219,7 +225,9 @@ impl ProviderSettings {
             }
             "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
             // Hosts of issue #16 (European and registrar DNS).
-            | "cloudns" | "dnsimple" | "infomaniak" | "inwx" | "netcup" | "porkbun" => {
+            | "cloudns" | "dnsimple" | "infomaniak" | "inwx" | "netcup" | "porkbun"
+            // Cloud providers.
+            | "route53" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -245,6 +253,7 @@ impl ProviderSettings {
                     "inwx" => Self::Inwx(hosted),
                     "netcup" => Self::Netcup(hosted),
                     "porkbun" => Self::Porkbun(hosted),
+                    "route53" => Self::Route53(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -277,6 +286,7 @@ impl ProviderSettings {
             Self::Inwx(_) => "inwx",
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "porkbun",
+            Self::Route53(_) => "route53",
         }
     }
 
@@ -297,6 +307,7 @@ impl ProviderSettings {
             Self::Inwx(_) => "INWX",
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "Porkbun",
+            Self::Route53(_) => "Route 53",
         }
     }
 
@@ -317,6 +328,7 @@ impl ProviderSettings {
             Self::Inwx(s) => s.api_url.as_deref().unwrap_or(inwx::DEFAULT_API_URL),
             Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
             Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
+            Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
         }
     }
 
@@ -336,6 +348,7 @@ impl ProviderSettings {
             Self::Inwx(_) => inwx::DNSSEC,
             Self::Netcup(_) => netcup::DNSSEC,
             Self::Porkbun(_) => porkbun::DNSSEC,
+            Self::Route53(_) => crate::route53::DNSSEC,
             // A backend added without its module's `DNSSEC` here: the generic advice.
             #[allow(unreachable_patterns)]
             _ => crate::DnssecSupport::PRIMARY,
@@ -357,7 +370,8 @@ impl ProviderSettings {
             | Self::Infomaniak(s)
             | Self::Inwx(s)
             | Self::Netcup(s)
-            | Self::Porkbun(s) => (&s.token_file, &s.token_env),
+            | Self::Porkbun(s)
+            | Self::Route53(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -381,7 +395,8 @@ impl ProviderSettings {
             | Self::Infomaniak(s)
             | Self::Inwx(s)
             | Self::Netcup(s)
-            | Self::Porkbun(s) => s.zone.clone(),
+            | Self::Porkbun(s)
+            | Self::Route53(s) => s.zone.clone(),
         }
     }
 
@@ -449,6 +464,9 @@ impl ProviderSettings {
             Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
             Self::Inwx(_) if inwx::parse_credential(secret).is_none() => {
                 Some(inwx::CREDENTIAL_FORM)
+            }
+            Self::Route53(_) if secret.split(2).or_else(|| secret.split(3)).is_none() => {
+                Some("ACCESS_KEY_ID:SECRET_ACCESS_KEY (or with :SESSION_TOKEN)")
             }
             Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
                 Some(cloudns::CREDENTIAL_FORM)
@@ -541,6 +559,8 @@ pub fn build_backend_with(
         ProviderSettings::Inwx(_) => Box::new(inwx::Inwx::new(config).map_err(client)?),
         ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
         ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
+        // Cloud providers.
+        ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
     })
 }
 
@@ -588,8 +608,8 @@ mod tests {
     fn typos_and_unknown_types_are_named() {
         let err = parse("type = \"desec\"\ntoken-file = \"/x\"").unwrap_err();
         assert!(err.contains("token-file"), "{err}");
-        let err = parse("type = \"route53\"").unwrap_err();
-        assert!(err.contains("route53"), "{err}");
+        let err = parse("type = \"route54\"").unwrap_err();
+        assert!(err.contains("route54"), "{err}");
         let err = parse("type = \"powerdns\"\ntoken_env = \"K\"").unwrap_err();
         assert!(err.contains("api_url"), "{err}");
     }
@@ -640,8 +660,8 @@ mod tests {
             err.to_string().contains("`server_id` does not apply"),
             "{err}"
         );
-        let err = ProviderSettings::from_fields("r", "route53", Fields::default()).unwrap_err();
-        assert!(err.to_string().contains("\"route53\"") && err.to_string().contains("desec"));
+        let err = ProviderSettings::from_fields("r", "route54", Fields::default()).unwrap_err();
+        assert!(err.to_string().contains("\"route54\"") && err.to_string().contains("desec"));
         let err = ProviderSettings::from_fields("g", "gandi", Fields::default()).unwrap_err();
         assert!(err.to_string().contains("token_file"), "{err}");
         let err = ProviderSettings::from_fields("t", "technitium", token(Fields::default()));

@@ -19,6 +19,7 @@ mod powerdns;
 mod probe;
 mod probe_edges;
 mod providers;
+mod providers_cloud;
 mod records;
 mod rfc2136;
 mod rollover;

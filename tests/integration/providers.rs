@@ -50,6 +50,8 @@ impl Case {
             "cloudns" => fakes::cloudns::start(&ZONES),
             "netcup" => fakes::netcup::start(&ZONES),
             "inwx" => fakes::inwx::start(&ZONES),
+            // Cloud providers.
+            "route53" => fakes::route53::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -93,6 +95,7 @@ impl Case {
             "cloudns" => ProviderSettings::Cloudns(hosted),
             "netcup" => ProviderSettings::Netcup(hosted),
             "inwx" => ProviderSettings::Inwx(hosted),
+            "route53" => ProviderSettings::Route53(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -122,6 +125,10 @@ impl Case {
                 let [customer, key, _] = fakes::netcup::parts(&self.fake);
                 format!("{customer}:{key}:{wrong}")
             }
+            "route53" => {
+                let [access, _] = fakes::route53::parts(&self.fake);
+                format!("{access}:{wrong}")
+            }
             _ => wrong.to_string(),
         }
     }
@@ -135,7 +142,9 @@ impl Case {
             // ClouDNS: 5 zones are one page of 100 (`cloudns_pages_through_its_zone_list`).
             // netcup: each enclosing name is asked for, as for Infomaniak.
             // INWX: `page` in the JSON-RPC body (`inwx_pages_and_refuses_a_second_factor`).
-            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx" => None,
+            // Route 53 pages with a marker (checked on its own).
+            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx"
+            | "route53" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -153,7 +162,7 @@ impl Case {
 
     /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
     fn whole_rrset(&self) -> bool {
-        matches!(self.kind, "desec" | "gandi")
+        matches!(self.kind, "desec" | "gandi" | "route53")
     }
 
     /// The provider's rate-limit answer asking to wait `seconds`.
@@ -169,6 +178,8 @@ impl Case {
             "infomaniak" => fakes::infomaniak::throttled(seconds),
             "netcup" => fakes::netcup::throttled(seconds),
             "inwx" => fakes::inwx::throttled(seconds),
+            // Route 53 throttles with HTTP 400 and no Retry-After.
+            "route53" => fakes::route53::throttled(),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -180,7 +191,7 @@ impl Case {
 }
 
 /// The default table scaled to milliseconds; a budget that still honours a 1 s `Retry-After`.
-fn quick_retries() -> RetryPolicy {
+pub(crate) fn quick_retries() -> RetryPolicy {
     RetryPolicy {
         delays: [1, 2, 4].map(Duration::from_millis).to_vec(),
         budget: Duration::from_secs(5),
@@ -264,10 +275,26 @@ async fn contract_holds(kind: &'static str) {
             let first_page = r.query.iter().any(|(k, v)| {
                 ((k == "page" || k == "pageNumber") && v == "1") || k == "owns_qname"
             });
-            (listing.contains(&r.path.as_str()) && first_page) || r.path == "/domain/zone"
+            let route53_first =
+                r.path == "/hostedzone" && !r.query.iter().any(|(k, _)| k == "marker");
+            (listing.contains(&r.path.as_str()) && first_page)
+                || r.path == "/domain/zone"
+                || route53_first
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
+    if kind == "route53" {
+        let markers = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/hostedzone" && r.query.iter().any(|(k, _)| k == "marker"))
+            .count();
+        assert_eq!(
+            markers, 2,
+            "route53: zone list not followed to its third page"
+        );
+    }
 }
 
 async fn rate_limits_are_waited_out(kind: &'static str) {
@@ -282,13 +309,26 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
         Outcome::Changed
     );
     let log = case.fake.requests();
-    assert_eq!(log[0].status, 429, "{kind}: {log:?}");
+    let throttling = if kind == "route53" { 400 } else { 429 };
+    assert_eq!(log[0].status, throttling, "{kind}: {log:?}");
     assert_eq!(
         (log[0].method.as_str(), &log[0].path),
         (log[1].method.as_str(), &log[1].path)
     );
     assert_eq!(case.values().len(), 1);
 
+    if kind == "route53" {
+        // No Retry-After: throttling that outlasts the retries is reported as such.
+        case.fake.fail_next((0..4).map(|_| case.throttled(1)));
+        let err = backend.read(OWNER).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rate limited (HTTP 400) after 4 attempt(s)"),
+            "{text}"
+        );
+        assert!(err.is_transient());
+        return;
+    }
     // A wait longer than the retry budget is not slept: it fails at once, saying how long.
     case.fake.fail_next([case.throttled(3600)]);
     let before = case.fake.requests().len();
@@ -499,7 +539,15 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     // ClouDNS raises a TTL to the next value it accepts (`accepted_ttl`).
     if !matches!(
         kind,
-        "hetzner" | "ovh" | "technitium" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx"
+        "hetzner"
+            | "ovh"
+            | "technitium"
+            | "porkbun"
+            | "infomaniak"
+            | "cloudns"
+            | "netcup"
+            | "inwx"
+            | "route53"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -522,7 +570,12 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             case.fake
                 .fail_next((0..4).map(|_| Response::text(503, "busy")))
         }),
-        Box::new(|| case.fake.fail_next([case.throttled(3600)])),
+        Box::new(|| {
+            // Route 53 names no wait: throttled until the retries run out.
+            let times = if kind == "route53" { 4 } else { 1 };
+            case.fake
+                .fail_next((0..times).map(|_| case.throttled(3600)))
+        }),
         Box::new(|| {
             case.fake.fail_next([Response::json(
                 400,
@@ -562,6 +615,10 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         );
         if kind == "ovh" {
             ovh_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "route53" {
+            route53_headers_carry_no_secret(&case, &request);
             continue;
         }
         if kind == "netcup" {
@@ -639,6 +696,19 @@ fn ovh_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
     }
 }
 
+/// Route 53: the access key id in the SigV4 `Authorization` header, the secret key nowhere.
+fn route53_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let [access, secret] = fakes::route53::parts(&case.fake);
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&secret), "secret access key in {name}");
+    }
+    let auth = request.auth.clone().unwrap_or_default();
+    assert!(
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access}/")),
+        "{auth}"
+    );
+}
+
 macro_rules! each_provider {
     ($($kind:ident),*) => {$(
         mod $kind {
@@ -689,6 +759,8 @@ macro_rules! each_provider {
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Hosts of issue #16 (European and registrar DNS).
 each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup, inwx);
+// Cloud providers.
+each_provider!(route53);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
