@@ -35,6 +35,16 @@
 //! e.g. Cloudflare's 9109 "Invalid access token"); other 4xx are left to the backend, which
 //! knows whether a 404 means "no such zone" or "no such RRset (yet)". Messages from response
 //! bodies are shortened and scrubbed of the token, in case an API ever echoes it.
+//!
+//! # Redirects and proxies
+//!
+//! Redirects are never followed: a 3xx answer is an error naming where the API pointed. A
+//! followed redirect would resend the token headers (`X-API-Key`, OVH's signed headers) to a
+//! host, or over plain HTTP, that `api_url` never named; set `api_url` to the final URL instead.
+//! Proxies are used only when configured: the `HTTPS_PROXY`/`ALL_PROXY` variables of whatever
+//! environment daneroll inherits (cron, an ACME client's hook) are ignored, and only
+//! [`PROXY_ENV`] (`DANEROLL_PROXY`, e.g. `http://proxy.example:3128`) sends the API traffic
+//! through a proxy.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -50,6 +60,9 @@ use crate::retry::{Next, is_retryable, retry_after};
 
 pub use crate::api_error::ApiError;
 pub use crate::retry::RetryPolicy;
+
+/// The environment variable naming the proxy for the providers' API traffic (the only one read).
+pub const PROXY_ENV: &str = "DANEROLL_PROXY";
 
 /// Where a hosted provider's API is and how to authenticate to it.
 #[derive(Debug, Clone)]
@@ -297,10 +310,29 @@ impl Api {
         policy: RetryPolicy,
         dialect: Dialect,
     ) -> Result<Self, ApiError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            // Never resend the credential elsewhere (module docs).
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        if let Some(proxy) = std::env::var(PROXY_ENV).ok().filter(|p| !p.trim().is_empty()) {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.trim()).map_err(|e| {
+                ApiError::Unreachable {
+                    provider,
+                    at: Box::new(Target {
+                        server: base.to_string(),
+                        zone: String::new(),
+                        key: source.to_string(),
+                        action: String::new(),
+                    }),
+                    attempts: 0,
+                    reason: format!("{PROXY_ENV} is not a usable proxy URL: {e}"),
+                }
+            })?);
+        }
+        let client = builder
             .build()
             .map_err(|e| ApiError::Unreachable {
                 provider,
@@ -435,6 +467,9 @@ impl Api {
                 Ok(reply) if reply.status.is_client_error() && !self.is_throttled(&reply) => {
                     return self.check_auth(call, reply);
                 }
+                Ok(reply) if reply.status.is_redirection() => {
+                    return Err(self.redirected(call, &reply));
+                }
                 Ok(reply) if is_retryable(reply.status) || self.is_throttled(&reply) => {
                     (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
                 }
@@ -529,6 +564,25 @@ impl Api {
                 message,
             },
         }
+    }
+
+    /// A 3xx answer: not followed (module docs); names where it pointed, without path or query.
+    fn redirected(&self, call: &Call<'_>, reply: &Reply) -> ApiError {
+        let to = reply
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| reqwest::Url::parse(&self.base).ok()?.join(location).ok())
+            .map(|url| format!("{}://{}", url.scheme(), url.authority()))
+            .unwrap_or_else(|| "an unnamed location".into());
+        self.bad_response(
+            call,
+            format!(
+                "HTTP {} redirect to {to}: daneroll follows no redirects (it would send the \
+                 credential there); set api_url to the API's final URL",
+                reply.status.as_u16()
+            ),
+        )
     }
 
     pub fn bad_response(&self, call: &Call<'_>, reason: impl Into<String>) -> ApiError {
