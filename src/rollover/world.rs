@@ -355,6 +355,14 @@ impl RealWorld {
                 }
             }
         }
+        if !verdict.secure {
+            // What to do at this DNS host, so the refusal names the fix.
+            details.push(format!(
+                "DNSSEC at {}: {}",
+                self.backend.describe(),
+                self.backend.dnssec().how
+            ));
+        }
         verdict.detail = details.join("; ");
         Ok(verdict)
     }

@@ -27,6 +27,7 @@ mod powerdns;
 mod probe;
 mod probe_edges;
 mod providers;
+mod providers_cloud;
 mod records;
 mod records_remove;
 mod rfc2136;

@@ -332,6 +332,12 @@ fn add_refuses_a_zone_without_ds_and_names_the_link() {
         "{}",
         run.stderr
     );
+    // …and says what to do at this DNS host (here a primary reached by RFC 2136).
+    assert!(
+        run.stderr.contains("DNSSEC at RFC 2136") && run.stderr.contains("dnssec-policy"),
+        "{}",
+        run.stderr
+    );
     assert!(
         lab.dig_short(lab.nods.primary(), &lab.nods.tlsa_owner(25), "TLSA")
             .is_empty()

@@ -122,7 +122,12 @@ pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<Ex
         Err(refusal) => return Ok(refusal.exit()),
     };
     if let Err(refusal) = preflight.require_secure() {
-        return Ok(Refusal::action_needed(refusal).exit());
+        let fix = format!(
+            "DNSSEC at {}: {}",
+            p.backend.describe(),
+            p.backend.dnssec().how
+        );
+        return Ok(Refusal::action_needed(format!("{refusal}; {fix}")).exit());
     }
     let before = match p.backend.read(&p.owner).await {
         Ok(rrset) => rrset,
@@ -243,7 +248,12 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         Err(refusal) => return Ok(refusal.exit()),
     };
     if let Err(refusal) = preflight.require_secure() {
-        return Ok(Refusal::action_needed(refusal).exit());
+        let fix = format!(
+            "DNSSEC at {}: {}",
+            p.backend.describe(),
+            p.backend.dnssec().how
+        );
+        return Ok(Refusal::action_needed(format!("{refusal}; {fix}")).exit());
     }
     let expected = Expected {
         record: p.record.clone(),
