@@ -20,6 +20,7 @@ mod probe;
 mod probe_edges;
 mod providers;
 mod records;
+mod reports;
 mod rfc2136;
 mod rollover;
 mod rollover_postfix;
