@@ -25,6 +25,8 @@ mod rfc2136;
 mod rollover;
 mod rollover_postfix;
 mod status;
+mod sts;
+mod sts_server;
 mod tlsa;
 mod tlsa_starttls;
 mod util;
