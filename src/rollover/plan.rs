@@ -90,7 +90,11 @@ impl Rollover {
                 }
             }
             Stage::Ready { current, next } => {
-                let recheck = later(next.checked_at, policy.recheck_interval);
+                // An unproven miss at the last recheck: look again soon (see `UnconfirmedMiss`).
+                let recheck = match &self.unconfirmed {
+                    Some(miss) => later(miss.at, policy.poll_interval),
+                    None => later(next.checked_at, policy.recheck_interval),
+                };
                 if now >= recheck {
                     Next::Act(Action::Observe {
                         records: vec![current.record.clone(), next.record.clone()],
