@@ -215,7 +215,9 @@ impl<T: Transport> Observer<T> {
                     Ok(reply) => judge_tlsa(&self.owner, &reply, self.status.keys(), now),
                     Err(error) => super::observation::Answer::NoAnswer(error),
                 },
-                soa: soa.ok().and_then(|reply| judge_soa(&self.zone, &reply)),
+                soa: soa
+                    .ok()
+                    .and_then(|reply| judge_soa(&self.zone, &reply, self.status.keys(), now)),
             })
             .collect()
     }

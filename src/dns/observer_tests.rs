@@ -8,7 +8,7 @@ use super::*;
 use crate::dns::chain::ChainWalker;
 use crate::dns::clock::ManualClock;
 use crate::dns::observation::{Expected, ServerVerdict};
-use crate::dns::safe_time::{HoldSource, Status};
+use crate::dns::safe_time::{SafetyFactor, Status, TtlKind};
 use crate::dns::testing::{
     FakeNet, NOW, TestZone, a_record, addr, at, name, ns_record, nsec_record, reply, soa_record,
     tlsa, tlsa_record,
@@ -153,7 +153,7 @@ async fn one_poll_sends_one_tlsa_and_one_soa_query_per_address() {
 }
 
 #[tokio::test]
-async fn waits_for_the_laggard_then_two_negative_ttls() {
+async fn waits_for_the_laggard_then_two_of_the_longest_ttl_seen() {
     let lab = Lab::new();
     lab.net
         .on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
@@ -181,7 +181,7 @@ async fn waits_for_the_laggard_then_two_negative_ttls() {
     let WaitOutcome::Safe {
         served_at,
         safe_at,
-        hold,
+        bound,
         factor,
     } = outcome
     else {
@@ -192,11 +192,17 @@ async fn waits_for_the_laggard_then_two_negative_ttls() {
         at(NOW + 4),
         "the third poll, two intervals later"
     );
+    // The stale server's negative TTL (60, validated SOA) and the new RRset's TTL (300, its
+    // RRSIG's original TTL): the longest rules.
     assert_eq!(
-        (hold.ttl, hold.source, factor),
-        (60, HoldSource::Negative, 2)
+        (bound.ttl, bound.kind, factor),
+        (300, TtlKind::RrsigOriginal, SafetyFactor::DEFAULT)
     );
-    assert_eq!(safe_at, served_at + Duration::from_secs(120));
+    assert_eq!(
+        bound.server.as_deref(),
+        Some("ns1.example.test (127.0.3.1:53)")
+    );
+    assert_eq!(safe_at, served_at + Duration::from_secs(600));
     assert!(clock.now() >= safe_at);
     assert!(
         matches!(&statuses[0], Status::Propagating { waiting_for } if waiting_for == &vec![addr(NS2)])

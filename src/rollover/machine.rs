@@ -396,10 +396,12 @@ impl Rollover {
                 Stage::AwaitingCacheExpiry {
                     current,
                     incoming,
-                    propagated,
+                    mut propagated,
                 },
-                PropagationReport::Everywhere(_),
+                PropagationReport::Everywhere(seen),
             ) => {
+                // The clock keeps its start; the TTL bound only grows (`dns::safe_time`).
+                propagated.absorb(&seen, now);
                 let safe_at = propagated.safe_at(policy.safety_factor);
                 if now < safe_at {
                     Stage::AwaitingCacheExpiry {

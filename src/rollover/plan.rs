@@ -79,11 +79,14 @@ impl Rollover {
                 propagated,
                 ..
             } => {
+                // Keep looking while caches drain: a server that stops serving the record
+                // restarts the clock, and a longer TTL seen meanwhile lengthens the wait. At
+                // the safe time, one more look confirms it before calling it safe.
                 let safe_at = propagated.safe_at(policy.safety_factor);
-                if now < safe_at {
-                    too_early(safe_at, Waiting::CacheExpiry)
+                let next_look = later(propagated.last_confirmed(), policy.poll_interval);
+                if now < safe_at && now < next_look {
+                    too_early(safe_at.min(next_look), Waiting::CacheExpiry)
                 } else {
-                    // Confirm the record is still served before calling it safe.
                     Next::Act(Action::Observe {
                         records: vec![incoming.next.record.clone()],
                     })
