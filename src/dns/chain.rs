@@ -241,6 +241,16 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         }
     }
 
+    /// The time signatures are judged at.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
+    /// The trust anchors the chain starts from.
+    pub fn anchors(&self) -> &TrustAnchors {
+        self.anchors
+    }
+
     async fn ask(&self, name: &Name, rtype: RecordType) -> Result<Message, ChainError> {
         let question = Question::recursive_unchecked(name.clone(), rtype);
         let message = self
