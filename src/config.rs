@@ -18,13 +18,14 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::config_engine::{
-    AcmeSource, CertSource, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles, format_duration,
-    parse_duration,
+    AcmeSource, CertSource, DEFAULT_LOCK_WAIT, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles,
+    format_duration, parse_duration,
 };
 use crate::config_engine::{RawDeploy, RawPolicy, RawSource};
 use crate::pki::keygen::KeyType;
@@ -52,6 +53,8 @@ pub struct Config {
     pub policy: Policy,
     /// Where states, history and generated keys live (`state_dir`).
     pub state_dir: PathBuf,
+    /// `[policy] lock_wait`: how long `tick` and the hooks wait for a busy host (then exit 3).
+    pub lock_wait: Duration,
 }
 
 /// A DNS backend that publishes TLSA records.
@@ -244,6 +247,7 @@ impl Config {
                 hosts: Vec::new(),
                 policy: Policy::default(),
                 state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+                lock_wait: DEFAULT_LOCK_WAIT,
             });
         }
         Self::load(path)
@@ -272,8 +276,17 @@ impl Config {
 }
 
 /// A host name as daneroll stores it: lower case, no trailing dot.
+/// A host or domain name as daneroll compares and stores it: no trailing dot, lower case, and
+/// a Unicode name (U-labels) in its A-label (`xn--`) form, mapped as UTS #46 / IDNA2008 says
+/// (RFC 5890 §2.3.2.1); a name that does not convert is left for the caller's check to refuse.
 pub fn normalize_host(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
+    let name = name.trim().trim_end_matches('.');
+    if !name.is_ascii()
+        && let Ok(ascii) = idna::domain_to_ascii(name)
+    {
+        return ascii;
+    }
+    name.to_ascii_lowercase()
 }
 
 fn line_of(text: &str, span: &Range<usize>) -> usize {
@@ -352,7 +365,9 @@ impl Validator<'_> {
             dns.insert(name, parsed);
         }
         let (validation, legacy_factor) = self.validation(raw.validation)?;
-        let policy = self.policy(raw.policy, legacy_factor)?;
+        let mut raw_policy = raw.policy;
+        let lock_wait = self.lock_wait(&mut raw_policy)?;
+        let policy = self.policy(raw_policy, legacy_factor)?;
         let mut hosts: Vec<Host> = Vec::new();
         for host in raw.host {
             let name = normalize_host(host.name.get_ref());
@@ -481,6 +496,7 @@ impl Validator<'_> {
             state_dir: raw
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            lock_wait,
         })
     }
 

@@ -17,4 +17,5 @@ pub mod exit;
 pub mod output;
 pub mod pki;
 pub mod probe;
+pub mod process;
 pub mod rollover;

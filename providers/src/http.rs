@@ -35,6 +35,16 @@
 //! e.g. Cloudflare's 9109 "Invalid access token"); other 4xx are left to the backend, which
 //! knows whether a 404 means "no such zone" or "no such RRset (yet)". Messages from response
 //! bodies are shortened and scrubbed of the token, in case an API ever echoes it.
+//!
+//! # Redirects and proxies
+//!
+//! Redirects are never followed: a 3xx answer is an error naming where the API pointed. A
+//! followed redirect would resend the token headers (`X-API-Key`, OVH's signed headers) to a
+//! host, or over plain HTTP, that `api_url` never named; set `api_url` to the final URL instead.
+//! Proxies are used only when configured: the `HTTPS_PROXY`/`ALL_PROXY` variables of whatever
+//! environment daneroll inherits (cron, an ACME client's hook) are ignored, and only
+//! [`PROXY_ENV`] (`DANEROLL_PROXY`, e.g. `http://proxy.example:3128`) sends the API traffic
+//! through a proxy.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -51,6 +61,9 @@ use crate::retry::{Next, is_retryable, retry_after};
 pub use crate::api_error::ApiError;
 pub use crate::retry::RetryPolicy;
 
+/// The environment variable naming the proxy for the providers' API traffic (the only one read).
+pub const PROXY_ENV: &str = "DANEROLL_PROXY";
+
 /// Where a hosted provider's API is and how to authenticate to it.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -65,9 +78,19 @@ pub struct ApiConfig {
 /// How the token is sent: a header and an optional scheme before the token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Auth {
+    /// The header's name; empty ([`Auth::IN_BODY`]) when the provider takes the credential in
+    /// the request body (Porkbun, ClouDNS, Netcup) and the backend puts it there.
     pub header: &'static str,
     /// `Some("Bearer")` gives `Authorization: Bearer TOKEN`; `None` sends the token alone.
     pub scheme: Option<&'static str>,
+}
+
+impl Auth {
+    /// No authentication header: the backend sends the credential in each request's body.
+    pub const IN_BODY: Auth = Auth {
+        header: "",
+        scheme: None,
+    };
 }
 
 /// One request: what to send and what it is about (for error messages).
@@ -77,6 +100,8 @@ pub(crate) struct Call<'a> {
     pub path: String,
     pub query: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
+    /// An `application/x-www-form-urlencoded` body instead of JSON (ClouDNS), already encoded.
+    pub form: Option<String>,
     /// The zone, absolute; empty while it is being looked up.
     pub zone: &'a str,
     pub owner: Option<&'a str>,
@@ -92,6 +117,7 @@ impl<'a> Call<'a> {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            form: None,
             zone,
             owner: None,
             record: None,
@@ -110,6 +136,17 @@ impl<'a> Call<'a> {
 
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// Sends `pairs` as an HTML form body (RFC 1866 §8.2.1 encoding), e.g. credentials that must
+    /// not go into the URL.
+    pub fn form<'k>(mut self, pairs: impl IntoIterator<Item = (&'k str, String)>) -> Self {
+        let mut encoder = reqwest::Url::parse("http://form.invalid/")
+            // invariant: a constant, valid URL.
+            .expect("constant URL");
+        encoder.query_pairs_mut().extend_pairs(pairs);
+        self.form = Some(encoder.query().unwrap_or_default().to_string());
         self
     }
 
@@ -175,7 +212,8 @@ pub(crate) struct Api {
     provider: &'static str,
     base: String,
     client: reqwest::Client,
-    auth: (HeaderName, HeaderValue),
+    /// The authentication header, unless the credential travels in the body.
+    auth: Option<(HeaderName, HeaderValue)>,
     credential: String,
     secret: Secret,
     /// Further secrets of the credential (OVH's application secret and consumer key), scrubbed
@@ -218,30 +256,54 @@ impl Api {
             Some(scheme) => format!("{scheme} {}", secret.expose()),
             None => secret.expose().to_string(),
         };
-        let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
-        value.set_sensitive(true);
-        let header = HeaderName::from_static(auth.header);
-        let client = reqwest::Client::builder()
+        let auth = if auth.header.is_empty() {
+            None
+        } else {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
+            value.set_sensitive(true);
+            Some((HeaderName::from_static(auth.header), value))
+        };
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ApiError::Unreachable {
-                provider,
-                at: Box::new(Target {
-                    server: base.to_string(),
-                    zone: String::new(),
-                    key: source.to_string(),
-                    action: String::new(),
-                }),
-                attempts: 0,
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+            // Never resend the credential elsewhere (module docs).
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        if let Some(proxy) = std::env::var(PROXY_ENV)
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+        {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.trim()).map_err(|e| {
+                ApiError::Unreachable {
+                    provider,
+                    at: Box::new(Target {
+                        server: base.to_string(),
+                        zone: String::new(),
+                        key: source.to_string(),
+                        action: String::new(),
+                    }),
+                    attempts: 0,
+                    reason: format!("{PROXY_ENV} is not a usable proxy URL: {e}"),
+                }
+            })?);
+        }
+        let client = builder.build().map_err(|e| ApiError::Unreachable {
+            provider,
+            at: Box::new(Target {
+                server: base.to_string(),
+                zone: String::new(),
+                key: source.to_string(),
+                action: String::new(),
+            }),
+            attempts: 0,
+            reason: format!("cannot set up the HTTP client: {e}"),
+        })?;
         Ok(Self {
             provider,
             base: base.trim_end_matches('/').to_string(),
             client,
-            auth: (header, value),
+            auth,
             credential: source.to_string(),
             secret,
             hidden: Vec::new(),
@@ -255,6 +317,12 @@ impl Api {
     pub fn with_signer(mut self, signer: std::sync::Arc<dyn Signer>, hidden: Vec<Secret>) -> Self {
         self.signer = Some(signer);
         self.hidden = hidden;
+        self
+    }
+
+    /// Scrubs `hidden` (the parts of a composite credential) from messages like the token.
+    pub fn with_hidden(mut self, hidden: Vec<Secret>) -> Self {
+        self.hidden.extend(hidden);
         self
     }
 
@@ -321,6 +389,9 @@ impl Api {
             let (retry_after, failure) = match attempt {
                 Ok(reply) if reply.status.is_client_error() && reply.status != 429 => {
                     return self.check_auth(call, reply);
+                }
+                Ok(reply) if reply.status.is_redirection() => {
+                    return Err(self.redirected(call, &reply));
                 }
                 Ok(reply) if is_retryable(reply.status) => {
                     (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
@@ -418,6 +489,25 @@ impl Api {
         }
     }
 
+    /// A 3xx answer: not followed (module docs); names where it pointed, without path or query.
+    fn redirected(&self, call: &Call<'_>, reply: &Reply) -> ApiError {
+        let to = reply
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| reqwest::Url::parse(&self.base).ok()?.join(location).ok())
+            .map(|url| format!("{}://{}", url.scheme(), url.authority()))
+            .unwrap_or_else(|| "an unnamed location".into());
+        self.bad_response(
+            call,
+            format!(
+                "HTTP {} redirect to {to}: daneroll follows no redirects (it would send the \
+                 credential there); set api_url to the API's final URL",
+                reply.status.as_u16()
+            ),
+        )
+    }
+
     pub fn bad_response(&self, call: &Call<'_>, reason: impl Into<String>) -> ApiError {
         ApiError::BadResponse {
             provider: self.provider,
@@ -509,19 +599,29 @@ impl Api {
         let mut request = self
             .client
             .request(call.method.clone(), &url)
-            .header(self.auth.0.clone(), self.auth.1.clone())
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name.clone(), value.clone());
+        }
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
         // The exact bytes sent: a signature covers them.
-        let body = match &call.body {
-            Some(json) => json.to_string().into_bytes(),
-            None => Vec::new(),
+        let body = match (&call.body, &call.form) {
+            (Some(json), _) => json.to_string().into_bytes(),
+            (None, Some(form)) => form.clone().into_bytes(),
+            (None, None) => Vec::new(),
         };
         if call.body.is_some() {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        } else if call.form.is_some() {
+            request = request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .body(body.clone());
         }
         let mut request = request.build().map_err(|e| self.describe(&e))?;

@@ -39,14 +39,19 @@
 
 mod api_error;
 pub mod cloudflare;
+pub mod cloudns;
 pub mod credential;
 pub mod desec;
+pub mod dnsimple;
 mod error;
 mod exchange;
 pub mod gandi;
 pub mod hetzner;
 pub mod http;
+pub mod infomaniak;
+pub mod netcup;
 pub mod ovh;
+pub mod porkbun;
 pub mod powerdns;
 mod record;
 mod rest;

@@ -38,6 +38,8 @@ use crate::credential::{CredentialError, TokenSource};
 use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
+// Hosts of issue #16 (European and registrar DNS).
+use crate::{cloudns, dnsimple, infomaniak, netcup, porkbun};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -50,6 +52,12 @@ pub enum ProviderSettings {
     Hetzner(HostedSettings),
     Gandi(HostedSettings),
     Ovh(HostedSettings),
+    // Hosts of issue #16 (European and registrar DNS).
+    Cloudns(HostedSettings),
+    Dnsimple(HostedSettings),
+    Infomaniak(HostedSettings),
+    Netcup(HostedSettings),
+    Porkbun(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -147,7 +155,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 7] = [
+    pub const TYPES: [&'static str; 12] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -155,6 +163,12 @@ impl ProviderSettings {
         "hetzner",
         "gandi",
         "ovh",
+        // Hosts of issue #16 (European and registrar DNS).
+        "cloudns",
+        "dnsimple",
+        "infomaniak",
+        "netcup",
+        "porkbun",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -201,7 +215,9 @@ impl ProviderSettings {
                     zone,
                 })
             }
-            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" => {
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
+            // Hosts of issue #16 (European and registrar DNS).
+            | "cloudns" | "dnsimple" | "infomaniak" | "netcup" | "porkbun" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -220,6 +236,12 @@ impl ProviderSettings {
                     "desec" => Self::Desec(hosted),
                     "hetzner" => Self::Hetzner(hosted),
                     "ovh" => Self::Ovh(hosted),
+                    // Hosts of issue #16 (European and registrar DNS).
+                    "cloudns" => Self::Cloudns(hosted),
+                    "dnsimple" => Self::Dnsimple(hosted),
+                    "infomaniak" => Self::Infomaniak(hosted),
+                    "netcup" => Self::Netcup(hosted),
+                    "porkbun" => Self::Porkbun(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -245,6 +267,12 @@ impl ProviderSettings {
             Self::Hetzner(_) => "hetzner",
             Self::Gandi(_) => "gandi",
             Self::Ovh(_) => "ovh",
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(_) => "cloudns",
+            Self::Dnsimple(_) => "dnsimple",
+            Self::Infomaniak(_) => "infomaniak",
+            Self::Netcup(_) => "netcup",
+            Self::Porkbun(_) => "porkbun",
         }
     }
 
@@ -258,6 +286,12 @@ impl ProviderSettings {
             Self::Hetzner(_) => "Hetzner",
             Self::Gandi(_) => "Gandi LiveDNS",
             Self::Ovh(_) => "OVH",
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(_) => "ClouDNS",
+            Self::Dnsimple(_) => "DNSimple",
+            Self::Infomaniak(_) => "Infomaniak",
+            Self::Netcup(_) => "netcup",
+            Self::Porkbun(_) => "Porkbun",
         }
     }
 
@@ -271,6 +305,12 @@ impl ProviderSettings {
             Self::Hetzner(s) => s.api_url.as_deref().unwrap_or(hetzner::DEFAULT_API_URL),
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(s) => s.api_url.as_deref().unwrap_or(cloudns::DEFAULT_API_URL),
+            Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
+            Self::Infomaniak(s) => s.api_url.as_deref().unwrap_or(infomaniak::DEFAULT_API_URL),
+            Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
+            Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
         }
     }
 
@@ -283,7 +323,12 @@ impl ProviderSettings {
             | Self::Desec(s)
             | Self::Hetzner(s)
             | Self::Gandi(s)
-            | Self::Ovh(s) => (&s.token_file, &s.token_env),
+            | Self::Ovh(s)
+            | Self::Cloudns(s)
+            | Self::Dnsimple(s)
+            | Self::Infomaniak(s)
+            | Self::Netcup(s)
+            | Self::Porkbun(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -301,7 +346,12 @@ impl ProviderSettings {
             | Self::Desec(s)
             | Self::Hetzner(s)
             | Self::Gandi(s)
-            | Self::Ovh(s) => s.zone.clone(),
+            | Self::Ovh(s)
+            | Self::Cloudns(s)
+            | Self::Dnsimple(s)
+            | Self::Infomaniak(s)
+            | Self::Netcup(s)
+            | Self::Porkbun(s) => s.zone.clone(),
         }
     }
 
@@ -325,6 +375,15 @@ impl ProviderSettings {
                 },
             });
         }
+        if let Some(expected) = self.credential_problem(&secret) {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected,
+                },
+            });
+        }
         if let Some(warning) = source.permission_warning() {
             warnings.push(format!("[dns.{section}]: {warning}"));
         }
@@ -343,6 +402,18 @@ impl ProviderSettings {
             ));
         }
         Ok(warnings)
+    }
+
+    /// For a credential made of several values joined by colons that lacks some: its form.
+    fn credential_problem(&self, secret: &crate::credential::Secret) -> Option<&'static str> {
+        match self {
+            Self::Porkbun(_) if secret.split(2).is_none() => Some("APIKEY:SECRETAPIKEY"),
+            Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
+            Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
+                Some(cloudns::CREDENTIAL_FORM)
+            }
+            _ => None,
+        }
     }
 
     fn checked_url(&self, section: &str) -> Result<reqwest::Url, SettingsError> {
@@ -420,6 +491,14 @@ pub fn build_backend_with(
             Box::new(technitium::Technitium::new(config).map_err(client)?)
         }
         ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
+        // Hosts of issue #16 (European and registrar DNS).
+        ProviderSettings::Dnsimple(_) => Box::new(dnsimple::Dnsimple::new(config).map_err(client)?),
+        ProviderSettings::Cloudns(_) => Box::new(cloudns::Cloudns::new(config).map_err(client)?),
+        ProviderSettings::Infomaniak(_) => {
+            Box::new(infomaniak::Infomaniak::new(config).map_err(client)?)
+        }
+        ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
+        ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
     })
 }
 

@@ -89,12 +89,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Records(args) => records::run(args, config),
-        Command::Tlsa(args) => tlsa::run(args),
+        Command::Tlsa(args) => tlsa::run(args, config),
         Command::Keygen(args) => keygen::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Check(args) => check::run(args, config),
         Command::Status(args) => status::run(args, config),
-        Command::History(args) => history::run(args),
+        Command::History(args) => history::run(args, config),
         Command::Hook(args) => hook::run(args, config),
         Command::Tick(args) => tick::run(args, config),
         Command::Rollover(args) => rollover::run(args, config),

@@ -10,7 +10,6 @@
 //! agree with daneroll's view, and the command that repairs each disagreement
 //! ([`crate::acme::status`]).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -28,15 +27,7 @@ use crate::output::write_stdout;
 use crate::rollover::Policy;
 use crate::rollover::input::{Next, Waiting};
 use crate::rollover::state::{Retry, Stage, StateName, ZoneCheck};
-use crate::rollover::store::{DEFAULT_STATE_DIR, SavedState, Store};
-
-/// Where daneroll keeps its state (shared by the read-only commands).
-#[derive(Debug, Clone, clap::Args)]
-pub struct StateDirArgs {
-    /// The state directory (state files, history, generated keys).
-    #[arg(long, env = "DANEROLL_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
-}
+use crate::rollover::store::{SavedState, Store};
 
 /// Show where each host's rollover stands.
 #[derive(Debug, Clone, clap::Args)]
@@ -507,6 +498,7 @@ mod tests {
                     Some("ns2.example.net. (192.0.2.2:53)".into()),
                 )),
                 confirmed_at: Some(NOW),
+                unconfirmed_at: None,
             },
         }
     }

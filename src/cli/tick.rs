@@ -2,8 +2,9 @@
 //! now and returns; never sleeps through a TTL (the next tick continues).
 //!
 //! Exit status: 0 every host advanced (or waits), 4 an alert needs the operator, 1 an action
-//! failed (it is retried after a backoff), 3 a host was busy with `--no-wait`. Without
-//! `--no-wait` a tick waits for another run's lock, then re-reads everything.
+//! failed (it is retried after a backoff), 3 a host was busy: another run held its lock for
+//! longer than `[policy] lock_wait` (default 2 minutes), or at all with `--no-wait`. A tick
+//! that gets the lock re-reads everything.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,7 +22,8 @@ pub struct TickArgs {
     /// Print only failures and alerts (for cron mail).
     #[arg(long, short)]
     pub quiet: bool,
-    /// Do not wait for another run's lock: report the host busy (exit 3).
+    /// Do not wait for another run's lock: report the host busy (exit 3). Without it a tick
+    /// waits up to `[policy] lock_wait`.
     #[arg(long)]
     pub no_wait: bool,
     /// Only this host.
@@ -54,7 +56,7 @@ async fn tick(args: TickArgs, config_flag: Option<&Path>) -> anyhow::Result<Exit
     let wait = if args.no_wait {
         LockWait::NoWait
     } else {
-        LockWait::Wait
+        LockWait::WaitFor(engine.config.lock_wait)
     };
     let (mut failed, mut alert, mut busy) = (false, false, false);
     for host in hosts {

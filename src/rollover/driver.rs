@@ -95,12 +95,13 @@ pub trait World {
         record: &Tlsa,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// The key the live service presents (STARTTLS probe, or the deployed files until it lands).
+    /// The key the live service presents (STARTTLS probe, or the deployed files until it lands),
+    /// and where it was seen.
     fn verify_live(
         &mut self,
         host: &str,
         expected: &Tlsa,
-    ) -> impl Future<Output = Result<Tlsa, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<LiveSeen, Self::Error>> + Send;
 
     /// Removes `record` while the RRset holds every record of `keep`. Returns whether it
     /// was already absent.
@@ -112,20 +113,34 @@ pub trait World {
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
+/// What the live check found: the key presented, and where (one line per address and port, or
+/// the MTA's files), for the history and the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSeen {
+    pub presented: Tlsa,
+    pub seen: Vec<String>,
+}
+
 /// What the run was asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Advance as far as is safe now.
     Tick,
-    /// Move to the next key as soon as it is safe.
+    /// Move to the next key as soon as it is safe (again, even right after an interrupted one).
     Rollover(Trigger),
+    /// `daneroll rollover` without `--again`: like [`Command::Rollover`], unless the operator's
+    /// last rollover was interrupted after its swap (the run was killed); then only finish
+    /// that one. A re-run must not change the key a second time.
+    RolloverOrFinish(Trigger),
 }
 
 impl Command {
     fn input(self) -> Input {
         match self {
             Command::Tick => Input::Tick,
-            Command::Rollover(trigger) => Input::Rollover { trigger },
+            Command::Rollover(trigger) | Command::RolloverOrFinish(trigger) => {
+                Input::Rollover { trigger }
+            }
         }
     }
 }
@@ -242,7 +257,17 @@ impl<'a, W: World> Driver<'a, W> {
         let give_up_at = later(self.world.now(), self.foreground_limit);
         let mut run = self.resume(lock)?;
         let mut step = self.inspect(&mut run).await?;
-        let input = command.input();
+        let input = match (command, run.rollover.interrupted_request()) {
+            (Command::RolloverOrFinish(_), Some(request)) => {
+                let notice = Notice::FinishingInterruptedRollover {
+                    requested_at: request.at,
+                };
+                self.log(&run, Event::Notice(notice.clone()))?;
+                run.report.notices.push(notice);
+                Input::Tick
+            }
+            _ => command.input(),
+        };
         if mode == Mode::Foreground && input != Input::Tick && run.rollover.stage.finishing() {
             // Adoption or the end of a previous swap first; the command is fed when it can be.
             run.pending = Some(input);
@@ -267,6 +292,7 @@ impl<'a, W: World> Driver<'a, W> {
                     run.since_wait = 0;
                     let steady = matches!(run.rollover.stage, Stage::Ready { .. });
                     if mode == Mode::Once
+                        || step.notices.iter().any(Notice::ends_foreground_run)
                         || (steady && run.pending.is_none())
                         || wait.waiting_for == Waiting::SecureZone
                         || run.report.failures >= self.max_failures
@@ -355,53 +381,56 @@ impl<'a, W: World> Driver<'a, W> {
     async fn perform(&mut self, lock: &HostLock, action: Action) -> Input {
         let host = lock.host();
         let kind = action.kind();
-        let result = match action {
-            Action::Preflight => self.world.preflight(host).await.map(Input::Preflight),
-            Action::Inspect => self.world.inspect(host).await.map(Input::Certificates),
-            Action::GenerateNextKey => self
-                .world
-                .generate_key(host, lock)
-                .await
-                .map(|record| Input::KeyGenerated { record }),
-            Action::Publish { record } => {
-                self.world
-                    .publish(host, &record)
+        let result =
+            match action {
+                Action::Preflight => self.world.preflight(host).await.map(Input::Preflight),
+                Action::Inspect => self.world.inspect(host).await.map(Input::Certificates),
+                Action::GenerateNextKey => self
+                    .world
+                    .generate_key(host, lock)
                     .await
-                    .map(|already_present| Input::Published {
-                        record,
-                        already_present,
-                    })
-            }
-            Action::Observe { records } => self
-                .world
-                .observe(host, &records)
-                .await
-                .map(|report| Input::Propagation { records, report }),
-            Action::Deploy { record } => self
-                .world
-                .deploy(host, &record)
-                .await
-                .map(|()| Input::Deployed { record }),
-            Action::VerifyLive { expected } => self
-                .world
-                .verify_live(host, &expected)
-                .await
-                .map(|presented| Input::Live { presented }),
-            Action::Retire { record, keep } => {
-                self.world
+                    .map(|record| Input::KeyGenerated { record }),
+                Action::Publish { record } => {
+                    self.world
+                        .publish(host, &record)
+                        .await
+                        .map(|already_present| Input::Published {
+                            record,
+                            already_present,
+                        })
+                }
+                Action::Observe { records } => self
+                    .world
+                    .observe(host, &records)
+                    .await
+                    .map(|report| Input::Propagation { records, report }),
+                Action::Deploy { record } => self
+                    .world
+                    .deploy(host, &record)
+                    .await
+                    .map(|()| Input::Deployed { record }),
+                Action::VerifyLive { expected } => self
+                    .world
+                    .verify_live(host, &expected)
+                    .await
+                    .map(|live| Input::Live {
+                        presented: live.presented,
+                        seen: live.seen,
+                    }),
+                Action::Retire { record, keep } => self
+                    .world
                     .retire(host, &record, &keep)
                     .await
                     .map(|already_absent| Input::Retired {
                         record,
                         already_absent,
-                    })
-            }
-            Action::RequestCertificate { record } => self
-                .world
-                .request_certificate(host, &record)
-                .await
-                .map(|()| Input::CertificateRequested { record }),
-        };
+                    }),
+                Action::RequestCertificate { record } => self
+                    .world
+                    .request_certificate(host, &record)
+                    .await
+                    .map(|()| Input::CertificateRequested { record }),
+            };
         result.unwrap_or_else(|error| Input::Failed {
             action: kind,
             error: error.to_string(),

@@ -83,9 +83,17 @@ impl Rollover {
                 // restarts the clock, and a longer TTL seen meanwhile lengthens the wait. At
                 // the safe time, one more look confirms it before calling it safe.
                 let safe_at = propagated.safe_at(policy.safety_factor);
-                let next_look = later(propagated.last_confirmed(), policy.poll_interval);
-                if now < safe_at && now < next_look {
-                    too_early(safe_at.min(next_look), Waiting::CacheExpiry)
+                let next_look = later(propagated.last_look(), policy.poll_interval);
+                let due = if now < safe_at {
+                    safe_at.min(next_look)
+                } else if propagated.unconfirmed_at.is_some() {
+                    // The last look could not confirm it: look again a poll_interval later.
+                    next_look
+                } else {
+                    now
+                };
+                if now < due {
+                    too_early(due, Waiting::CacheExpiry)
                 } else {
                     Next::Act(Action::Observe {
                         records: vec![incoming.next.record.clone()],
@@ -93,7 +101,11 @@ impl Rollover {
                 }
             }
             Stage::Ready { current, next } => {
-                let recheck = later(next.checked_at, policy.recheck_interval);
+                // An unproven miss at the last recheck: look again soon (see `UnconfirmedMiss`).
+                let recheck = match &self.unconfirmed {
+                    Some(miss) => later(miss.at, policy.poll_interval),
+                    None => later(next.checked_at, policy.recheck_interval),
+                };
                 if now >= recheck {
                     Next::Act(Action::Observe {
                         records: vec![current.record.clone(), next.record.clone()],

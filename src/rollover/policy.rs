@@ -41,6 +41,13 @@ pub struct Propagated {
         with = "time::serde::rfc3339::option"
     )]
     pub confirmed_at: Option<OffsetDateTime>,
+    /// The last look that could not confirm it (a server silent or bogus), if later.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub unconfirmed_at: Option<OffsetDateTime>,
 }
 
 impl Propagated {
@@ -51,6 +58,7 @@ impl Propagated {
             resolver_ttl_bound: bound.duration(),
             bound_set_by: Some(bound),
             confirmed_at: Some(at),
+            unconfirmed_at: None,
         }
     }
 
@@ -71,6 +79,19 @@ impl Propagated {
             self.bound_set_by = later.bound_set_by.clone();
         }
         self.confirmed_at = Some(self.confirmed_at.map_or(now, |at| at.max(now)));
+        self.unconfirmed_at = None;
+    }
+
+    /// A look at `now` that could not confirm the record everywhere, without proof that any
+    /// server stopped serving it (silence, a lame or bogus answer).
+    pub fn looked_without_confirmation(&mut self, now: OffsetDateTime) {
+        self.unconfirmed_at = Some(now);
+    }
+
+    /// When the last look was made, confirmed or not.
+    pub fn last_look(&self) -> OffsetDateTime {
+        self.last_confirmed()
+            .max(self.unconfirmed_at.unwrap_or(OffsetDateTime::UNIX_EPOCH))
     }
 
     /// The last time the record was confirmed served everywhere.
@@ -153,6 +174,7 @@ mod tests {
             resolver_ttl_bound: Duration::from_secs(3600),
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         };
         assert_eq!(
             propagated.safe_at(SafetyFactor::DEFAULT),
@@ -169,6 +191,7 @@ mod tests {
             resolver_ttl_bound: Duration::MAX,
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         };
         let safe = propagated.safe_at(SafetyFactor::new(100.0).unwrap());
         assert!(safe > datetime!(9000-01-01 0:00 UTC));
@@ -189,6 +212,7 @@ mod tests {
             resolver_ttl_bound: Duration::from_secs(300),
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         };
         let json = serde_json::to_string(&propagated).unwrap();
         assert_eq!(

@@ -13,13 +13,13 @@
 
 mod acme;
 mod files;
+mod install;
 mod live;
 
 pub use acme::REQUESTING_ENV;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +27,7 @@ use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, tlsa_owner};
 use hickory_proto::rr::Name;
 use time::OffsetDateTime;
 
-use super::driver::World;
+use super::driver::{LiveSeen, World};
 use super::input::{ActionKind, DiskView, Missing, PropagationReport, ZoneVerdict};
 use super::policy::Propagated;
 use super::store::{HostLock, Store};
@@ -35,7 +35,7 @@ use crate::config::{Deploy, Host, LiveCheck};
 use crate::dns::chain::{ChainWalker, ZoneStatus};
 use crate::dns::clock::SystemClock;
 use crate::dns::net::HickoryTransport;
-use crate::dns::observation::{Expected, ServerVerdict};
+use crate::dns::observation::{Answer, Expected, ServerVerdict};
 use crate::dns::observer::Observer;
 use crate::dns::preflight::Preflight;
 use crate::dns::safe_time::{TtlBound, TtlKind};
@@ -83,6 +83,28 @@ pub struct DnsContext {
     pub transport: Arc<HickoryTransport>,
     pub resolver: SocketAddr,
     pub anchors: Arc<TrustAnchors>,
+}
+
+/// A record `observation`'s server did not serve, with whether its absence is proven.
+fn missed(
+    observation: &crate::dns::observation::Observation,
+    record: &Tlsa,
+    verdict: &ServerVerdict,
+) -> Missing {
+    let validated = matches!(&observation.answer, Answer::Served(s) if s.dnssec.is_valid());
+    let (proven, answer) = match verdict {
+        ServerVerdict::Stale if validated => (true, "absent, validated".to_string()),
+        ServerVerdict::Stale => (false, "absent, not validated".to_string()),
+        ServerVerdict::NoAnswer(_) => (false, "no answer".to_string()),
+        ServerVerdict::NotAuthoritative(rcode) => (false, format!("not authoritative ({rcode})")),
+        ServerVerdict::Bogus(_) | ServerVerdict::Serving => (false, "bogus".to_string()),
+    };
+    Missing {
+        server: observation.server.to_string(),
+        record: record.clone(),
+        proven,
+        answer,
+    }
 }
 
 /// Aborts the process after the n-th performance of an action (crash tests).
@@ -142,6 +164,8 @@ pub struct RealWorld {
     backend: Box<dyn Backend>,
     dns: DnsContext,
     failpoint: Option<Failpoint>,
+    /// The secrets kept out of the commands' environment.
+    child_env: crate::process::ChildEnv,
     /// Print what happens (foreground `rollover`).
     pub verbose: bool,
     /// Put the host's name before every line (several hosts roll at once).
@@ -170,10 +194,16 @@ impl RealWorld {
             backend,
             dns,
             failpoint: Failpoint::from_env(),
+            child_env: crate::process::ChildEnv::default(),
             verbose: false,
             label_lines: false,
             countdown: false,
         })
+    }
+
+    /// Keeps the secrets `child_env` names out of every command the world runs.
+    pub fn set_child_env(&mut self, child_env: crate::process::ChildEnv) {
+        self.child_env = child_env;
     }
 
     /// The host's configuration.
@@ -366,10 +396,7 @@ impl RealWorld {
                     };
                     let verdict = observation.verdict(&expected);
                     if verdict != ServerVerdict::Serving {
-                        missing.push(Missing {
-                            server: observation.server.to_string(),
-                            record: record.clone(),
-                        });
+                        missing.push(missed(observation, record, &verdict));
                     }
                     self.say(&format!(
                         "  {owner} {} at {}: {verdict}",
@@ -399,6 +426,21 @@ impl RealWorld {
             deployed: deployed.map(|c| c.leaf),
             staged: staged.map(|c| c.leaf),
         })
+    }
+
+    /// Finishes an install of separate key and certificate files that a crash interrupted
+    /// between its two renames, before anything reads them (see [`install`]).
+    fn finish_interrupted_install(&self) -> Result<(), WorldError> {
+        if install::finish_interrupted(&self.deploy)? {
+            eprintln!(
+                "daneroll: {}: finished an install interrupted between its renames: {} now \
+                 matches {}",
+                self.host.name,
+                files::deployed_cert_path(&self.deploy).display(),
+                files::deployed_key_path(&self.deploy).display()
+            );
+        }
+        Ok(())
     }
 
     /// A renewed chain not yet deployed: the one the ACME client's hook staged, else the
@@ -437,8 +479,23 @@ impl RealWorld {
             .as_ref()
             .and_then(|s| s.renew_command.clone());
         let store = self.store.clone();
+        let limits = acme::Limits {
+            child_env: self.child_env.clone(),
+            timeout: self
+                .host
+                .source
+                .as_ref()
+                .map_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT, |s| s.timeout()),
+        };
         let staged_here = tokio::task::spawn_blocking(move || {
-            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record)?;
+            acme::renew(
+                &source,
+                custom.as_deref(),
+                &host,
+                &key.pem,
+                &record,
+                &limits,
+            )?;
             acme::stage_renewed(&store, &host, &source, &record)
         })
         .await
@@ -492,35 +549,50 @@ impl RealWorld {
         })
     }
 
-    async fn run_command(&self, argv: &[String], env: &[(&str, String)]) -> Result<(), WorldError> {
+    /// Runs one of the operator's commands (see [`crate::process`]): at most `timeout`, its
+    /// process group stopped after that, secrets kept out of its environment; its output goes
+    /// to our stderr (stdout is the operator's display).
+    async fn run_command(
+        &self,
+        argv: &[String],
+        env: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<(), WorldError> {
         let shown = argv.join(" ");
         let error = |problem: String| WorldError::Command {
             command: shown.clone(),
             problem,
         };
         let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
-        let mut command = tokio::process::Command::new(program);
-        command.args(args).stdin(Stdio::null());
-        // The command's output goes to our stderr: stdout is the operator's display.
-        if let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() {
-            command.stdout(Stdio::from(stderr));
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let status = command
-            .status()
-            .await
-            .map_err(|e| error(format!("could not start: {e}")))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(error(format!("failed: {status}")))
+        let (program, args) = (PathBuf::from(program), args.to_vec());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let child_env = self.child_env.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::process::Run {
+                program: &program,
+                args: &args,
+                env: &env,
+                child_env: &child_env,
+                timeout,
+            }
+            .run()
+        })
+        .await
+        .map_err(|e| error(format!("could not be waited for: {e}")))?;
+        match result {
+            Ok(output) => {
+                if !output.trim().is_empty() {
+                    eprint!("{output}");
+                }
+                Ok(())
+            }
+            Err(e) => Err(error(format!("failed: {e}"))),
         }
     }
 }
-
-use std::os::fd::AsFd;
 
 impl World for RealWorld {
     type Error = WorldError;
@@ -552,6 +624,7 @@ impl World for RealWorld {
     }
 
     async fn inspect(&mut self, _host: &str) -> Result<DiskView, WorldError> {
+        self.finish_interrupted_install()?;
         let view = self.disk()?;
         self.hit(ActionKind::Inspect);
         Ok(view)
@@ -645,12 +718,18 @@ impl World for RealWorld {
             ("DANEROLL_NEXT_KEY", key_path.display().to_string()),
             ("DANEROLL_NEXT_TLSA", record.to_string()),
         ];
-        self.run_command(&command, &env).await?;
+        let timeout = self
+            .host
+            .source
+            .as_ref()
+            .map_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT, |s| s.timeout());
+        self.run_command(&command, &env, timeout).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
     }
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
+        self.finish_interrupted_install()?;
         let deployed = files::deployed(&self.deploy)?;
         let chain = match self.staged(deployed.as_ref())? {
             Some(chain) => chain,
@@ -677,7 +756,7 @@ impl World for RealWorld {
             });
         }
         let key = self.key_for(record)?;
-        files::install(&self.deploy, &key, &chain)?;
+        install::install(&self.deploy, &key, &chain)?;
         if self.host.source.as_ref().is_some_and(|s| s.acme.is_some()) {
             acme::clear(&self.store, host)?;
         }
@@ -687,7 +766,8 @@ impl World for RealWorld {
             files::deployed_cert_path(&self.deploy).display()
         ));
         if let Some(reload) = self.deploy.reload.clone() {
-            self.run_command(&reload, &[("DANEROLL_HOST", host.to_string())])
+            let timeout = self.deploy.reload_timeout();
+            self.run_command(&reload, &[("DANEROLL_HOST", host.to_string())], timeout)
                 .await?;
             self.say(&format!("ran {}", reload.join(" ")));
         }
@@ -695,7 +775,7 @@ impl World for RealWorld {
         Ok(())
     }
 
-    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
+    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<LiveSeen, WorldError> {
         let live = match self.host.live_check {
             LiveCheck::Files => {
                 let deployed =
@@ -703,12 +783,19 @@ impl World for RealWorld {
                         host: host.to_string(),
                         problem: "no deployed certificate".into(),
                     })?;
+                let line = format!(
+                    "the MTA's files ({}) hold key {}",
+                    self.deploy_target(),
+                    deployed.leaf.record.short()
+                );
                 self.say(&format!(
-                    "live check: the MTA's files hold key {} (expected {})",
-                    deployed.leaf.record.short(),
+                    "live check: {line} (expected {})",
                     expected.short()
                 ));
-                deployed.leaf.record
+                LiveSeen {
+                    presented: deployed.leaf.record,
+                    seen: vec![line],
+                }
             }
             LiveCheck::Probe => self.probe_live(host, expected).await?,
         };

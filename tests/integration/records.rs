@@ -346,3 +346,44 @@ fn add_refuses_a_zone_without_ds_and_names_the_link() {
         run.stderr
     );
 }
+
+/// #13: `records add` without `--ttl` creates the RRset with the host's configured `ttl` (it
+/// used its own default of 3600 s whatever the config said).
+#[test]
+fn add_takes_the_hosts_configured_ttl() {
+    let lab = Lab::start();
+    let dir = Dir::new();
+    let text = std::fs::read_to_string(config(&lab, &dir)).unwrap();
+    let with_ttl = text.replacen(
+        "dns = \"lab\"\nmail_domains",
+        "dns = \"lab\"\nttl = 7\nmail_domains",
+        1,
+    );
+    assert_ne!(text, with_ttl);
+    let config = dir.write("daneroll.toml", with_ttl);
+    let host = lab.mx.host.as_str();
+    let owner = lab.mx.tlsa_owner(25);
+    let added = record(0x77).to_string();
+    daneroll_with(&config, &["records", "add", host, &added]).ok();
+    let primary = lab.mx.primary();
+    let dig = crate::util::run_tool(
+        "dig",
+        &[
+            "+noall",
+            "+answer",
+            "+norec",
+            &format!("@{}", primary.ip()),
+            "-p",
+            &primary.port().to_string(),
+            &owner,
+            "TLSA",
+        ],
+    );
+    let ttls: Vec<&str> = dig
+        .stdout
+        .lines()
+        .filter(|l| l.contains("TLSA"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(ttls, ["7"], "{}", dig.stdout);
+}

@@ -39,9 +39,10 @@ pub struct AddArgs {
     pub target: Target,
     /// The record, e.g. "3 1 1 0A1B…".
     pub record: String,
-    /// TTL for a new RRset (an existing RRset keeps its TTL).
-    #[arg(long, default_value_t = 3600)]
-    pub ttl: u32,
+    /// TTL for a new RRset (an existing RRset keeps its TTL) [default: the host's configured
+    /// `ttl`, else 3600].
+    #[arg(long)]
+    pub ttl: Option<u32>,
     #[command(flatten)]
     pub options: ChangeOptions,
 }
@@ -132,7 +133,11 @@ pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<Ex
             TtlBound::raise_from(&mut old, &observation.server.to_string(), evidence);
         }
     }
-    match p.backend.add(&p.owner, &p.record, args.ttl).await {
+    let ttl = args
+        .ttl
+        .or_else(|| p.session.host(&p.target.host).map(|h| h.ttl))
+        .unwrap_or(crate::config::DEFAULT_TTL);
+    match p.backend.add(&p.owner, &p.record, ttl).await {
         Ok(Outcome::Changed) => say(&format!(
             "added {} at {} via {}",
             p.record,

@@ -10,7 +10,9 @@ use crate::rollover::policy::{Propagated, SafetyFactor};
 use crate::rollover::state::ZoneCheck;
 
 mod certificates;
+mod rechecks;
 mod refusals;
+mod requests;
 
 const A: u8 = 0xA;
 const B: u8 = 0xB;
@@ -106,6 +108,7 @@ fn everywhere(since: u64, ttl: u64) -> PropagationReport {
         resolver_ttl_bound: Duration::from_secs(ttl),
         bound_set_by: None,
         confirmed_at: None,
+        unconfirmed_at: None,
     })
 }
 
@@ -114,6 +117,8 @@ fn missing(n: u8, server: &str) -> PropagationReport {
         missing: vec![Missing {
             server: server.into(),
             record: rec(n),
+            proven: true,
+            answer: "absent, validated".into(),
         }],
     }
 }
@@ -294,6 +299,7 @@ fn safe_time_follows_the_safety_factor() {
             resolver_ttl_bound: Duration::from_secs(3600),
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     assert_eq!(
@@ -315,6 +321,7 @@ fn a_clock_that_jumps_back_never_makes_a_key_safe_early() {
             resolver_ttl_bound: Duration::from_secs(300),
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     // An observation fed while the clock reads before the safe time changes nothing but the
@@ -328,6 +335,52 @@ fn a_clock_that_jumps_back_never_makes_a_key_safe_early() {
 }
 
 #[test]
+fn while_caches_drain_a_timeout_keeps_the_clock_and_a_validated_absence_restarts_it() {
+    let hold = || {
+        with(Stage::AwaitingCacheExpiry {
+            current: current(A),
+            incoming: incoming(B),
+            propagated: Propagated {
+                first_served_everywhere_at: at(1000),
+                resolver_ttl_bound: Duration::from_secs(300),
+                bound_set_by: None,
+                confirmed_at: None,
+                unconfirmed_at: None,
+            },
+        })
+    };
+    let silent = || PropagationReport::Incomplete {
+        missing: vec![Missing {
+            server: "ns2.example.net. (192.0.2.2:53)".into(),
+            record: rec(B),
+            proven: false,
+            answer: "no answer".into(),
+        }],
+    };
+    // One timeout: the clock keeps its start, the next look comes a poll_interval later...
+    let mut r = hold();
+    let step = feed(&mut r, observed(&[B], silent()), 1100);
+    assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
+    assert_eq!(wait(&step).until, at(1160));
+    // ...and at the safe time an unconfirmed look does not make the key safe.
+    let step = feed(&mut r, observed(&[B], silent()), 1600);
+    assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
+    assert_eq!(wait(&step).until, at(1660));
+    let step = feed(&mut r, observed(&[B], everywhere(1660, 300)), 1660);
+    let Stage::Ready { next, .. } = &r.stage else {
+        panic!("{:?}", r.stage)
+    };
+    assert_eq!(next.safe_since, at(1600));
+    assert_eq!(wait(&step).waiting_for, Waiting::Steady);
+
+    // A validated answer without the record (a server stopped serving it, or replays the old
+    // RRset with its still-valid RRSIG): the clock restarts from publication.
+    let mut r = hold();
+    feed(&mut r, observed(&[B], missing(B, "ns2.example.net.")), 1100);
+    assert_eq!(r.stage.name(), StateName::AwaitingPublication);
+}
+
+#[test]
 fn a_longer_ttl_seen_while_caches_drain_lengthens_the_wait_and_a_shorter_one_does_not() {
     let mut r = with(Stage::AwaitingCacheExpiry {
         current: current(A),
@@ -337,6 +390,7 @@ fn a_longer_ttl_seen_while_caches_drain_lengthens_the_wait_and_a_shorter_one_doe
             resolver_ttl_bound: Duration::from_secs(300),
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     // Found broken on the old main: a later look's TTL was dropped, the wait stayed 2 × 300.
@@ -450,7 +504,14 @@ fn a_full_swap_confirms_live_before_retiring_the_old_record() {
     // The MTA still presents the old key: keep its record, look again, alert after a few.
     let mut now = 105;
     for attempt in 1..=p.live_check_alert_after {
-        let step = feed(&mut r, Input::Live { presented: rec(A) }, now);
+        let step = feed(
+            &mut r,
+            Input::Live {
+                presented: rec(A),
+                seen: vec![],
+            },
+            now,
+        );
         assert_eq!(wait(&step).waiting_for, Waiting::LiveCheck);
         assert_eq!(
             !alerts(&step).is_empty(),
@@ -463,7 +524,14 @@ fn a_full_swap_confirms_live_before_retiring_the_old_record() {
             &Action::VerifyLive { expected: rec(B) }
         );
     }
-    let step = feed(&mut r, Input::Live { presented: rec(B) }, now);
+    let step = feed(
+        &mut r,
+        Input::Live {
+            presented: rec(B),
+            seen: vec![],
+        },
+        now,
+    );
     assert_eq!(r.stage.name(), StateName::AwaitingRetirement);
     assert_eq!(
         act(&step),
@@ -595,6 +663,7 @@ fn a_record_that_vanished_before_the_swap_is_published_again() {
             resolver_ttl_bound: Duration::from_secs(300),
             bound_set_by: None,
             confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     feed(&mut r, observed(&[B], missing(B, "ns1")), 600);

@@ -36,6 +36,12 @@ use crate::rollover::store::{LockWait, Store};
 /// The variable naming the host whose engine pass runs the ACME client.
 pub const REQUESTING_ENV: &str = "DANEROLL_REQUESTING";
 
+/// How the client's renewal runs: its timeout and the secrets kept from its environment.
+pub(super) struct Limits {
+    pub child_env: crate::process::ChildEnv,
+    pub timeout: std::time::Duration,
+}
+
 /// Renews through the client with `key_pem` (the key of `next`), with the configured
 /// `renew_command` if any, else the client's stock one. Blocking: run it off the async threads.
 pub(super) fn renew(
@@ -44,12 +50,15 @@ pub(super) fn renew(
     host: &str,
     key_pem: &[u8],
     next: &Tlsa,
+    limits: &Limits,
 ) -> Result<(), WorldError> {
     let command = |stock: RenewCommand| {
         custom
             .and_then(RenewCommand::from_argv)
             .unwrap_or(stock)
             .with_env(REQUESTING_ENV, host)
+            .with_timeout(limits.timeout)
+            .with_child_env(limits.child_env.clone())
     };
     let (result, shown) = match source {
         AcmeSource::Certbot {

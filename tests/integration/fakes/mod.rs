@@ -19,10 +19,15 @@
 //! ```
 
 pub mod cloudflare;
+pub mod cloudns;
 pub mod desec;
+pub mod dnsimple;
 pub mod gandi;
 pub mod hetzner;
+pub mod infomaniak;
+pub mod netcup;
 pub mod ovh;
+pub mod porkbun;
 mod server;
 mod store;
 pub mod technitium;
@@ -33,7 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use daneroll_providers::Tlsa;
 
-pub use server::{FakeServer, Logged, Request, Response};
+pub use server::{FakeServer, Logged, Request, Response, form_fields};
 pub use store::{Store, Zone};
 
 /// Something that happens to the zone state right after the next write the fake applies.

@@ -65,6 +65,7 @@
 #![allow(dead_code)]
 
 pub mod bind;
+pub mod extra;
 pub mod knot;
 pub mod net;
 pub mod pebble;
@@ -607,7 +608,7 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
         rndc,
     )?;
     let delegations = [format!(
-        "grant \"{}\" subdomain example. NS DS A;",
+        "grant \"{}\" subdomain example. NS DS A AAAA;",
         keys.parent.name
     )];
     let tld = Bind::start(

@@ -10,6 +10,7 @@ fn one_of_each() -> Vec<Rollover> {
         resolver_ttl_bound: Duration::from_secs(300),
         bound_set_by: None,
         confirmed_at: None,
+        unconfirmed_at: None,
     };
     let swap = SwapRequest {
         trigger: Trigger::Operator,
@@ -130,7 +131,10 @@ fn inputs_in_the_wrong_state_are_typed_errors_and_change_nothing() {
             vec![AwaitingSwap, AwaitingLiveConfirmation, AwaitingRetirement],
         ),
         (
-            Input::Live { presented: rec(B) },
+            Input::Live {
+                presented: rec(B),
+                seen: vec![],
+            },
             vec![AwaitingLiveConfirmation],
         ),
         (
