@@ -15,6 +15,7 @@ mod deploy_files;
 mod fake_mta;
 mod fakes;
 mod hostile;
+mod hostile_safe_time;
 mod hostile_transport;
 mod http_redirect;
 mod keygen;
