@@ -16,6 +16,7 @@ mod command;
 mod files;
 mod install;
 mod live;
+mod renewal;
 
 pub use acme::REQUESTING_ENV;
 
@@ -354,6 +355,14 @@ impl RealWorld {
                 }
             }
         }
+        if !verdict.secure {
+            // What to do at this DNS host, so the refusal names the fix.
+            details.push(format!(
+                "DNSSEC at {}: {}",
+                self.backend.describe(),
+                self.backend.dnssec().how
+            ));
+        }
         verdict.detail = details.join("; ");
         Ok(verdict)
     }
@@ -688,6 +697,18 @@ impl World for RealWorld {
         self.run_command(&command, &env, timeout).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
+    }
+
+    async fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> Result<String, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(source) => renewal::recover(&self.store, lock, host, source, record),
+            None => Ok("the certificate files are read again".into()),
+        }
     }
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
