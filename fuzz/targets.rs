@@ -147,7 +147,8 @@ pub fn dns_answer(data: &[u8]) {
     let answer = judge_tlsa(&owner, &message, Some(&zone.keys), at);
     let _ = format!("{answer:?}");
     let _ = judge_tlsa(&owner, &message, None, at);
-    let _ = judge_soa(&zone.apex, &message);
+    let _ = judge_soa(&zone.apex, &message, Some(&zone.keys), at);
+    let _ = judge_soa(&zone.apex, &message, None, at);
     let _ = tlsa_records(&owner, &message.answers);
     for rtype in [RecordType::TLSA, RecordType::DS, RecordType::A] {
         if let Err(problem) = verify_denial(
