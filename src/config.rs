@@ -55,6 +55,26 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// `[policy] lock_wait`: how long `tick` and the hooks wait for a busy host (then exit 3).
     pub lock_wait: Duration,
+    /// Where SMTP TLS reports are read from (`[reports]`).
+    pub reports: Reports,
+}
+
+/// `[reports]`: the senders' TLS reports (RFC 8460) that `status`, `tick` and `reports` read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reports {
+    /// A directory (or maildir, or mbox) holding the reports; `None`: not configured.
+    pub dir: Option<PathBuf>,
+    /// How long after a swap reported `tlsa-invalid`/`dnssec-invalid` failures raise an alert.
+    pub alert_window: std::time::Duration,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            alert_window: crate::reports::align::DEFAULT_ALERT_WINDOW,
+        }
+    }
 }
 
 /// A DNS backend that publishes TLSA records.
@@ -165,6 +185,15 @@ struct RawConfig {
     #[serde(default)]
     policy: RawPolicy,
     state_dir: Option<PathBuf>,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    dir: Option<PathBuf>,
+    alert_window: Option<Spanned<String>>,
 }
 
 /// One `[dns.NAME]` table. A flat struct rather than a tagged enum so that every key keeps
@@ -248,6 +277,7 @@ impl Config {
                 policy: Policy::default(),
                 state_dir: PathBuf::from(DEFAULT_STATE_DIR),
                 lock_wait: DEFAULT_LOCK_WAIT,
+                reports: Reports::default(),
             });
         }
         Self::load(path)
@@ -487,7 +517,16 @@ impl Validator<'_> {
                 live_check,
             });
         }
+        let mut reports = Reports {
+            dir: raw.reports.dir,
+            ..Reports::default()
+        };
+        if let Some(text) = raw.reports.alert_window {
+            reports.alert_window = parse_duration(text.get_ref())
+                .map_err(|e| self.error(Some(text.span()), "reports.alert_window", e))?;
+        }
         Ok(Config {
+            reports,
             path: self.path.to_path_buf(),
             dns,
             validation,

@@ -18,4 +18,6 @@ pub mod output;
 pub mod pki;
 pub mod probe;
 pub mod process;
+pub mod reports;
 pub mod rollover;
+pub mod sts;

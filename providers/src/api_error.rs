@@ -66,12 +66,14 @@ pub enum ApiError {
         message: String,
     },
 
-    /// 429 after every retry, or a `Retry-After` longer than the retry budget.
-    #[error("{provider} API ({at}): rate limited (HTTP 429) after {attempts} attempt(s){wait}", wait = rate_limit_advice(.retry_after))]
+    /// 429 (or the provider's own throttling answer, Route 53's 400 `Throttling`) after every
+    /// retry, or a `Retry-After` longer than the retry budget.
+    #[error("{provider} API ({at}): rate limited (HTTP {status}) after {attempts} attempt(s){wait}", wait = rate_limit_advice(.retry_after))]
     RateLimited {
         provider: &'static str,
         at: Box<Target>,
         attempts: u32,
+        status: u16,
         retry_after: Option<Duration>,
     },
 

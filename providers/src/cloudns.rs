@@ -51,6 +51,12 @@ pub(crate) const CREDENTIAL_FORM: &str =
 /// ClouDNS's API.
 pub const DEFAULT_API_URL: &str = "https://api.cloudns.net";
 
+/// How cloudns zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in the ClouDNS control panel, the zone → \"DNSSEC\" (activate; on the plans that include DNSSEC): ClouDNS signs the zone; add the DS records it shows at the registrar",
+};
+
 /// The TTLs ClouDNS accepts.
 pub const TTLS: [u32; 13] = [
     60, 300, 900, 1800, 3600, 21600, 43200, 86400, 172800, 259200, 604800, 1209600, 2592000,
@@ -228,6 +234,7 @@ impl Cloudns {
                             provider: PROVIDER,
                             at: Box::new(self.api.target(zone)),
                             attempts: attempt as u32 + 1,
+                            status: 200,
                             retry_after: None,
                         }
                         .into());
@@ -321,6 +328,10 @@ impl RecordStore for Cloudns {
 
     fn label(&self) -> &'static str {
         "ClouDNS API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

@@ -155,6 +155,24 @@ impl TokenSource {
         Ok(Secret(token.to_string()))
     }
 
+    /// Reads a credential that is a document rather than a token (a service-account JSON key,
+    /// a PEM private key): whitespace and line breaks inside are kept, only the surrounding
+    /// whitespace is dropped.
+    pub fn load_document(&self) -> Result<Secret, CredentialError> {
+        let raw = match self {
+            Self::File(path) => read_file(path)?,
+            Self::Env(var) => {
+                let value = std::env::var(var)
+                    .map_err(|_| CredentialError::EnvMissing { var: var.clone() })?;
+                if value.trim().is_empty() {
+                    return Err(CredentialError::EnvEmpty { var: var.clone() });
+                }
+                value
+            }
+        };
+        Ok(Secret(raw.trim().to_string()))
+    }
+
     /// A warning when a token file can be read by other users (`config check` shows it).
     pub fn permission_warning(&self) -> Option<String> {
         let Self::File(path) = self else {

@@ -40,6 +40,12 @@ const PROVIDER: &str = "DNSimple";
 /// DNSimple's production API (`https://api.sandbox.dnsimple.com/v2` is its sandbox).
 pub const DEFAULT_API_URL: &str = "https://api.dnsimple.com/v2";
 
+/// How dnsimple zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in DNSimple, the domain → DNSSEC → \"Enable DNSSEC\" (or `POST /{account}/domains/{domain}/dnssec`): DNSimple signs the zone and, for a domain registered at DNSimple, publishes the DS itself; for a domain registered elsewhere add the DS it shows at that registrar",
+};
+
 const PER_PAGE: u32 = 100;
 /// A bound on pages, so a server that keeps answering cannot keep us forever.
 const MAX_PAGES: u32 = 1000;
@@ -243,6 +249,10 @@ impl RecordStore for Dnsimple {
 
     fn label(&self) -> &'static str {
         "DNSimple API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

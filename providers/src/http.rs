@@ -100,14 +100,16 @@ pub(crate) struct Call<'a> {
     pub path: String,
     pub query: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
-    /// An `application/x-www-form-urlencoded` body instead of JSON (ClouDNS), already encoded.
-    pub form: Option<String>,
+    /// A session cookie (INWX), sent as a sensitive `Cookie` header.
+    pub cookie: Option<Secret>,
     /// The zone, absolute; empty while it is being looked up.
     pub zone: &'a str,
     pub owner: Option<&'a str>,
     pub record: Option<&'a Tlsa>,
     /// Whether the backend's [`Signer`] signs this request (OVH's `/auth/time` is unsigned).
     pub signed: bool,
+    /// A body that is not JSON (Route 53's XML, an OAuth2 form) with its content type.
+    pub raw: Option<(&'static str, Vec<u8>)>,
 }
 
 impl<'a> Call<'a> {
@@ -117,11 +119,12 @@ impl<'a> Call<'a> {
             path: path.into(),
             query: Vec::new(),
             body: None,
-            form: None,
+            cookie: None,
             zone,
             owner: None,
             record: None,
             signed: true,
+            raw: None,
         }
     }
 
@@ -139,14 +142,26 @@ impl<'a> Call<'a> {
         self
     }
 
+    /// A body of another type than JSON (`text/xml`, `application/x-www-form-urlencoded`).
+    pub fn raw(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
+        self.raw = Some((content_type, body));
+        self
+    }
+
     /// Sends `pairs` as an HTML form body (RFC 1866 §8.2.1 encoding), e.g. credentials that must
     /// not go into the URL.
-    pub fn form<'k>(mut self, pairs: impl IntoIterator<Item = (&'k str, String)>) -> Self {
+    pub fn form<'k>(self, pairs: impl IntoIterator<Item = (&'k str, String)>) -> Self {
         let mut encoder = reqwest::Url::parse("http://form.invalid/")
             // invariant: a constant, valid URL.
             .expect("constant URL");
         encoder.query_pairs_mut().extend_pairs(pairs);
-        self.form = Some(encoder.query().unwrap_or_default().to_string());
+        let encoded = encoder.query().unwrap_or_default().as_bytes().to_vec();
+        self.raw("application/x-www-form-urlencoded", encoded)
+    }
+
+    /// Sends `cookie` (a session the provider handed out) with this request.
+    pub fn cookie(mut self, cookie: Secret) -> Self {
+        self.cookie = Some(cookie);
         self
     }
 
@@ -205,6 +220,21 @@ pub(crate) trait Signer: Send + Sync {
         url: &str,
         body: &[u8],
     ) -> Result<Vec<(HeaderName, HeaderValue)>, String>;
+
+    /// Secrets the signer holds now (an access token it fetched), scrubbed from messages.
+    fn hidden(&self) -> Vec<Secret> {
+        Vec::new()
+    }
+}
+
+/// What a provider that does not answer in JSON or throttles with another status needs
+/// (Route 53: XML bodies, HTTP 400 `Throttling`).
+#[derive(Clone, Copy)]
+pub(crate) struct Quirks {
+    /// A non-JSON body as the JSON that [`Dialect`]'s functions read.
+    pub body_json: fn(&[u8]) -> Option<serde_json::Value>,
+    /// Whether a 4xx answer (status and body as JSON) is a rate limit, retried like 429.
+    pub throttled: fn(StatusCode, &serde_json::Value) -> bool,
 }
 
 /// A provider's API endpoint with its credential and retry policy.
@@ -212,7 +242,8 @@ pub(crate) struct Api {
     provider: &'static str,
     base: String,
     client: reqwest::Client,
-    /// The authentication header, unless the credential travels in the body.
+    /// The static authentication header; `None` where a [`Signer`] adds it per request or
+    /// the credential travels in the body ([`Auth::IN_BODY`]).
     auth: Option<(HeaderName, HeaderValue)>,
     credential: String,
     secret: Secret,
@@ -222,6 +253,7 @@ pub(crate) struct Api {
     signer: Option<std::sync::Arc<dyn Signer>>,
     policy: RetryPolicy,
     dialect: Dialect,
+    quirks: Option<Quirks>,
 }
 
 impl fmt::Debug for Api {
@@ -256,13 +288,28 @@ impl Api {
             Some(scheme) => format!("{scheme} {}", secret.expose()),
             None => secret.expose().to_string(),
         };
-        let auth = if auth.header.is_empty() {
+        let header = if auth.header.is_empty() {
             None
         } else {
             let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
             value.set_sensitive(true);
             Some((HeaderName::from_static(auth.header), value))
         };
+        let mut api = Self::unauthenticated(provider, base, source, policy, dialect)?;
+        api.auth = header;
+        api.secret = secret;
+        Ok(api)
+    }
+
+    /// A client without a static token: a [`Signer`] authenticates each request (Route 53's
+    /// SigV4, an OAuth2 access token), or the endpoint needs none (a token endpoint).
+    pub fn unauthenticated(
+        provider: &'static str,
+        base: &str,
+        source: &TokenSource,
+        policy: RetryPolicy,
+        dialect: Dialect,
+    ) -> Result<Self, ApiError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
@@ -303,14 +350,45 @@ impl Api {
             provider,
             base: base.trim_end_matches('/').to_string(),
             client,
-            auth,
+            auth: None,
             credential: source.to_string(),
-            secret,
+            secret: Secret::new(""),
             hidden: Vec::new(),
             signer: None,
             policy,
             dialect,
+            quirks: None,
         })
+    }
+
+    /// Reads non-JSON bodies and provider-specific throttling answers with `quirks`.
+    pub fn with_quirks(mut self, quirks: Quirks) -> Self {
+        self.quirks = Some(quirks);
+        self
+    }
+
+    /// The body as JSON, through the provider's quirks for non-JSON bodies.
+    fn json_of(&self, body: &[u8]) -> Option<serde_json::Value> {
+        serde_json::from_slice(body)
+            .ok()
+            .or_else(|| self.quirks.and_then(|q| (q.body_json)(body)))
+    }
+
+    /// Whether a 4xx answer is the provider's way of saying "too many requests".
+    fn is_throttled(&self, reply: &Reply) -> bool {
+        reply.status == StatusCode::TOO_MANY_REQUESTS
+            || self.quirks.is_some_and(|q| {
+                reply.status.is_client_error()
+                    && (q.throttled)(
+                        reply.status,
+                        &self.json_of(&reply.body).unwrap_or(serde_json::Value::Null),
+                    )
+            })
+    }
+
+    /// The provider's error body as JSON (its XML read through the quirks), or `Null`.
+    pub fn body_json(&self, reply: &Reply) -> serde_json::Value {
+        self.json_of(&reply.body).unwrap_or(serde_json::Value::Null)
     }
 
     /// Signs every request with `signer`; `hidden` are the secrets it uses (never shown).
@@ -387,13 +465,13 @@ impl Api {
         loop {
             let attempt = self.attempt(call).await;
             let (retry_after, failure) = match attempt {
-                Ok(reply) if reply.status.is_client_error() && reply.status != 429 => {
+                Ok(reply) if reply.status.is_client_error() && !self.is_throttled(&reply) => {
                     return self.check_auth(call, reply);
                 }
                 Ok(reply) if reply.status.is_redirection() => {
                     return Err(self.redirected(call, &reply));
                 }
-                Ok(reply) if is_retryable(reply.status) => {
+                Ok(reply) if is_retryable(reply.status) || self.is_throttled(&reply) => {
                     (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
                 }
                 Ok(reply) => return Ok(reply),
@@ -415,7 +493,7 @@ impl Api {
 
     /// The answer unless it is an authentication failure.
     fn check_auth(&self, call: &Call<'_>, reply: Reply) -> Result<Reply, ApiError> {
-        let json = serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        let json = self.body_json(&reply);
         let (provider, at) = (self.provider, self.at(call.zone));
         match (self.dialect.auth_failure)(reply.status, &json) {
             None => Ok(reply),
@@ -568,8 +646,8 @@ impl Api {
 
     /// The provider's error message from a body, shortened and without the token.
     pub fn message(&self, reply: &Reply) -> String {
-        let text = serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
+        let text = self
+            .json_of(&reply.body)
             .and_then(|json| (self.dialect.error_text)(&json))
             .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).trim().to_string());
         let text = if text.is_empty() {
@@ -586,7 +664,11 @@ impl Api {
 
     fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
-        for secret in std::iter::once(&self.secret).chain(&self.hidden) {
+        let current = self.signer.as_ref().map(|s| s.hidden()).unwrap_or_default();
+        for secret in std::iter::once(&self.secret)
+            .chain(&self.hidden)
+            .chain(&current)
+        {
             if !secret.expose().is_empty() {
                 text = text.replace(secret.expose(), "<redacted>");
             }
@@ -603,25 +685,24 @@ impl Api {
         if let Some((name, value)) = &self.auth {
             request = request.header(name.clone(), value.clone());
         }
+        if let Some(cookie) = &call.cookie {
+            let mut value = HeaderValue::from_str(cookie.expose())
+                .map_err(|_| "the session cookie cannot go into a header".to_string())?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::COOKIE, value);
+        }
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
         // The exact bytes sent: a signature covers them.
-        let body = match (&call.body, &call.form) {
-            (Some(json), _) => json.to_string().into_bytes(),
-            (None, Some(form)) => form.clone().into_bytes(),
-            (None, None) => Vec::new(),
+        let (content_type, body) = match (&call.body, &call.raw) {
+            (Some(json), _) => (Some("application/json"), json.to_string().into_bytes()),
+            (None, Some((kind, raw))) => (Some(*kind), raw.clone()),
+            (None, None) => (None, Vec::new()),
         };
-        if call.body.is_some() {
+        if let Some(kind) = content_type {
             request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        } else if call.form.is_some() {
-            request = request
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
+                .header(reqwest::header::CONTENT_TYPE, kind)
                 .body(body.clone());
         }
         let mut request = request.build().map_err(|e| self.describe(&e))?;
@@ -676,10 +757,11 @@ impl Api {
     ) -> ApiError {
         let at = self.at(call.zone);
         match failure {
-            Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
+            Ok(reply) if self.is_throttled(&reply) => ApiError::RateLimited {
                 provider: self.provider,
                 at,
                 attempts,
+                status: reply.status.as_u16(),
                 retry_after,
             },
             Ok(reply) => ApiError::ServerError {

@@ -37,6 +37,12 @@ const PROVIDER: &str = "Infomaniak";
 /// Infomaniak's API.
 pub const DEFAULT_API_URL: &str = "https://api.infomaniak.com";
 
+/// How infomaniak zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in the Infomaniak Manager, the DNS zone → \"DNSSEC\" (activate): Infomaniak signs the zone and, for a domain registered at Infomaniak, publishes the DS itself; for a domain registered elsewhere add the DS it shows at that registrar",
+};
+
 const PER_PAGE: u32 = 100;
 /// A bound on pages, so a server that keeps answering cannot keep us forever.
 const MAX_PAGES: u32 = 1000;
@@ -165,6 +171,10 @@ impl RecordStore for Infomaniak {
 
     fn label(&self) -> &'static str {
         "Infomaniak API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

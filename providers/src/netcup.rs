@@ -45,6 +45,12 @@ const PROVIDER: &str = "netcup";
 /// netcup's CCP API endpoint (the query `JSON` selects the JSON interface).
 pub const DEFAULT_API_URL: &str = "https://ccp.netcup.net/run/webservice/servers/endpoint.php?JSON";
 
+/// How netcup zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in the netcup CCP, Domains → the domain → DNS → \"DNSSEC\" (activate): netcup signs the zone and, as the domain's registrar, publishes the DS itself",
+};
+
 /// The netcup backend.
 #[derive(Debug)]
 pub struct Netcup {
@@ -359,6 +365,10 @@ impl RecordStore for Netcup {
 
     fn label(&self) -> &'static str {
         "netcup CCP API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

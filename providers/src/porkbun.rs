@@ -41,6 +41,12 @@ const PROVIDER: &str = "Porkbun";
 /// Porkbun's API.
 pub const DEFAULT_API_URL: &str = "https://api.porkbun.com/api/json/v3";
 
+/// How porkbun zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in Porkbun's domain management, the domain → \"DNSSEC\": Porkbun's name servers sign the zone once DNSSEC is on; as the domain's registrar Porkbun also publishes the DS",
+};
+
 /// The smallest TTL Porkbun stores.
 pub const MINIMUM_TTL: u32 = 600;
 /// A bound on zone-list pages, so a server that keeps answering cannot keep us forever.
@@ -240,6 +246,10 @@ impl RecordStore for Porkbun {
 
     fn label(&self) -> &'static str {
         "Porkbun API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

@@ -148,6 +148,11 @@ pub(crate) trait RrsetStore: Send + Sync {
     /// What the backend is called in `describe` and errors, e.g. `deSEC API`.
     fn label(&self) -> &'static str;
 
+    /// How the provider signs zones; the backend module's `DNSSEC`.
+    fn dnssec(&self) -> crate::DnssecSupport {
+        crate::DnssecSupport::PRIMARY
+    }
+
     /// The zone holding `owner` (absolute, validated).
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 
@@ -282,6 +287,11 @@ pub(crate) trait RecordStore: Send + Sync {
 
     /// What the backend is called in `describe` and errors, e.g. `Cloudflare API`.
     fn label(&self) -> &'static str;
+
+    /// How the provider signs zones; the backend module's `DNSSEC`.
+    fn dnssec(&self) -> crate::DnssecSupport {
+        crate::DnssecSupport::PRIMARY
+    }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 
@@ -483,20 +493,31 @@ macro_rules! rest_backend {
     ($backend:ty, record) => {
         $crate::rest::rest_backend!(@impl $backend, RecordStore, record_zone_of, record_read, record_add, record_remove);
     };
+    // A conditional-write API (`cas.rs`).
+    ($backend:ty, cas) => {
+        $crate::rest::rest_backend!(@impl $backend, cas, CasStore, cas_zone_of, cas_read, cas_add, cas_remove);
+    };
     (@impl $backend:ty, $store:ident, $zone_of:ident, $read:ident, $add:ident, $remove:ident) => {
+        $crate::rest::rest_backend!(@impl $backend, rest, $store, $zone_of, $read, $add, $remove);
+    };
+    (@impl $backend:ty, $module:ident, $store:ident, $zone_of:ident, $read:ident, $add:ident, $remove:ident) => {
         #[async_trait::async_trait]
         impl $crate::DnsBackend for $backend {
             fn describe(&self) -> String {
-                use $crate::rest::$store;
+                use $crate::$module::$store;
                 format!("{} {}", $store::label(self), $store::api(self).base())
             }
 
+            fn dnssec(&self) -> $crate::DnssecSupport {
+                $crate::$module::$store::dnssec(self)
+            }
+
             async fn zone_of(&self, owner: &str) -> Result<String, $crate::BackendError> {
-                $crate::rest::$zone_of(self, owner).await
+                $crate::$module::$zone_of(self, owner).await
             }
 
             async fn read(&self, owner: &str) -> Result<$crate::TlsaRrset, $crate::BackendError> {
-                $crate::rest::$read(self, owner).await
+                $crate::$module::$read(self, owner).await
             }
 
             async fn add(
@@ -505,7 +526,7 @@ macro_rules! rest_backend {
                 record: &$crate::Tlsa,
                 ttl: u32,
             ) -> Result<$crate::Outcome, $crate::BackendError> {
-                $crate::rest::$add(self, owner, record, ttl).await
+                $crate::$module::$add(self, owner, record, ttl).await
             }
 
             async fn remove(
@@ -513,7 +534,7 @@ macro_rules! rest_backend {
                 owner: &str,
                 record: &$crate::Tlsa,
             ) -> Result<$crate::Outcome, $crate::BackendError> {
-                $crate::rest::$remove(self, owner, record, None).await
+                $crate::$module::$remove(self, owner, record, None).await
             }
 
             async fn remove_if_unchanged(
@@ -522,7 +543,7 @@ macro_rules! rest_backend {
                 record: &$crate::Tlsa,
                 seen: &$crate::TlsaRrset,
             ) -> Result<$crate::Outcome, $crate::BackendError> {
-                $crate::rest::$remove(self, owner, record, Some(seen)).await
+                $crate::$module::$remove(self, owner, record, Some(seen)).await
             }
         }
     };

@@ -39,7 +39,9 @@ use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Hosts of issue #16 (European and registrar DNS).
-use crate::{cloudns, dnsimple, infomaniak, netcup, porkbun};
+use crate::{cloudns, dnsimple, infomaniak, inwx, netcup, porkbun};
+// Cloud providers.
+use crate::route53;
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -56,8 +58,11 @@ pub enum ProviderSettings {
     Cloudns(HostedSettings),
     Dnsimple(HostedSettings),
     Infomaniak(HostedSettings),
+    Inwx(HostedSettings),
     Netcup(HostedSettings),
     Porkbun(HostedSettings),
+    // Cloud providers.
+    Route53(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -155,7 +160,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 14] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -167,8 +172,11 @@ impl ProviderSettings {
         "cloudns",
         "dnsimple",
         "infomaniak",
+        "inwx",
         "netcup",
         "porkbun",
+        // Cloud providers.
+        "route53",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -217,7 +225,9 @@ impl ProviderSettings {
             }
             "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
             // Hosts of issue #16 (European and registrar DNS).
-            | "cloudns" | "dnsimple" | "infomaniak" | "netcup" | "porkbun" => {
+            | "cloudns" | "dnsimple" | "infomaniak" | "inwx" | "netcup" | "porkbun"
+            // Cloud providers.
+            | "route53" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -240,8 +250,10 @@ impl ProviderSettings {
                     "cloudns" => Self::Cloudns(hosted),
                     "dnsimple" => Self::Dnsimple(hosted),
                     "infomaniak" => Self::Infomaniak(hosted),
+                    "inwx" => Self::Inwx(hosted),
                     "netcup" => Self::Netcup(hosted),
                     "porkbun" => Self::Porkbun(hosted),
+                    "route53" => Self::Route53(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -271,8 +283,10 @@ impl ProviderSettings {
             Self::Cloudns(_) => "cloudns",
             Self::Dnsimple(_) => "dnsimple",
             Self::Infomaniak(_) => "infomaniak",
+            Self::Inwx(_) => "inwx",
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "porkbun",
+            Self::Route53(_) => "route53",
         }
     }
 
@@ -290,8 +304,10 @@ impl ProviderSettings {
             Self::Cloudns(_) => "ClouDNS",
             Self::Dnsimple(_) => "DNSimple",
             Self::Infomaniak(_) => "Infomaniak",
+            Self::Inwx(_) => "INWX",
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "Porkbun",
+            Self::Route53(_) => "Route 53",
         }
     }
 
@@ -309,8 +325,33 @@ impl ProviderSettings {
             Self::Cloudns(s) => s.api_url.as_deref().unwrap_or(cloudns::DEFAULT_API_URL),
             Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
             Self::Infomaniak(s) => s.api_url.as_deref().unwrap_or(infomaniak::DEFAULT_API_URL),
+            Self::Inwx(s) => s.api_url.as_deref().unwrap_or(inwx::DEFAULT_API_URL),
             Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
             Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
+            Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
+        }
+    }
+
+    /// How the provider signs zones (see [`crate::DnssecSupport`]).
+    pub fn dnssec(&self) -> crate::DnssecSupport {
+        match self {
+            Self::Powerdns(_) => crate::powerdns::DNSSEC,
+            Self::Technitium(_) => technitium::DNSSEC,
+            Self::Cloudflare(_) => cloudflare::DNSSEC,
+            Self::Desec(_) => desec::DNSSEC,
+            Self::Hetzner(_) => hetzner::DNSSEC,
+            Self::Gandi(_) => gandi::DNSSEC,
+            Self::Ovh(_) => ovh::DNSSEC,
+            Self::Cloudns(_) => cloudns::DNSSEC,
+            Self::Dnsimple(_) => dnsimple::DNSSEC,
+            Self::Infomaniak(_) => infomaniak::DNSSEC,
+            Self::Inwx(_) => inwx::DNSSEC,
+            Self::Netcup(_) => netcup::DNSSEC,
+            Self::Porkbun(_) => porkbun::DNSSEC,
+            Self::Route53(_) => crate::route53::DNSSEC,
+            // A backend added without its module's `DNSSEC` here: the generic advice.
+            #[allow(unreachable_patterns)]
+            _ => crate::DnssecSupport::PRIMARY,
         }
     }
 
@@ -327,8 +368,10 @@ impl ProviderSettings {
             | Self::Cloudns(s)
             | Self::Dnsimple(s)
             | Self::Infomaniak(s)
+            | Self::Inwx(s)
             | Self::Netcup(s)
-            | Self::Porkbun(s) => (&s.token_file, &s.token_env),
+            | Self::Porkbun(s)
+            | Self::Route53(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -350,8 +393,10 @@ impl ProviderSettings {
             | Self::Cloudns(s)
             | Self::Dnsimple(s)
             | Self::Infomaniak(s)
+            | Self::Inwx(s)
             | Self::Netcup(s)
-            | Self::Porkbun(s) => s.zone.clone(),
+            | Self::Porkbun(s)
+            | Self::Route53(s) => s.zone.clone(),
         }
     }
 
@@ -384,6 +429,14 @@ impl ProviderSettings {
                 },
             });
         }
+        let dnssec = self.dnssec();
+        if !dnssec.signs {
+            warnings.push(format!(
+                "[dns.{section}]: DANE cannot work with zones at {}: {}",
+                self.provider(),
+                dnssec.how
+            ));
+        }
         if let Some(warning) = source.permission_warning() {
             warnings.push(format!("[dns.{section}]: {warning}"));
         }
@@ -409,6 +462,12 @@ impl ProviderSettings {
         match self {
             Self::Porkbun(_) if secret.split(2).is_none() => Some("APIKEY:SECRETAPIKEY"),
             Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
+            Self::Inwx(_) if inwx::parse_credential(secret).is_none() => {
+                Some(inwx::CREDENTIAL_FORM)
+            }
+            Self::Route53(_) if secret.split(2).or_else(|| secret.split(3)).is_none() => {
+                Some("ACCESS_KEY_ID:SECRET_ACCESS_KEY (or with :SESSION_TOKEN)")
+            }
             Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
                 Some(cloudns::CREDENTIAL_FORM)
             }
@@ -497,8 +556,11 @@ pub fn build_backend_with(
         ProviderSettings::Infomaniak(_) => {
             Box::new(infomaniak::Infomaniak::new(config).map_err(client)?)
         }
+        ProviderSettings::Inwx(_) => Box::new(inwx::Inwx::new(config).map_err(client)?),
         ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
         ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
+        // Cloud providers.
+        ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
     })
 }
 
@@ -546,8 +608,8 @@ mod tests {
     fn typos_and_unknown_types_are_named() {
         let err = parse("type = \"desec\"\ntoken-file = \"/x\"").unwrap_err();
         assert!(err.contains("token-file"), "{err}");
-        let err = parse("type = \"route53\"").unwrap_err();
-        assert!(err.contains("route53"), "{err}");
+        let err = parse("type = \"route54\"").unwrap_err();
+        assert!(err.contains("route54"), "{err}");
         let err = parse("type = \"powerdns\"\ntoken_env = \"K\"").unwrap_err();
         assert!(err.contains("api_url"), "{err}");
     }
@@ -598,8 +660,8 @@ mod tests {
             err.to_string().contains("`server_id` does not apply"),
             "{err}"
         );
-        let err = ProviderSettings::from_fields("r", "route53", Fields::default()).unwrap_err();
-        assert!(err.to_string().contains("\"route53\"") && err.to_string().contains("desec"));
+        let err = ProviderSettings::from_fields("r", "route54", Fields::default()).unwrap_err();
+        assert!(err.to_string().contains("\"route54\"") && err.to_string().contains("desec"));
         let err = ProviderSettings::from_fields("g", "gandi", Fields::default()).unwrap_err();
         assert!(err.to_string().contains("token_file"), "{err}");
         let err = ProviderSettings::from_fields("t", "technitium", token(Fields::default()));
@@ -634,6 +696,45 @@ mod tests {
         );
         assert!(!err.contains("ak:as"), "{err}");
         assert!(settings("ak:as:ck").check("ovh").unwrap().is_empty());
+    }
+
+    #[test]
+    fn check_says_hetzner_does_not_sign_zones() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "abc\n").unwrap();
+        std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let hosted = HostedSettings {
+            api_url: None,
+            token_file: Some(token),
+            token_env: None,
+            zone: None,
+        };
+        let warnings = ProviderSettings::Hetzner(hosted.clone())
+            .check("h")
+            .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("does not sign zones") && warnings[0].contains("desec"),
+            "{warnings:?}"
+        );
+        assert!(
+            ProviderSettings::Desec(hosted)
+                .check("d")
+                .unwrap()
+                .is_empty()
+        );
+        for kind in ProviderSettings::TYPES {
+            let fields = Fields {
+                token_env: Some("K".into()),
+                api_url: Some("https://x".into()),
+                ..Fields::default()
+            };
+            let settings = ProviderSettings::from_fields("s", kind, fields).unwrap();
+            assert_eq!(settings.dnssec().signs, kind != "hetzner", "{kind}");
+            assert!(!settings.dnssec().how.is_empty(), "{kind}");
+        }
     }
 
     #[test]

@@ -667,9 +667,10 @@ impl Rollover {
             let expected = current.record.clone();
             let error = format!(
                 "the live service presents {}, a key daneroll did not read from its files, \
-                 instead of {}; nothing published",
+                 instead of {}; nothing published (seen: {})",
                 presented.short(),
-                expected.short()
+                expected.short(),
+                seen.join("; ")
             );
             notices.push(Notice::UnexpectedLiveKey {
                 presented,

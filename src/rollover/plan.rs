@@ -133,6 +133,12 @@ impl Rollover {
                     Next::Act(Action::Deploy {
                         record: next.record.clone(),
                     })
+                } else if let Some(renewal) = &self.renewing {
+                    // Another run is renewing (one order at a time): look again later.
+                    too_early(
+                        later(now.max(renewal.since), policy.poll_interval),
+                        Waiting::Certificate,
+                    )
                 } else if requested_at.is_none() {
                     Next::Act(Action::RequestCertificate {
                         record: next.record.clone(),

@@ -12,9 +12,11 @@
 //! crash the driver must survive.
 
 mod acme;
+mod command;
 mod files;
 mod install;
 mod live;
+mod renewal;
 
 pub use acme::REQUESTING_ENV;
 
@@ -340,6 +342,14 @@ impl RealWorld {
                 }
             }
         }
+        if !verdict.secure {
+            // What to do at this DNS host, so the refusal names the fix.
+            details.push(format!(
+                "DNSSEC at {}: {}",
+                self.backend.describe(),
+                self.backend.dnssec().how
+            ));
+        }
         verdict.detail = details.join("; ");
         Ok(verdict)
     }
@@ -548,50 +558,6 @@ impl RealWorld {
             problem: format!("no private key for {} found", record.short()),
         })
     }
-
-    /// Runs one of the operator's commands (see [`crate::process`]): at most `timeout`, its
-    /// process group stopped after that, secrets kept out of its environment; its output goes
-    /// to our stderr (stdout is the operator's display).
-    async fn run_command(
-        &self,
-        argv: &[String],
-        env: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<(), WorldError> {
-        let shown = argv.join(" ");
-        let error = |problem: String| WorldError::Command {
-            command: shown.clone(),
-            problem,
-        };
-        let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
-        let (program, args) = (PathBuf::from(program), args.to_vec());
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        let child_env = self.child_env.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            crate::process::Run {
-                program: &program,
-                args: &args,
-                env: &env,
-                child_env: &child_env,
-                timeout,
-            }
-            .run()
-        })
-        .await
-        .map_err(|e| error(format!("could not be waited for: {e}")))?;
-        match result {
-            Ok(output) => {
-                if !output.trim().is_empty() {
-                    eprint!("{output}");
-                }
-                Ok(())
-            }
-            Err(e) => Err(error(format!("failed: {e}"))),
-        }
-    }
 }
 
 impl World for RealWorld {
@@ -726,6 +692,18 @@ impl World for RealWorld {
         self.run_command(&command, &env, timeout).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
+    }
+
+    async fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> Result<String, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(source) => renewal::recover(&self.store, lock, host, source, record),
+            None => Ok("the certificate files are read again".into()),
+        }
     }
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {

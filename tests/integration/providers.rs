@@ -49,6 +49,9 @@ impl Case {
             "infomaniak" => fakes::infomaniak::start(&ZONES),
             "cloudns" => fakes::cloudns::start(&ZONES),
             "netcup" => fakes::netcup::start(&ZONES),
+            "inwx" => fakes::inwx::start(&ZONES),
+            // Cloud providers.
+            "route53" => fakes::route53::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -91,6 +94,8 @@ impl Case {
             "infomaniak" => ProviderSettings::Infomaniak(hosted),
             "cloudns" => ProviderSettings::Cloudns(hosted),
             "netcup" => ProviderSettings::Netcup(hosted),
+            "inwx" => ProviderSettings::Inwx(hosted),
+            "route53" => ProviderSettings::Route53(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -115,9 +120,14 @@ impl Case {
                 format!("{key}:{wrong}")
             }
             "cloudns" => format!("sub:{}:{wrong}", fakes::cloudns::SUB_AUTH_ID),
+            "inwx" => format!("daneroll-api:{wrong}"),
             "netcup" => {
                 let [customer, key, _] = fakes::netcup::parts(&self.fake);
                 format!("{customer}:{key}:{wrong}")
+            }
+            "route53" => {
+                let [access, _] = fakes::route53::parts(&self.fake);
+                format!("{access}:{wrong}")
             }
             _ => wrong.to_string(),
         }
@@ -131,7 +141,10 @@ impl Case {
             // Infomaniak: each enclosing name is asked for directly.
             // ClouDNS: 5 zones are one page of 100 (`cloudns_pages_through_its_zone_list`).
             // netcup: each enclosing name is asked for, as for Infomaniak.
-            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" => None,
+            // INWX: `page` in the JSON-RPC body (`inwx_pages_and_refuses_a_second_factor`).
+            // Route 53 pages with a marker (checked on its own).
+            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx"
+            | "route53" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -149,7 +162,7 @@ impl Case {
 
     /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
     fn whole_rrset(&self) -> bool {
-        matches!(self.kind, "desec" | "gandi")
+        matches!(self.kind, "desec" | "gandi" | "route53")
     }
 
     /// The provider's rate-limit answer asking to wait `seconds`.
@@ -164,6 +177,9 @@ impl Case {
             "porkbun" => fakes::porkbun::throttled(seconds),
             "infomaniak" => fakes::infomaniak::throttled(seconds),
             "netcup" => fakes::netcup::throttled(seconds),
+            "inwx" => fakes::inwx::throttled(seconds),
+            // Route 53 throttles with HTTP 400 and no Retry-After.
+            "route53" => fakes::route53::throttled(),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -175,7 +191,7 @@ impl Case {
 }
 
 /// The default table scaled to milliseconds; a budget that still honours a 1 s `Retry-After`.
-fn quick_retries() -> RetryPolicy {
+pub(crate) fn quick_retries() -> RetryPolicy {
     RetryPolicy {
         delays: [1, 2, 4].map(Duration::from_millis).to_vec(),
         budget: Duration::from_secs(5),
@@ -242,6 +258,11 @@ async fn contract_holds(kind: &'static str) {
                 return body["action"] == "infoDnsZone"
                     && body["param"]["domainname"] == "mail.example.com";
             }
+            if r.path == "/jsonrpc/" {
+                // INWX: the first page of `nameserver.list`.
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["method"] == "nameserver.list" && body["params"]["page"] == 1;
+            }
             if r.path == "/dns/list-zones.json" {
                 let form = fakes::form_fields(&r.body);
                 return form.iter().any(|(k, v)| k == "page" && v == "1");
@@ -254,10 +275,26 @@ async fn contract_holds(kind: &'static str) {
             let first_page = r.query.iter().any(|(k, v)| {
                 ((k == "page" || k == "pageNumber") && v == "1") || k == "owns_qname"
             });
-            (listing.contains(&r.path.as_str()) && first_page) || r.path == "/domain/zone"
+            let route53_first =
+                r.path == "/hostedzone" && !r.query.iter().any(|(k, _)| k == "marker");
+            (listing.contains(&r.path.as_str()) && first_page)
+                || r.path == "/domain/zone"
+                || route53_first
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
+    if kind == "route53" {
+        let markers = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/hostedzone" && r.query.iter().any(|(k, _)| k == "marker"))
+            .count();
+        assert_eq!(
+            markers, 2,
+            "route53: zone list not followed to its third page"
+        );
+    }
 }
 
 async fn rate_limits_are_waited_out(kind: &'static str) {
@@ -272,13 +309,26 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
         Outcome::Changed
     );
     let log = case.fake.requests();
-    assert_eq!(log[0].status, 429, "{kind}: {log:?}");
+    let throttling = if kind == "route53" { 400 } else { 429 };
+    assert_eq!(log[0].status, throttling, "{kind}: {log:?}");
     assert_eq!(
         (log[0].method.as_str(), &log[0].path),
         (log[1].method.as_str(), &log[1].path)
     );
     assert_eq!(case.values().len(), 1);
 
+    if kind == "route53" {
+        // No Retry-After: throttling that outlasts the retries is reported as such.
+        case.fake.fail_next((0..4).map(|_| case.throttled(1)));
+        let err = backend.read(OWNER).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rate limited (HTTP 400) after 4 attempt(s)"),
+            "{text}"
+        );
+        assert!(err.is_transient());
+        return;
+    }
     // A wait longer than the retry budget is not slept: it fails at once, saying how long.
     case.fake.fail_next([case.throttled(3600)]);
     let before = case.fake.requests().len();
@@ -489,7 +539,15 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     // ClouDNS raises a TTL to the next value it accepts (`accepted_ttl`).
     if !matches!(
         kind,
-        "hetzner" | "ovh" | "technitium" | "porkbun" | "infomaniak" | "cloudns" | "netcup"
+        "hetzner"
+            | "ovh"
+            | "technitium"
+            | "porkbun"
+            | "infomaniak"
+            | "cloudns"
+            | "netcup"
+            | "inwx"
+            | "route53"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -512,7 +570,12 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             case.fake
                 .fail_next((0..4).map(|_| Response::text(503, "busy")))
         }),
-        Box::new(|| case.fake.fail_next([case.throttled(3600)])),
+        Box::new(|| {
+            // Route 53 names no wait: throttled until the retries run out.
+            let times = if kind == "route53" { 4 } else { 1 };
+            case.fake
+                .fail_next((0..times).map(|_| case.throttled(3600)))
+        }),
         Box::new(|| {
             case.fake.fail_next([Response::json(
                 400,
@@ -554,6 +617,10 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             ovh_headers_carry_no_secret(&case, &request);
             continue;
         }
+        if kind == "route53" {
+            route53_headers_carry_no_secret(&case, &request);
+            continue;
+        }
         if kind == "netcup" {
             // In the JSON body: the password for `login` only, the session id after it.
             let [customer, key, password] = fakes::netcup::parts(&case.fake);
@@ -567,6 +634,18 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             assert_eq!(body["param"]["customernumber"], customer.as_str());
             if body["action"] != "login" {
                 assert!(body["param"].get("apipassword").is_none(), "{body}");
+            }
+            continue;
+        }
+        if kind == "inwx" {
+            // The password in `account.login`'s body only; the session in a cookie after it.
+            let password = token.split_once(':').map(|(_, p)| p).unwrap_or_default();
+            for (name, value) in &request.headers {
+                assert!(!value.contains(password), "{name}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            if body["method"] != "account.login" {
+                assert!(!body.to_string().contains(password), "{body}");
             }
             continue;
         }
@@ -615,6 +694,19 @@ fn ovh_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
         assert_eq!(header("x-ovh-consumer"), Some(ck.as_str()));
         assert!(header("x-ovh-signature").is_some_and(|s| s.starts_with("$1$")));
     }
+}
+
+/// Route 53: the access key id in the SigV4 `Authorization` header, the secret key nowhere.
+fn route53_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let [access, secret] = fakes::route53::parts(&case.fake);
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&secret), "secret access key in {name}");
+    }
+    let auth = request.auth.clone().unwrap_or_default();
+    assert!(
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access}/")),
+        "{auth}"
+    );
 }
 
 macro_rules! each_provider {
@@ -666,7 +758,9 @@ macro_rules! each_provider {
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Hosts of issue #16 (European and registrar DNS).
-each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup);
+each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup, inwx);
+// Cloud providers.
+each_provider!(route53);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
@@ -1059,4 +1153,128 @@ async fn netcup_logs_in_once_renews_an_expired_session_and_reports_the_zone_ttl(
     );
     assert_eq!(logins(&case), 2);
     assert!(case.values().is_empty());
+}
+
+// Provider quirks (issue #16): what an API says back is not trusted over what it lists.
+
+#[tokio::test]
+async fn cloudflare_upper_case_data_does_not_churn() {
+    let case = Case::start("cloudflare");
+    let backend = case.backend();
+    // Published in lower case; Cloudflare lists it in upper case, in separate fields.
+    case.fake.publish_other(OWNER, &ee(0x5a), 300);
+    let seen = backend.read(OWNER).await.unwrap();
+    assert_eq!(seen.records(), [ee(0x5a)]);
+    let posts = |case: &Case| {
+        let log = case.fake.requests();
+        log.iter().filter(|r| r.method == "POST").count()
+    };
+    // The same record is the same record: nothing is written.
+    assert_eq!(
+        backend.add(OWNER, &ee(0x5a), 300).await.unwrap(),
+        Outcome::Unchanged
+    );
+    assert_eq!(posts(&case), 0);
+    // A compare-and-swap against the upper-case view is not stale.
+    assert_eq!(
+        backend
+            .remove_if_unchanged(OWNER, &ee(0x5a), &seen)
+            .await
+            .unwrap(),
+        Outcome::Changed
+    );
+    assert!(case.values().is_empty());
+}
+
+#[tokio::test]
+async fn an_add_answered_with_another_record_id_keeps_the_contract() {
+    let case = Case::start("infomaniak");
+    fakes::infomaniak::answer_wrong_ids(&case.fake);
+    let backend = case.backend();
+    let publish_other = |record: &Tlsa| case.fake.publish_other(OWNER, record, 300);
+    let contract = Contract {
+        backend: backend.as_ref(),
+        owner: OWNER.to_string(),
+        publish_other: &publish_other,
+        ttl: 300,
+    };
+    contract.check().await;
+    // Removal went by the ids the list gave, not the ones the creates answered.
+    let deletes: Vec<String> = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        !deletes.is_empty() && deletes.iter().all(|p| !p.ends_with("/999999")),
+        "{deletes:?}"
+    );
+}
+
+#[tokio::test]
+async fn hetzner_zones_are_not_signed_and_the_backend_says_what_to_do() {
+    let case = Case::start("hetzner");
+    let backend = case.backend();
+    let dnssec = backend.dnssec();
+    assert!(!dnssec.signs);
+    assert!(
+        dnssec.how.contains("does not sign zones") && dnssec.how.contains("type = \"desec\""),
+        "{}",
+        dnssec.how
+    );
+    let warnings = case.settings(case.hosted()).check("hetzner").unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("[dns.hetzner]") && w.contains("DANE cannot work")),
+        "{warnings:?}"
+    );
+    // Every other backend names how DNSSEC is switched on there.
+    for kind in ["cloudflare", "desec", "gandi", "ovh", "technitium"] {
+        let case = Case::start(kind);
+        let dnssec = case.backend().dnssec();
+        assert!(dnssec.signs && !dnssec.how.is_empty(), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn inwx_pages_renews_its_session_and_refuses_a_second_factor() {
+    let case = Case::start("inwx");
+    let backend = case.backend();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 60).await.unwrap(),
+        Outcome::Changed
+    );
+    // INWX's smallest TTL is 300 s: a smaller one is raised, and the read says so.
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(300));
+    let bodies: Vec<serde_json::Value> = case
+        .fake
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+        .collect();
+    let pages: Vec<u64> = bodies
+        .iter()
+        .filter(|b| b["method"] == "nameserver.list")
+        .filter_map(|b| b["params"]["page"].as_u64())
+        .collect();
+    assert_eq!(pages, [1, 2, 3]);
+    let logins = bodies
+        .iter()
+        .filter(|b| b["method"] == "account.login")
+        .count();
+    assert_eq!(logins, 1);
+
+    // A user with a second factor cannot run unattended: refused, with what to do.
+    let case = Case::start("inwx");
+    fakes::inwx::two_factor(&case.fake);
+    let err = case.backend().read(OWNER).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("two-factor") && text.contains("User Management"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
 }

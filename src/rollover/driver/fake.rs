@@ -378,6 +378,15 @@ impl World for FakeWorld {
         Ok(())
     }
 
+    async fn recover_renewal(
+        &mut self,
+        _host: &str,
+        _record: &Tlsa,
+        _lock: &HostLock,
+    ) -> Result<String, FakeError> {
+        Ok("nothing to repair".into())
+    }
+
     async fn deploy(&mut self, _host: &str, record: &Tlsa) -> Result<(), FakeError> {
         self.enter(&format!("deploy {}", record.short())).await;
         if self.faults.deploy_fails {

@@ -9,7 +9,9 @@
 //! `.` as the apex's source), `…/post/2/zones/%7Bzone%7D/records` (answers the new record) and
 //! `…/delete/2/zones/%7Bzone%7D/records/%7Brecord%7D` (answers `true`).
 //!
-//! The fake serves at most 2 records a page. Infomaniak documents no rate-limit headers of its
+//! The fake serves at most 2 records a page. With [`answer_wrong_ids`] it answers a create with
+//! an id that is not the new record's, so a client that trusts the answer deletes nothing (or
+//! the wrong record) later. Infomaniak documents no rate-limit headers of its
 //! own; [`throttled`] is HTTP 429 with `Retry-After`.
 
 use serde_json::{Value, json};
@@ -21,6 +23,12 @@ const MAX_PER_PAGE: usize = 2;
 /// A fake with `zones`, its API under `/infomaniak` (`/infomaniak/2/zones/…`).
 pub fn start(zones: &[&str]) -> Fake {
     Fake::start("/infomaniak", zones, handle)
+}
+
+/// Makes the fake answer every create with a wrong record id.
+pub fn answer_wrong_ids(fake: &Fake) {
+    // invariant: no code panics while holding this lock.
+    fake.shared.actions.lock().expect("actions").wrong_ids = true;
 }
 
 /// Infomaniak's rate-limit answer.
@@ -169,7 +177,12 @@ fn create(shared: &Shared, name: &str, request: &Request) -> Response {
         rrset.ttl.get_or_insert(ttl);
         let stored = store::Record { id, value, ttl };
         rrset.records.push(stored.clone());
-        success(record_object(zone, &owner, &stored))
+        let mut answered = record_object(zone, &owner, &stored);
+        // invariant: no code panics while holding this lock.
+        if shared.actions.lock().expect("actions").wrong_ids {
+            answered["id"] = json!(999_999);
+        }
+        success(answered)
     })
 }
 

@@ -25,9 +25,12 @@ pub mod dnsimple;
 pub mod gandi;
 pub mod hetzner;
 pub mod infomaniak;
+pub mod inwx;
 pub mod netcup;
 pub mod ovh;
 pub mod porkbun;
+// Cloud providers.
+pub mod route53;
 mod server;
 mod store;
 pub mod technitium;
@@ -49,6 +52,9 @@ pub struct Shared {
     pub store: Mutex<Store>,
     pub token: String,
     hooks: Mutex<VecDeque<Hook>>,
+    /// Changes made right before the next write is applied (a writer between the client's read
+    /// and its write).
+    before: Mutex<VecDeque<Hook>>,
     /// Answers for writes that were applied (the change is made, the client hears a failure).
     lost: Mutex<VecDeque<Response>>,
     /// Asynchronous actions (Hetzner) by id.
@@ -61,6 +67,8 @@ pub struct Actions {
     pub statuses: Vec<String>,
     /// The next action ends in `error` instead of `success`.
     pub fail_next: bool,
+    /// Answers a create with an id that is not the new record's (Infomaniak's fake).
+    pub wrong_ids: bool,
 }
 
 impl Shared {
@@ -69,6 +77,7 @@ impl Shared {
             store: Mutex::new(Store::new(zones)),
             token,
             hooks: Mutex::new(VecDeque::new()),
+            before: Mutex::new(VecDeque::new()),
             lost: Mutex::new(VecDeque::new()),
             actions: Mutex::new(Actions::default()),
         })
@@ -85,6 +94,9 @@ impl Shared {
     pub fn write(&self, change: impl FnOnce(&mut Store) -> Response) -> Response {
         // invariant: no code panics while holding these locks.
         let mut store = self.store.lock().expect("fake store");
+        if let Some(hook) = self.before.lock().expect("fake hooks").pop_front() {
+            hook(&mut store);
+        }
         let response = change(&mut store);
         if !(200..300).contains(&response.status) || response.failed {
             return response;
@@ -174,6 +186,17 @@ impl Fake {
         // invariant: no test panics while holding the hooks lock.
         self.shared
             .hooks
+            .lock()
+            .expect("fake hooks")
+            .push_back(Box::new(change));
+    }
+
+    /// Makes `change` happen right before the next write reaches the zone state (another
+    /// writer between the client's read and its write).
+    pub fn before_next_write(&self, change: impl FnOnce(&mut Store) + Send + 'static) {
+        // invariant: no test panics while holding the hooks lock.
+        self.shared
+            .before
             .lock()
             .expect("fake hooks")
             .push_back(Box::new(change));

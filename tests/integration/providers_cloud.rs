@@ -1,0 +1,106 @@
+//! What only the cloud providers' backends do, against their fakes (`fakes/`): Route 53's
+//! atomic change batches and change status, its SigV4 signatures checked against AWS's
+//! published test vector. The shared suites (`providers.rs`) run against them too.
+
+use daneroll_providers::settings::{HostedSettings, ProviderSettings, build_backend_with};
+use daneroll_providers::{DnsBackend, Outcome, TlsaRrset};
+
+use crate::contract::{ee, ta};
+use crate::fakes::{self, Fake};
+use crate::providers::quick_retries;
+use crate::util::Dir;
+
+const ZONES: [&str; 3] = ["alpha.test", "example.com", "mail.example.com"];
+const OWNER: &str = "_25._tcp.mx.mail.example.com.";
+
+fn route53(fake: &Fake, dir: &Dir) -> Box<dyn DnsBackend> {
+    let settings = ProviderSettings::Route53(HostedSettings {
+        api_url: Some(fake.url()),
+        token_file: Some(fake.token_file(dir)),
+        token_env: None,
+        zone: None,
+    });
+    build_backend_with("route53", &settings, quick_retries()).unwrap()
+}
+
+/// The fake's SigV4 check is AWS's: it reproduces the "get-vanilla" vector of AWS's test suite.
+#[test]
+fn the_route53_fake_signs_like_aws() {
+    let string_to_sign = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nbb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63";
+    let signature = fakes::route53::signature_of(
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "20150830",
+        "us-east-1",
+        "service",
+        string_to_sign,
+    );
+    let hex: String = signature.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    );
+}
+
+#[tokio::test]
+async fn route53_replaces_the_set_in_one_batch_and_waits_for_insync() {
+    let (fake, dir) = (fakes::route53::start(&ZONES), Dir::new());
+    let backend = route53(&fake, &dir);
+    fake.publish_other(OWNER, &ta(9), 600);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    // One change batch (DELETE the set as read + CREATE it with ours), then GetChange polled
+    // past PENDING.
+    let log = fake.requests();
+    let posts: Vec<_> = log.iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(posts.len(), 1, "{log:?}");
+    assert!(
+        log.iter().any(|r| r.path.starts_with("/change/")),
+        "{log:?}"
+    );
+    assert_eq!(fakes::route53::polls(&fake), [2], "PENDING, then INSYNC");
+    // The existing set kept its TTL.
+    let rrset = backend.read(OWNER).await.unwrap();
+    assert_eq!(rrset.ttl(), Some(600));
+    assert!(rrset.same_records(&TlsaRrset::new(vec![ee(1), ta(9)], None)));
+}
+
+#[tokio::test]
+async fn route53_a_writer_between_our_read_and_write_is_not_overwritten() {
+    let (fake, dir) = (fakes::route53::start(&ZONES), Dir::new());
+    let backend = route53(&fake, &dir);
+    fake.publish_other(OWNER, &ta(9), 600);
+    let other = |byte| {
+        let value = fakes::canonical(&ta(byte));
+        move |store: &mut fakes::Store| store.add(OWNER, &value, 600)
+    };
+    // Someone adds a record after our read, before our batch arrives: our DELETE no longer
+    // matches, Route 53 refuses the whole batch, and we redo it on the set as it is now.
+    fake.before_next_write(other(7));
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    let mut values = fake.values(OWNER);
+    values.sort();
+    let mut expected = [ee(1), ta(7), ta(9)].map(|r| fakes::canonical(&r));
+    expected.sort();
+    assert_eq!(values, expected);
+    let refused = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.status == 400)
+        .count();
+    assert_eq!(refused, 1, "the first batch lost the race");
+
+    // A compare-and-swap that meets the same race changes nothing and reports a stale view.
+    let seen = backend.read(OWNER).await.unwrap();
+    fake.before_next_write(other(5));
+    let err = backend
+        .remove_if_unchanged(OWNER, &ee(1), &seen)
+        .await
+        .unwrap_err();
+    assert!(err.is_stale(), "{err}");
+    assert_eq!(fake.values(OWNER).len(), 4, "nothing removed");
+}
