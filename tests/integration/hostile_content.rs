@@ -554,7 +554,12 @@ fn the_engine_does_not_advance_on_a_ch_class_copy_of_the_next_record() {
     let mut said = String::new();
     while start.elapsed() < Duration::from_secs(20) {
         let run = setup.run(&["tick"]);
-        assert!(matches!(run.status, Some(0)), "tick: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            matches!(run.status, Some(0)),
+            "tick: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
         said.push_str(&run.stdout);
         assert_ne!(
             setup.stage(),
@@ -569,7 +574,9 @@ fn the_engine_does_not_advance_on_a_ch_class_copy_of_the_next_record() {
     let hostile = hz.hostile.addr.to_string();
     let status = setup.run(&["status"]);
     assert!(
-        status.stdout.contains(&format!("not yet on ns2.{label}.example ({hostile})")),
+        status
+            .stdout
+            .contains(&format!("not yet on ns2.{label}.example ({hostile})")),
         "{}",
         status.stdout
     );
