@@ -288,8 +288,9 @@ impl Propagation {
         }
     }
 
-    /// A TTL of the zone's infrastructure (SOA, NS, DNSKEY): counted only while no TLSA TTL has
-    /// been seen (a retire whose old RRset was never observed).
+    /// A TTL of the zone's infrastructure (SOA, NS, DNSKEY): a stand-in counted only while no
+    /// TLSA RRset TTL has been seen (a retire whose old RRset was never observed). It is a
+    /// guess, not an observation, so it gives way once a TLSA TTL is seen.
     pub fn note_zone_ttl(&mut self, ttl: u32) {
         self.zone_ttl = Some(self.zone_ttl.map_or(ttl, |t| t.max(ttl)));
     }
@@ -359,12 +360,6 @@ impl Propagation {
             TtlBound::raise(&mut bound, TtlBound::new(ttl, TtlKind::Zone, None));
         }
         bound.unwrap_or(TtlBound::new(0, TtlKind::Zone, None))
-    }
-
-    /// Freezes the zone fallback into the bound once a poll is done, so it cannot shrink when a
-    /// TLSA TTL shows up later.
-    pub fn settle(&mut self) {
-        self.bound = Some(self.bound());
     }
 
     /// The safety factor in force.

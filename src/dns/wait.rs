@@ -136,7 +136,6 @@ pub async fn wait_until_safe<T: Transport>(
                 observation.state(expected),
             );
         }
-        tracker.settle();
         let now = clock.now();
         let status = tracker.status(now);
         let bound = tracker.bound();

@@ -169,7 +169,7 @@ fn wait_exits_zero_after_the_safe_time_and_names_a_stopped_secondary_on_timeout(
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("(2 × "), "{}", run.stdout);
+    assert!(run.stdout.contains(": 2 × TTL 5 ("), "{}", run.stdout);
 
     let retired = record(0x77);
     lab.pause_secondary();
@@ -218,7 +218,8 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
     let current = record(0x88).to_string();
     let next = record(0x99).to_string();
 
-    // The name had no TLSA: the hold is the negative TTL (5 s in the lab), declared by add.
+    // The name had no TLSA: the wait rests on the validated negative TTL (5 s in the lab) that
+    // add saw before the change, and names the server that showed it.
     let run = daneroll_with(
         &config,
         &[
@@ -240,7 +241,12 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
         run.stdout
     );
     assert!(run.stdout.contains("caches expired at"), "{}", run.stdout);
-    assert!(run.stdout.contains("2 × negative TTL 5s"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("2 × TTL 5 (negative TTL of the validated SOA at ns"),
+        "{}",
+        run.stdout
+    );
 
     // Idempotent.
     let run = daneroll_with(&config, &["records", "add", host, &current, "--ttl", "5"]);
@@ -296,7 +302,8 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("2 × old RRset TTL 5s"),
+        run.stdout
+            .contains("2 × TTL 5 (the old RRset's TTL before the change)"),
         "{}",
         run.stdout
     );

@@ -316,7 +316,11 @@ fn tick_adopts_then_rollover_swaps_deploys_reloads_and_retires_after_the_swap() 
     run.expect_status(0);
     assert!(run.stdout.contains("remove _25._tcp."), "{}", run.stdout);
     assert!(run.stdout.contains("add    _25._tcp."), "{}", run.stdout);
-    assert!(run.stdout.contains("TLSA RRset TTL 5s"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(": 2 × TTL 5 (RRSIG original TTL at ns"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("swap: run /bin/sh"), "{}", run.stdout);
     assert!(
         run.stdout.contains("postfix/chain.pem, then run"),
