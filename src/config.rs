@@ -24,8 +24,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::config_engine::{
-    AcmeSource, CertSource, DEFAULT_LOCK_WAIT, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy,
-    DeployFiles, format_duration, parse_duration,
+    AcmeSource, CertSource, DEFAULT_LOCK_WAIT, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles,
+    format_duration, parse_duration,
 };
 use crate::config_engine::{RawDeploy, RawPolicy, RawSource};
 use crate::pki::keygen::KeyType;

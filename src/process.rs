@@ -56,13 +56,16 @@ impl ChildEnv {
     /// The secrets of `config`: every `token_env` of a `[dns.*]` section.
     pub fn of_config(config: &crate::config::Config) -> Self {
         use daneroll_providers::credential::TokenSource;
-        let names = config.dns.iter().filter_map(|(section, backend)| match backend {
-            crate::config::DnsBackend::Rest(settings) => match settings.token_source(section) {
-                Ok(TokenSource::Env(name)) => Some(name),
+        let names = config
+            .dns
+            .iter()
+            .filter_map(|(section, backend)| match backend {
+                crate::config::DnsBackend::Rest(settings) => match settings.token_source(section) {
+                    Ok(TokenSource::Env(name)) => Some(name),
+                    _ => None,
+                },
                 _ => None,
-            },
-            _ => None,
-        });
+            });
         Self::hiding(names)
     }
 
@@ -76,7 +79,10 @@ impl ChildEnv {
             .collect();
         std::env::vars_os()
             .filter(|(name, value)| {
-                !self.secret_names.iter().any(|secret| name == secret.as_str())
+                !self
+                    .secret_names
+                    .iter()
+                    .any(|secret| name == secret.as_str())
                     && !secret_values.contains(value)
             })
             .collect()
@@ -147,8 +153,14 @@ impl Run<'_> {
         // Drain both pipes on threads so a chatty command never blocks on a full pipe.
         let (sender, output) = mpsc::channel();
         for pipe in [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -258,14 +270,21 @@ mod tests {
         let error = sh(&script, Duration::from_millis(300), &ChildEnv::default()).unwrap_err();
         assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(30));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // The grandchild got the group's signal: gone (or a zombie of init) soon after.
         let gone = (0..100).any(|_| {
             std::thread::sleep(Duration::from_millis(20));
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             stat.is_empty() || stat.contains(") Z ")
         });
-        assert!(gone, "the background child of the timed-out command survived");
+        assert!(
+            gone,
+            "the background child of the timed-out command survived"
+        );
     }
 
     #[test]
@@ -281,16 +300,28 @@ mod tests {
 
     #[test]
     fn failures_carry_the_status_and_the_output_tail() {
-        let error = sh("echo boom >&2; exit 3", Duration::from_secs(30), &ChildEnv::default())
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("boom") && error.contains("exit status 3"), "{error}");
+        let error = sh(
+            "echo boom >&2; exit 3",
+            Duration::from_secs(30),
+            &ChildEnv::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("boom") && error.contains("exit status 3"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_daemon_holding_the_pipes_does_not_block_success() {
         let started = Instant::now();
-        sh("sleep 30 & exit 0", Duration::from_secs(60), &ChildEnv::default()).unwrap();
+        sh(
+            "sleep 30 & exit 0",
+            Duration::from_secs(60),
+            &ChildEnv::default(),
+        )
+        .unwrap();
         assert!(started.elapsed() < Duration::from_secs(20));
     }
 

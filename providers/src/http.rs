@@ -317,7 +317,10 @@ impl Api {
             // Never resend the credential elsewhere (module docs).
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
-        if let Some(proxy) = std::env::var(PROXY_ENV).ok().filter(|p| !p.trim().is_empty()) {
+        if let Some(proxy) = std::env::var(PROXY_ENV)
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+        {
             builder = builder.proxy(reqwest::Proxy::all(proxy.trim()).map_err(|e| {
                 ApiError::Unreachable {
                     provider,
@@ -332,19 +335,17 @@ impl Api {
                 }
             })?);
         }
-        let client = builder
-            .build()
-            .map_err(|e| ApiError::Unreachable {
-                provider,
-                at: Box::new(Target {
-                    server: base.to_string(),
-                    zone: String::new(),
-                    key: source.to_string(),
-                    action: String::new(),
-                }),
-                attempts: 0,
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+        let client = builder.build().map_err(|e| ApiError::Unreachable {
+            provider,
+            at: Box::new(Target {
+                server: base.to_string(),
+                zone: String::new(),
+                key: source.to_string(),
+                action: String::new(),
+            }),
+            attempts: 0,
+            reason: format!("cannot set up the HTTP client: {e}"),
+        })?;
         Ok(Self {
             provider,
             base: base.trim_end_matches('/').to_string(),

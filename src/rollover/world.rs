@@ -501,7 +501,14 @@ impl RealWorld {
                 .map_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT, |s| s.timeout()),
         };
         let staged_here = tokio::task::spawn_blocking(move || {
-            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record, &limits)?;
+            acme::renew(
+                &source,
+                custom.as_deref(),
+                &host,
+                &key.pem,
+                &record,
+                &limits,
+            )?;
             acme::stage_renewed(&store, &host, &source, &record)
         })
         .await
@@ -571,8 +578,10 @@ impl RealWorld {
         };
         let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
         let (program, args) = (PathBuf::from(program), args.to_vec());
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let child_env = self.child_env.clone();
         let result = tokio::task::spawn_blocking(move || {
             crate::process::Run {
@@ -597,7 +606,6 @@ impl RealWorld {
         }
     }
 }
-
 
 impl World for RealWorld {
     type Error = WorldError;

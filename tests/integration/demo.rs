@@ -70,6 +70,10 @@ fn demo_writes_into_a_fresh_private_directory() {
     assert!(dir.starts_with(tmp.path()), "{}", dir.display());
     assert_eq!(mode.unwrap(), 0o700, "{}", dir.display());
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
-    assert_ne!(name, format!("daneroll-demo-{}", child.id()), "a predictable name");
+    assert_ne!(
+        name,
+        format!("daneroll-demo-{}", child.id()),
+        "a predictable name"
+    );
     assert!(!dir.exists(), "the directory is removed at the end");
 }

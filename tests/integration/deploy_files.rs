@@ -38,11 +38,15 @@ fn a_crash_between_the_renames_is_repaired_and_postfix_presents_the_new_pair() {
 
     // Postfix reads the separate files.
     let mta_dir = Dir::new();
-    let postfix = Postfix::try_start_many(mta_dir.path(), HOST, &[(lab.mx.host_addr, chain)], false)
-        .unwrap_or_else(|e| panic!("postfix did not start: {e}"));
+    let postfix =
+        Postfix::try_start_many(mta_dir.path(), HOST, &[(lab.mx.host_addr, chain)], false)
+            .unwrap_or_else(|e| panic!("postfix did not start: {e}"));
     let master_cf = postfix.config_dir().join("master.cf");
     let text = std::fs::read_to_string(&master_cf).unwrap();
-    let chain_option = format!("-o smtpd_tls_chain_files={}", postfix.chain_file().display());
+    let chain_option = format!(
+        "-o smtpd_tls_chain_files={}",
+        postfix.chain_file().display()
+    );
     assert!(text.contains(&chain_option), "{text}");
     let text = text.replace(
         &chain_option,
@@ -100,11 +104,19 @@ fn a_crash_between_the_renames_is_repaired_and_postfix_presents_the_new_pair() {
             .output()
             .unwrap(),
     );
-    assert_eq!(run.status, None, "not killed:\n{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.status, None,
+        "not killed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
     assert!(run.stderr.contains("between_renames"), "{}", run.stderr);
     let new_key = record(&key_file);
     assert_ne!(new_key, first, "the key was renamed first");
-    assert_eq!(record(&cert_file), first, "the certificate was not renamed yet");
+    assert_eq!(
+        record(&cert_file),
+        first,
+        "the certificate was not renamed yet"
+    );
 
     // The next run repairs the pair before anything else, then finishes the rollover.
     let started = Instant::now();
@@ -120,7 +132,11 @@ fn a_crash_between_the_renames_is_repaired_and_postfix_presents_the_new_pair() {
         if setup.stage() == "ready" {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "{}", setup.history());
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{}",
+            setup.history()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 

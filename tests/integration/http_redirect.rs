@@ -51,7 +51,8 @@ async fn a_redirect_to_plain_http_never_receives_the_credential() {
     let token_file = dir.write("token", TOKEN);
     for kind in ["desec", "cloudflare", "hetzner", "powerdns"] {
         for status in [301, 302, 307, 308] {
-            let elsewhere = FakeServer::start("/api", |_| Response::json(200, serde_json::json!({})));
+            let elsewhere =
+                FakeServer::start("/api", |_| Response::json(200, serde_json::json!({})));
             let api = redirecting(status, &elsewhere);
             let url = format!("http://{}/api", api.addr());
             let backend = build_backend_with(
@@ -75,7 +76,11 @@ async fn a_redirect_to_plain_http_never_receives_the_credential() {
                 "{kind} {status}: the redirect target got {:?}",
                 elsewhere.log()
             );
-            assert_eq!(api.log().len(), 1, "{kind} {status}: a redirect is not retried");
+            assert_eq!(
+                api.log().len(),
+                1,
+                "{kind} {status}: a redirect is not retried"
+            );
         }
     }
 }

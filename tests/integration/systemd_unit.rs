@@ -88,7 +88,15 @@ impl Host {
     fn command(&self, program: &str, args: &[&str], contained: bool) -> Command {
         let mut command = if contained {
             let mut c = Command::new("unshare");
-            c.args(["-m", "--propagation", "private", "sh", "-c", &self.script, "sh"]);
+            c.args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &self.script,
+                "sh",
+            ]);
             c.arg(program);
             c
         } else {
@@ -263,9 +271,13 @@ config_dir = "{r}/etc/letsencrypt"
 
     // The namespace really is read-only where the unit says so.
     let probe = Run::from_output(
-        host.command("touch", &[host.etc("daneroll/probe").to_str().unwrap()], true)
-            .output()
-            .unwrap(),
+        host.command(
+            "touch",
+            &[host.etc("daneroll/probe").to_str().unwrap()],
+            true,
+        )
+        .output()
+        .unwrap(),
     );
     assert_ne!(probe.status, Some(0), "{}/etc is not read-only", r);
 

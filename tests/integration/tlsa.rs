@@ -653,7 +653,14 @@ fn a_certtool_ec_key_with_a_leading_zero_in_its_scalar_is_read() {
     let public = dir.join("public.pem");
     run_tool(
         "openssl",
-        &["pkey", "-in", key, "-pubout", "-out", public.to_str().unwrap()],
+        &[
+            "pkey",
+            "-in",
+            key,
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
     )
     .ok();
     let expected = exec(&["tlsa", public.to_str().unwrap()]);

@@ -163,7 +163,13 @@ fn starttls_resolves_through_the_configured_resolver() {
     );
     let out = Run::from_output(
         daneroll()
-            .args(["--config", config.to_str().unwrap(), "tlsa", "--starttls", MAIL])
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "tlsa",
+                "--starttls",
+                MAIL,
+            ])
             .output()
             .expect("run daneroll"),
     );

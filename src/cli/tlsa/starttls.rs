@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use super::{Settings, records_for};
+use crate::cli::records::Session;
 use crate::exit;
 use crate::output::write_stdout;
 use crate::pki::{Certificate, Item};
-use crate::cli::records::Session;
 use crate::probe::lookup::Dns;
 use crate::probe::{ProbeSettings, Prober, Target, Timeouts};
 

@@ -46,7 +46,11 @@ fn der_and_indented_keys_install_a_key_the_mta_can_read() {
         let installed = read_key(&key_file).unwrap().unwrap();
         assert_eq!(installed.record, key.record, "{}", source.display());
         let text = fs::read_to_string(&key_file).unwrap();
-        assert!(text.starts_with("-----BEGIN "), "{}: {text:?}", source.display());
+        assert!(
+            text.starts_with("-----BEGIN "),
+            "{}: {text:?}",
+            source.display()
+        );
         // OpenSSL (what Postfix and Exim link) reads it.
         let status = std::process::Command::new("openssl")
             .args(["pkey", "-noout", "-in"])
@@ -101,19 +105,32 @@ fn an_install_interrupted_between_the_renames_is_finished() {
     let chain = read_chain(&fixture("p256.cert.pem")).unwrap().unwrap();
     // What the crash leaves: both prepared, the key renamed, the certificate not.
     prepare(&key_file, &key.pem, 0o600).unwrap();
-    prepare(&cert_file, certificate_pem(&chain.leaf_der).as_bytes(), 0o644).unwrap();
+    prepare(
+        &cert_file,
+        certificate_pem(&chain.leaf_der).as_bytes(),
+        0o644,
+    )
+    .unwrap();
     commit(&key_file).unwrap();
     let mismatched = read_chain(&cert_file).unwrap().unwrap();
     assert_ne!(mismatched.leaf.record, key.record);
 
     assert!(finish_interrupted(&deploy).unwrap());
     let installed = read_chain(&cert_file).unwrap().unwrap();
-    assert_eq!(installed.leaf.record, read_key(&key_file).unwrap().unwrap().record);
+    assert_eq!(
+        installed.leaf.record,
+        read_key(&key_file).unwrap().unwrap().record
+    );
     assert!(!finish_interrupted(&deploy).unwrap());
 
     // A crash before the first rename: the old pair stays, the pending files go.
     prepare(&key_file, &old_key.pem, 0o600).unwrap();
-    prepare(&cert_file, certificate_pem(&old_chain.leaf_der).as_bytes(), 0o644).unwrap();
+    prepare(
+        &cert_file,
+        certificate_pem(&old_chain.leaf_der).as_bytes(),
+        0o644,
+    )
+    .unwrap();
     assert!(!finish_interrupted(&deploy).unwrap());
     assert!(!pending_path(&key_file).exists() && !pending_path(&cert_file).exists());
     assert_eq!(read_key(&key_file).unwrap().unwrap().record, key.record);
