@@ -93,6 +93,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // would let another user plant a symlink or a config.
     let private = tempfile::Builder::new()
         .prefix("daneroll-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .with_context(|| {
             format!(

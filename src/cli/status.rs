@@ -24,6 +24,7 @@ use crate::acme::status::{ClientStatus, DanerollView, shell};
 use crate::config::Config;
 use crate::exit;
 use crate::output::write_stdout;
+use crate::reports::status::{HostReports, Reports};
 use crate::rollover::Policy;
 use crate::rollover::input::{Next, Waiting};
 use crate::rollover::state::{Retry, Stage, StateName, ZoneCheck};
@@ -61,6 +62,9 @@ pub struct HostStatus {
     /// The host's ACME client and whether its key files agree (hosts with `type = …` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acme: Option<ClientStatus>,
+    /// The senders' TLS reports for the host (with `[reports] dir` configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reports: Option<HostReports>,
 }
 
 /// A key by its record, and how far it got.
@@ -78,6 +82,9 @@ pub struct KeyStatus {
     /// Servers that did not serve it at the last look.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// What set the wait: `2 × TTL 3600 (RRSIG original TTL at ns2.example. (…))`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
 }
 
 /// What happens next: an action due now, or a wait.
@@ -113,12 +120,14 @@ pub fn run(args: StatusArgs, config_flag: Option<&std::path::Path>) -> anyhow::R
         None => store.hosts().context("listing hosts")?,
     };
     let now = OffsetDateTime::now_utc();
+    let reports = Reports::read(&config, &state_dir, now);
     let mut statuses = Vec::new();
     for host in &hosts {
         match store.read_state(host)? {
             Some(saved) => {
                 let mut status = host_status(&saved, now, &config.policy);
                 status.acme = client_status(&config, explicit, &store, &saved);
+                status.reports = reports.as_ref().map(|r| r.host(host));
                 statuses.push(status);
             }
             None if args.host.is_some() => {
@@ -193,6 +202,7 @@ pub fn host_status(saved: &SavedState, now: OffsetDateTime, policy: &Policy) -> 
         since: Some(current.live_since),
         safe_at: None,
         missing: Vec::new(),
+        wait_reason: None,
     });
     let next_step = match rollover.plan(now, policy) {
         Next::Act(action) => NextStep {
@@ -218,6 +228,7 @@ pub fn host_status(saved: &SavedState, now: OffsetDateTime, policy: &Policy) -> 
         next_step,
         saved_at: saved.saved_at,
         acme: None,
+        reports: None,
     }
 }
 
@@ -228,6 +239,7 @@ fn next_status(stage: &Stage, policy: &Policy) -> Option<KeyStatus> {
         since,
         safe_at,
         missing: missing.to_vec(),
+        wait_reason: None,
     };
     Some(match stage {
         Stage::AwaitingPublication { incoming, .. } => key(
@@ -253,13 +265,16 @@ fn next_status(stage: &Stage, policy: &Policy) -> Option<KeyStatus> {
             incoming,
             propagated,
             ..
-        } => key(
-            &incoming.next.record,
-            "propagated",
-            Some(propagated.first_served_everywhere_at),
-            Some(propagated.safe_at(policy.safety_factor)),
-            &[],
-        ),
+        } => KeyStatus {
+            wait_reason: Some(propagated.wait_reason(policy.safety_factor)),
+            ..key(
+                &incoming.next.record,
+                "propagated",
+                Some(propagated.first_served_everywhere_at),
+                Some(propagated.safe_at(policy.safety_factor)),
+                &[],
+            )
+        },
         Stage::Ready { next, .. } | Stage::AwaitingSwap { next, .. } => key(
             &next.record,
             "safe",
@@ -316,6 +331,9 @@ pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
             ));
             if let Some(safe_at) = next.safe_at.filter(|_| next.status != "safe") {
                 out.push_str(&format!(", safe at {}", when(safe_at, now)));
+                if let Some(reason) = &next.wait_reason {
+                    out.push_str(&format!(": {reason}"));
+                }
             }
             if !next.missing.is_empty() {
                 out.push_str(&format!(", not yet on {}", next.missing.join(", ")));
@@ -345,6 +363,15 @@ pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
         }
         if let Some(acme) = &status.acme {
             render_client(&mut out, acme);
+        }
+        if let Some(reports) = &status.reports {
+            match &reports.latest {
+                Some(day) => out.push_str(&format!("  reports   {}\n", day.text())),
+                None => out.push_str("  reports   none for this host yet\n"),
+            }
+            for alert in &reports.alerts {
+                out.push_str(&format!("  ALERT     {alert}\n"));
+            }
         }
         match (&status.next_step.action, status.next_step.at) {
             (Some(action), _) => out.push_str(&format!("  next step {action} (due now)\n")),
@@ -444,6 +471,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::dns::safe_time::{TtlBound, TtlKind};
     use crate::rollover::Propagated;
     use crate::rollover::Rollover;
     use crate::rollover::state::{CurrentKey, Incoming, KeyOrigin, NextKey};
@@ -480,6 +508,13 @@ mod tests {
             propagated: Propagated {
                 first_served_everywhere_at: datetime!(2026-05-01 12:00 UTC),
                 resolver_ttl_bound: Duration::from_secs(300),
+                bound_set_by: Some(TtlBound::new(
+                    300,
+                    TtlKind::RrsigOriginal,
+                    Some("ns2.example.net. (192.0.2.2:53)".into()),
+                )),
+                confirmed_at: Some(NOW),
+                unconfirmed_at: None,
             },
         }
     }
@@ -504,12 +539,16 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("safe at 2026-05-01T12:10:00Z (in 5m)"),
+            text.contains(
+                "safe at 2026-05-01T12:10:00Z (in 5m): 2 × TTL 300 (RRSIG original TTL at \
+                 ns2.example.net. (192.0.2.2:53))"
+            ),
             "{text}"
         );
+        // Meanwhile a look every poll_interval: a server that stops serving restarts the clock.
         assert!(
             text.contains(
-                "waiting   resolver caches to expire, until 2026-05-01T12:10:00Z (in 5m)"
+                "waiting   resolver caches to expire, until 2026-05-01T12:06:00Z (in 1m)"
             ),
             "{text}"
         );
@@ -533,6 +572,10 @@ mod tests {
         assert_eq!(json["next"]["record"], rec(0xB).to_string());
         assert_eq!(json["next"]["safe_at"], "2026-05-01T12:10:00Z");
         assert_eq!(json["next_step"]["waiting_for"], "cache_expiry");
+        assert_eq!(
+            json["next"]["wait_reason"],
+            "2 × TTL 300 (RRSIG original TTL at ns2.example.net. (192.0.2.2:53))"
+        );
     }
 
     #[test]

@@ -263,6 +263,9 @@ fn tcp_reason(error: &NetError, timeout: Duration) -> String {
         NetError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
             "the server closed the connection without answering".into()
         }
+        NetError::Io(io) if io.kind() == io::ErrorKind::ConnectionReset => {
+            "the server reset the connection".into()
+        }
         other => other.to_string(),
     }
 }

@@ -9,11 +9,13 @@
 //! - [`schema`]: one report's JSON (RFC 8460 §4.4), tolerant of the large reporters' variants;
 //! - [`ingest`]: JSON, gzip, mail messages, maildir, mbox; malformed counted, duplicates once;
 //! - [`summary`]: per domain, MX host and policy, by result type, reporter and day;
-//! - [`align`]: phases of the rollover history, the last rollover, the engine's alert.
+//! - [`align`]: phases of the rollover history, the last rollover, the engine's alert;
+//! - [`status`]: the latest report day per host, for `status` and `tick`.
 
 pub mod align;
 pub mod ingest;
 pub mod schema;
+pub mod status;
 pub mod summary;
 
 #[cfg(test)]

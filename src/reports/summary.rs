@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::ingest::Sourced;
 use super::schema::{PolicyResult, Report};
@@ -45,8 +45,8 @@ pub struct Row {
     pub failures: BTreeMap<String, u64>,
     /// By `organization-name`.
     pub reporters: BTreeMap<String, Counts>,
-    /// By the UTC day each report window starts.
-    pub days: BTreeMap<Date, Counts>,
+    /// By the UTC day each report window starts (`2026-11-30`).
+    pub days: BTreeMap<String, Counts>,
 }
 
 /// One reported failure, for lining up with the rollover history.
@@ -152,7 +152,10 @@ impl Summary {
             .entry(report.organization.clone())
             .or_default()
             .add(counts);
-        row.days.entry(report.start.date()).or_default().add(counts);
+        row.days
+            .entry(report.start.date().to_string())
+            .or_default()
+            .add(counts);
         let detailed: u64 = policy.failures.iter().map(|f| f.count).sum();
         let mut add_failure = |result_type: &str, count: u64, mx_host: Option<String>| {
             *row.failures.entry(result_type.to_string()).or_default() += count;

@@ -28,7 +28,7 @@ use super::input::{
 };
 use super::machine::{MachineError, Step};
 use super::policy::Policy;
-use super::state::{Rollover, Stage, StateName, Trigger};
+use super::state::{Renewal, Rollover, Stage, StateName, Trigger};
 use super::store::{HostLock, LockWait, Store, StoreError};
 
 /// Everything external a rollover needs, for one host (or one group of hosts sharing a key).
@@ -86,6 +86,16 @@ pub trait World {
         host: &str,
         record: &Tlsa,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// After a crash during [`World::request_certificate`] (the run that started it died):
+    /// inspects and repairs what the swap command or ACME client left (a key backup, a
+    /// certificate obtained but not staged) under the host's `lock`; says what it found.
+    fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> impl Future<Output = Result<String, Self::Error>> + Send;
 
     /// Installs the staged certificate whose key matches `record`, atomically, and reloads the
     /// MTA. Must refuse a staged certificate with another key.
@@ -256,6 +266,7 @@ impl<'a, W: World> Driver<'a, W> {
         let lock = self.store.lock(host, self.wait)?;
         let give_up_at = later(self.world.now(), self.foreground_limit);
         let mut run = self.resume(lock)?;
+        self.recover_renewal(&mut run).await?;
         let mut step = self.inspect(&mut run).await?;
         let input = match (command, run.rollover.interrupted_request()) {
             (Command::RolloverOrFinish(_), Some(request)) => {
@@ -342,6 +353,7 @@ impl<'a, W: World> Driver<'a, W> {
         run.lock.release()?;
         self.world.sleep_until(wait.until).await;
         self.relock(run)?;
+        self.recover_renewal(run).await?;
         self.inspect(run).await?;
         if let Some(step) = self.feed_pending(run)? {
             return Ok(step);
@@ -437,18 +449,90 @@ impl<'a, W: World> Driver<'a, W> {
         })
     }
 
+    /// A certificate request saved in the state whose runner died (its renewal lock is free):
+    /// let the world repair the client's files, then forget the request. One still running
+    /// elsewhere is left alone (the plan waits for it).
+    async fn recover_renewal(&mut self, run: &mut Run) -> Result<(), DriverError> {
+        let Some(renewal) = run.rollover.renewing.clone() else {
+            return Ok(());
+        };
+        let host = run.rollover.host.clone();
+        let free = match self.store.renewal_lock(&host) {
+            Ok(free) => free,
+            Err(StoreError::Busy { .. }) => return Ok(()),
+            Err(other) => return Err(other.into()),
+        };
+        let found = self
+            .world
+            .recover_renewal(&host, &renewal.record, &run.lock)
+            .await
+            .unwrap_or_else(|e| format!("the client's files could not be repaired: {e}"));
+        drop(free);
+        run.rollover.renewing = None;
+        self.store
+            .save(&run.lock, &run.rollover, self.world.now())?;
+        self.log(
+            run,
+            Event::Error {
+                error: format!(
+                    "the certificate request for {} started at {} by process {} did not finish \
+                     (the process died): {found}",
+                    renewal.record.short(),
+                    renewal.since,
+                    renewal.pid
+                ),
+            },
+        )
+    }
+
     /// Runs the certificate request without the lock, then re-reads everything: a hook may
     /// have advanced the host meanwhile, in which case this outcome is stale and dropped.
+    ///
+    /// One request at a time (issue #13 item 7): the request is saved in the state before the
+    /// lock is released, and this process holds the host's renewal lock until it is over, so a
+    /// concurrent `tick` or hook waits instead of starting a second order.
     async fn request_certificate(
         &mut self,
         run: &mut Run,
         record: Tlsa,
     ) -> Result<Step, DriverError> {
-        let before = run.rollover.clone();
-        run.lock.release()?;
         let host = run.rollover.host.clone();
+        let now = self.world.now();
+        let renewal_lock = match self.store.renewal_lock(&host) {
+            Ok(lock) => lock,
+            Err(StoreError::Busy { .. }) => {
+                return Ok(Step {
+                    notices: Vec::new(),
+                    next: Next::TooEarly(TooEarly {
+                        until: later(now, self.policy.poll_interval),
+                        waiting_for: Waiting::Certificate,
+                    }),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        };
+        run.rollover.renewing = Some(Renewal {
+            record: record.clone(),
+            since: now,
+            pid: std::process::id(),
+        });
+        self.store.save(&run.lock, &run.rollover, now)?;
+        let mut before = run.rollover.clone();
+        before.renewing = None;
+        run.lock.release()?;
         let result = self.world.request_certificate(&host, &record).await;
         self.relock(run)?;
+        if run
+            .rollover
+            .renewing
+            .as_ref()
+            .is_some_and(|r| r.pid == std::process::id())
+        {
+            run.rollover.renewing = None;
+            self.store
+                .save(&run.lock, &run.rollover, self.world.now())?;
+        }
+        drop(renewal_lock);
         let input = match result {
             Ok(()) => Input::CertificateRequested { record },
             Err(error) => Input::Failed {

@@ -367,6 +367,18 @@ pub struct UnconfirmedMiss {
     pub missing: Vec<super::input::Missing>,
 }
 
+/// A certificate request (swap command or ACME client) running without the host's lock. Saved
+/// before the lock is released, so a concurrent `tick` or hook never starts a second order (nor
+/// overwrites the client's key backup); the runner also holds the host's renewal lock, so a run
+/// that finds this set and the renewal lock free knows the runner died and recovers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renewal {
+    pub record: Tlsa,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    pub pid: u32,
+}
+
 /// A rollover the operator asked for (`daneroll rollover`), kept until the host is back in the
 /// steady state after its swap: a re-run after a crash finishes it instead of starting another
 /// key change (with an ACME source, another certificate order).
@@ -395,6 +407,9 @@ pub struct Rollover {
     /// The operator's rollover in progress, until the steady state after its swap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<RolloverRequest>,
+    /// A certificate request running now (or interrupted by a crash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewing: Option<Renewal>,
     /// In `ready`: the last recheck's unproven misses, to compare with the next look.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unconfirmed: Option<UnconfirmedMiss>,
@@ -410,6 +425,7 @@ impl Rollover {
             retry: None,
             same_key_renewal: false,
             requested: None,
+            renewing: None,
             unconfirmed: None,
         }
     }

@@ -12,9 +12,11 @@
 //! crash the driver must survive.
 
 mod acme;
+mod command;
 mod files;
 mod install;
 mod live;
+mod renewal;
 
 pub use acme::REQUESTING_ENV;
 
@@ -38,6 +40,7 @@ use crate::dns::net::HickoryTransport;
 use crate::dns::observation::{Answer, Expected, ServerVerdict};
 use crate::dns::observer::Observer;
 use crate::dns::preflight::Preflight;
+use crate::dns::safe_time::{TtlBound, TtlKind};
 use crate::dns::trust_anchor::TrustAnchors;
 use crate::output::write_line;
 use crate::pki::keygen::generate_key;
@@ -82,20 +85,6 @@ pub struct DnsContext {
     pub transport: Arc<HickoryTransport>,
     pub resolver: SocketAddr,
     pub anchors: Arc<TrustAnchors>,
-}
-
-/// The TTLs a look found: the largest served TLSA RRset TTL and negative TTL (RFC 2308 §5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ttls {
-    pub rrset: u32,
-    pub negative: u32,
-}
-
-impl Ttls {
-    /// The longest a resolver may hold an answer without a new record.
-    pub fn bound(self) -> Duration {
-        Duration::from_secs(u64::from(self.rrset.max(self.negative)))
-    }
 }
 
 /// A record `observation`'s server did not serve, with whether its absence is proven.
@@ -365,10 +354,18 @@ impl RealWorld {
         Ok(verdict)
     }
 
-    /// One look at every authoritative server for `records` (read-only).
-    pub async fn look(&self, records: &[Tlsa]) -> Result<(PropagationReport, Ttls), WorldError> {
+    /// One look at every authoritative server for `records` (read-only). The TTL bound follows
+    /// the one safe-time rule (`dns::safe_time`): only validated answers count, the larger of the
+    /// served TTL and the RRSIG's original TTL, the negative TTL of the validated SOA; the
+    /// report names what set it. The machine keeps the largest bound across looks.
+    pub async fn look(
+        &self,
+        records: &[Tlsa],
+    ) -> Result<(PropagationReport, TtlBound), WorldError> {
         let mut missing = Vec::new();
-        let mut ttls = Ttls::default();
+        let mut bound: Option<TtlBound> = None;
+        let mut rrset_ttl_seen = false;
+        let mut zone_ttl = 0;
         let mut first_served = OffsetDateTime::UNIX_EPOCH;
         for owner in self.owners() {
             let mut walker = ChainWalker::new(
@@ -392,14 +389,13 @@ impl RealWorld {
                     observer.zone_status()
                 )));
             }
+            zone_ttl = zone_ttl.max(observer.zone_ttl());
             let observations = observer.poll(&SystemClock).await;
             for observation in &observations {
-                if let Answer::Served(served) = &observation.answer {
-                    ttls.rrset = ttls.rrset.max(served.rrset_ttl.unwrap_or(0));
-                    ttls.negative = ttls.negative.max(served.negative_ttl.unwrap_or(0));
-                }
-                if let Some(soa) = observation.soa {
-                    ttls.negative = ttls.negative.max(soa.negative_ttl);
+                if let Some(evidence) = observation.ttl_evidence() {
+                    rrset_ttl_seen |=
+                        evidence.served.is_some() || evidence.rrsig_original.is_some();
+                    TtlBound::raise_from(&mut bound, &observation.server.to_string(), evidence);
                 }
                 let at = OffsetDateTime::from(observation.at);
                 first_served = first_served.max(at);
@@ -420,15 +416,16 @@ impl RealWorld {
                 }
             }
         }
+        if !rrset_ttl_seen {
+            TtlBound::raise(&mut bound, TtlBound::new(zone_ttl, TtlKind::Zone, None));
+        }
+        let bound = bound.unwrap_or(TtlBound::new(0, TtlKind::Zone, None));
         let report = if missing.is_empty() {
-            PropagationReport::Everywhere(Propagated {
-                first_served_everywhere_at: first_served,
-                resolver_ttl_bound: ttls.bound(),
-            })
+            PropagationReport::Everywhere(Propagated::new(first_served, bound.clone()))
         } else {
             PropagationReport::Incomplete { missing }
         };
-        Ok((report, ttls))
+        Ok((report, bound))
     }
 
     /// The certificates on disk (read-only).
@@ -560,50 +557,6 @@ impl RealWorld {
             host: self.host.name.clone(),
             problem: format!("no private key for {} found", record.short()),
         })
-    }
-
-    /// Runs one of the operator's commands (see [`crate::process`]): at most `timeout`, its
-    /// process group stopped after that, secrets kept out of its environment; its output goes
-    /// to our stderr (stdout is the operator's display).
-    async fn run_command(
-        &self,
-        argv: &[String],
-        env: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<(), WorldError> {
-        let shown = argv.join(" ");
-        let error = |problem: String| WorldError::Command {
-            command: shown.clone(),
-            problem,
-        };
-        let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
-        let (program, args) = (PathBuf::from(program), args.to_vec());
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        let child_env = self.child_env.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            crate::process::Run {
-                program: &program,
-                args: &args,
-                env: &env,
-                child_env: &child_env,
-                timeout,
-            }
-            .run()
-        })
-        .await
-        .map_err(|e| error(format!("could not be waited for: {e}")))?;
-        match result {
-            Ok(output) => {
-                if !output.trim().is_empty() {
-                    eprint!("{output}");
-                }
-                Ok(())
-            }
-            Err(e) => Err(error(format!("failed: {e}"))),
-        }
     }
 }
 
@@ -739,6 +692,18 @@ impl World for RealWorld {
         self.run_command(&command, &env, timeout).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
+    }
+
+    async fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> Result<String, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(source) => renewal::recover(&self.store, lock, host, source, record),
+            None => Ok("the certificate files are read again".into()),
+        }
     }
 
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {

@@ -119,14 +119,17 @@ pub fn review(gathered: Gathered, cx: &Context<'_>) -> (StsReport, TlsRptReport,
     } else {
         Status::Warning
     };
+    // A fact MTA-STS or TLS-RPT could not obtain does not make a DANE verdict UNKNOWN either.
+    let unknown = if cx.require {
+        Status::Unknown
+    } else {
+        Status::Warning
+    };
     let mut sts = StsReport::default();
     let owner = format!("_mta-sts.{domain}");
     let record = match &gathered.sts_txt {
         Err(error) => {
-            add(
-                Status::Unknown,
-                format!("{owner}: TXT lookup failed: {error}"),
-            );
+            add(unknown, format!("{owner}: TXT lookup failed: {error}"));
             None
         }
         Ok(answer) if answer.is_servfail() => {
@@ -160,7 +163,7 @@ pub fn review(gathered: Gathered, cx: &Context<'_>) -> (StsReport, TlsRptReport,
     if let Some(record) = &record {
         match (&gathered.fetched, cx.trust) {
             (_, Err(why)) => add(
-                Status::Unknown,
+                unknown,
                 format!("{domain}: cannot check the MTA-STS policy: {why}"),
             ),
             (None, Ok(_)) => {}
@@ -191,10 +194,7 @@ pub fn review(gathered: Gathered, cx: &Context<'_>) -> (StsReport, TlsRptReport,
     let mut tlsrpt = TlsRptReport::default();
     let owner = format!("_smtp._tls.{domain}");
     match &gathered.tlsrpt_txt {
-        Err(error) => add(
-            Status::Unknown,
-            format!("{owner}: TXT lookup failed: {error}"),
-        ),
+        Err(error) => add(unknown, format!("{owner}: TXT lookup failed: {error}")),
         Ok(answer) => match records::tlsrpt_record(&answer.records) {
             Txt::Valid(record) => {
                 add(
@@ -323,5 +323,92 @@ fn policy_findings(
                 ),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txt(records: &[&str]) -> Result<Answer<String>, LookupError> {
+        Ok(Answer {
+            rcode: "No Error".into(),
+            authenticated: true,
+            records: records.iter().map(|s| s.to_string()).collect(),
+            canonical: None,
+        })
+    }
+
+    fn cx<'a>(mx: &'a [String], dane: bool, require: bool) -> Context<'a> {
+        Context {
+            domain: "example.com",
+            mx_hosts: mx,
+            dane,
+            chains: Vec::new(),
+            trust: Err("no roots in this test"),
+            memory: None,
+            require,
+        }
+    }
+
+    fn worst(findings: &[Finding]) -> Status {
+        findings
+            .iter()
+            .map(|f| f.status)
+            .max()
+            .unwrap_or(Status::Ok)
+    }
+
+    #[test]
+    fn a_dane_domain_without_tls_rpt_is_warned_what_it_loses() {
+        let mx = vec!["mx.example.com".to_string()];
+        let gathered = Gathered {
+            sts_txt: txt(&[]),
+            tlsrpt_txt: txt(&["v=spf1 -all"]),
+            fetched: None,
+        };
+        let (sts, tlsrpt, findings) = review(gathered, &cx(&mx, true, false));
+        assert!(sts.record.is_none() && tlsrpt.record.is_none());
+        assert_eq!(worst(&findings), Status::Warning);
+        assert!(findings.iter().any(|f| {
+            f.status == Status::Warning
+                && f.message
+                    .starts_with("example.com: no TLS-RPT record (_smtp._tls.example.com TXT")
+                && f.message.contains("cannot tell you")
+        }));
+        // Not a DANE domain and no MTA-STS: nothing to report to, no warning.
+        let gathered = Gathered {
+            sts_txt: txt(&[]),
+            tlsrpt_txt: txt(&[]),
+            fetched: None,
+        };
+        let (_, _, findings) = review(gathered, &cx(&mx, false, false));
+        assert_eq!(worst(&findings), Status::Ok);
+    }
+
+    #[test]
+    fn mta_sts_problems_are_critical_only_when_required() {
+        let mx = vec!["mx.example.com".to_string()];
+        let gathered = || Gathered {
+            sts_txt: txt(&["v=STSv1; id=1", "v=STSv1; id=2"]),
+            tlsrpt_txt: txt(&["v=TLSRPTv1; rua=mailto:r@example.com"]),
+            fetched: None,
+        };
+        let (_, tlsrpt, findings) = review(gathered(), &cx(&mx, true, false));
+        assert_eq!(tlsrpt.record.unwrap().rua, ["mailto:r@example.com"]);
+        assert_eq!(worst(&findings), Status::Warning);
+        let (_, _, findings) = review(gathered(), &cx(&mx, true, true));
+        assert_eq!(worst(&findings), Status::Critical);
+        // No policy at all: fine for DANE, CRITICAL when required.
+        let none = || Gathered {
+            sts_txt: txt(&[]),
+            tlsrpt_txt: txt(&["v=TLSRPTv1; rua=mailto:r@example.com"]),
+            fetched: None,
+        };
+        assert_eq!(worst(&review(none(), &cx(&mx, true, false)).2), Status::Ok);
+        assert_eq!(
+            worst(&review(none(), &cx(&mx, true, true)).2),
+            Status::Critical
+        );
     }
 }

@@ -107,7 +107,8 @@ pub fn tlsrpt_record(texts: &[String]) -> Txt<TlsRptRecord> {
         .iter()
         .filter(|u| {
             let lower = u.to_ascii_lowercase();
-            !(lower.starts_with("mailto:") && u.contains('@')) && !lower.starts_with("https://")
+            let mailto = lower.starts_with("mailto:") && u.contains('@');
+            !(mailto || lower.starts_with("https://"))
         })
         .collect();
     if rua.is_empty() || !bad.is_empty() {

@@ -76,7 +76,7 @@ pub fn hostile_zone(lab: &Lab, label: &str, x: u8, record: &Tlsa) -> HostileZone
             listen: vec![bind],
             ns: vec![NsHost::new("ns1", &[bind]), NsHost::new("ns2", &[proxy])],
             records: format!("mail A {}\n{owner} TLSA {record}\n", lab.addr(x, 25)),
-            tlsa_updates: false,
+            tlsa_updates: true,
         })
         .unwrap_or_else(|e| panic!("zone {name}: {e}"));
     HostileZone {
@@ -300,4 +300,78 @@ fn pass_through_proxy_is_a_server_like_any_other() {
         assert!(matches!(outcome, WaitOutcome::Safe { .. }), "{outcome:?}");
     });
     assert!(hz.hostile.seen(Proto::Udp) > 0);
+}
+
+#[test]
+fn the_engine_does_not_advance_while_one_server_truncates_and_refuses_tcp() {
+    use crate::rollover::{Backend, Mta, Setup};
+    use crate::util::Dir;
+
+    let lab = Lab::shared();
+    let hz = hostile_zone(lab, "hostile-engine", 46, &record(0xa6));
+    let host = "mail.hostile-engine.example";
+    let dir = Dir::new();
+    let mta = Mta::files(&dir, host);
+    let backend = Backend {
+        name: "lab",
+        table: format!(
+            "type = \"rfc2136\"\ntsig_key_file = \"{}\"\n",
+            lab.keys.mx.bind_file.display()
+        ),
+    };
+    let setup = Setup::configure(lab, dir, host, mta, &backend);
+    let zone = hz.zone.lab_zone(lab.addr(46, 25));
+    lab.nsupdate(
+        &lab.keys.mx,
+        &zone,
+        &format!(
+            "update add {} 5 TLSA 3 1 1 {}",
+            setup.owner(),
+            setup.deployed()
+        ),
+    )
+    .unwrap();
+    setup.tick_until_ready();
+
+    hz.hostile
+        .set(Rules::new(Tamper::TruncateUdp, Tamper::Reset).only(RecordType::TLSA));
+    let (mut child, seen) =
+        crate::util::spawn_lines(&mut setup.daneroll(&["rollover", "--host", &setup.host]));
+    // The rollover swaps to the next key published before the tampering began (both servers
+    // served it), then publishes a new next key: BIND serves it at once, the hostile server
+    // never does. Read (bounded) until 15 s after that publication: the safe time of an
+    // honest zone (TTL 5 s, factor 2) has passed by then.
+    let mut output = String::new();
+    let mut published: Option<String> = None;
+    let mut until = std::time::Instant::now() + Duration::from_secs(60);
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        let Ok(line) = seen.recv_timeout(left) else {
+            break;
+        };
+        if published.is_none() && line.starts_with("published ") {
+            published = line.split_whitespace().last().map(str::to_string);
+            until = std::time::Instant::now() + Duration::from_secs(15);
+        }
+        output.push_str(&line);
+        output.push('\n');
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let published = published.unwrap_or_else(|| panic!("no next key published:\n{output}"));
+    let hostile = hz.hostile.addr.to_string();
+    assert!(
+        output
+            .lines()
+            .any(|l| l.contains(&hostile) && l.contains("TCP") && l.contains("no answer")),
+        "the engine must name {hostile} and TCP:\n{output}"
+    );
+    // The key published while the hostile server refused is not counted as safe: the engine
+    // is still waiting, the host is not back to ready.
+    assert_ne!(setup.stage(), "ready", "{output}");
+    assert_ne!(setup.deployed(), published, "{output}");
+    let last = output.lines().last().unwrap_or_default();
+    assert!(
+        last.trim_start().starts_with("waiting") || last.contains(&hostile),
+        "{output}"
+    );
 }

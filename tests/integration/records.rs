@@ -265,6 +265,12 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
     )
     .unwrap();
     daneroll_with(&config, &["records", "add", host, &next, "--ttl", "5"]).ok();
+    // Nothing listens on the host's port 25 in this test: what it presents cannot be verified,
+    // so the removal is refused without --force (issue #13 item 5).
+    let run = daneroll_with(&config, &["records", "remove", host, &current]);
+    run.expect_status(1);
+    assert!(run.stderr.contains("could not be probed"), "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
     let run = daneroll_with(
         &config,
         &[
@@ -272,6 +278,7 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
             "remove",
             host,
             &current,
+            "--force",
             "--wait",
             "--timeout",
             "60s",

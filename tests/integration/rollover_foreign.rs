@@ -100,6 +100,13 @@ fn a_reload_that_makes_postfix_present_a_foreign_key_publishes_nothing_and_alert
         "{}",
         status.stdout
     );
+    assert!(
+        status
+            .stdout
+            .contains(&format!("[{}]:25", lab.mx.host_addr)),
+        "{}",
+        status.stdout
+    );
 
     // The operator puts Postfix back on the deployed files: the swap completes, the old record
     // goes, and the foreign key was never published.

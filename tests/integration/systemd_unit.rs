@@ -69,7 +69,9 @@ fn namespace_script(root: &Path, mounts: &Mounts) -> String {
     }
     for path in &mounts.read_write {
         if let Some(path) = mapped(path).filter(|p| Path::new(p).is_dir()) {
-            script.push_str(&format!("mount --bind '{path}' '{path}'\n"));
+            script.push_str(&format!(
+                "mount --bind '{path}' '{path}'\nmount -o remount,bind,rw '{path}'\n"
+            ));
         }
     }
     script.push_str("exec \"$@\"\n");
@@ -115,6 +117,14 @@ impl Host {
 
     fn etc(&self, path: &str) -> PathBuf {
         self.root.join("etc").join(path)
+    }
+
+    fn history(&self) -> String {
+        let path = self.root.join(format!(
+            "var/lib/daneroll/hosts/{}/history.jsonl",
+            self.name
+        ));
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     fn stage(&self) -> String {
@@ -289,7 +299,15 @@ config_dir = "{r}/etc/letsencrypt"
             "not ready: {}",
             host.stage()
         );
-        host.daneroll(&["tick", "--quiet"]).expect_status(0);
+        let tick = host.daneroll(&["tick", "--quiet"]);
+        assert_eq!(
+            tick.status,
+            Some(0),
+            "{}\n{}\n{}",
+            tick.stdout,
+            tick.stderr,
+            host.history()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     // The rotation: certbot's key injection into /etc/letsencrypt and the deploy into

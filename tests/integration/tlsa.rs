@@ -643,7 +643,14 @@ fn a_certtool_ec_key_with_a_leading_zero_in_its_scalar_is_read() {
             ],
         )
         .ok();
-        let parsed = run_tool("openssl", &["asn1parse", "-in", key]);
+        // certtool writes text before the PEM block; asn1parse wants the block alone.
+        let text = std::fs::read_to_string(key).unwrap_or_default();
+        let block = text.find("-----BEGIN").map_or("", |at| &text[at..]);
+        let block_file = dir.write("block.pem", block);
+        let parsed = run_tool(
+            "openssl",
+            &["asn1parse", "-in", block_file.to_str().unwrap()],
+        );
         parsed
             .stdout
             .lines()

@@ -16,8 +16,8 @@ use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, TlsaRrset};
 use super::wait::wait_and_report;
 use super::{Refusal, Resolved, Session, Target, parse_duration, parse_record, survey};
 use crate::dns::clock::Clock;
-use crate::dns::observation::{Answer, Expected};
-use crate::dns::safe_time::OldAnswer;
+use crate::dns::observation::Expected;
+use crate::dns::safe_time::{TtlBound, TtlKind};
 use crate::dns::wait::WaitSettings;
 use crate::exit;
 use crate::output::write_line;
@@ -53,11 +53,14 @@ pub struct RemoveArgs {
     pub target: Target,
     /// The record, e.g. "3 1 1 0A1B…".
     pub record: String,
-    /// Allow removing the last TLSA record at the name (DANE for the host then stops).
+    /// Allow leaving no usable record at the name: none at all, or only usage 0/1 records,
+    /// which SMTP ignores (RFC 7672 §3.1.3). DANE for the host then stops.
     #[arg(long)]
     pub allow_empty: bool,
-    /// Remove even if an address of the host presents a certificate that only this record
-    /// matches (by default every address is probed first and the removal refused then).
+    /// Remove even the engine's current or next key, even if an address of the host presents
+    /// a certificate that only this record matches or cannot be probed (by default the host's
+    /// lock is taken, the engine's state read, every address probed, and the removal refused
+    /// then).
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
@@ -130,17 +133,14 @@ pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<Ex
         Ok(rrset) => rrset,
         Err(error) => return Ok(Refusal::failed(error).exit()),
     };
-    // What resolvers may hold now: the RRset as it is, or (none yet) the negative answer.
-    let negative_ttl = observer
-        .poll(&p.session.clock as &dyn Clock)
-        .await
-        .iter()
-        .filter_map(|o| match (&o.answer, o.soa) {
-            (Answer::Served(served), soa) => served.negative_ttl.or(soa.map(|s| s.negative_ttl)),
-            (_, soa) => soa.map(|s| s.negative_ttl),
-        })
-        .max();
-    let old = old_answer(&before, negative_ttl);
+    // What resolvers may hold now: the RRset as it is, or (none yet) the negative answer, as
+    // validated answers show it before the change.
+    let mut old = old_answer(&before);
+    for observation in observer.poll(&p.session.clock as &dyn Clock).await {
+        if let Some(evidence) = observation.ttl_evidence() {
+            TtlBound::raise_from(&mut old, &observation.server.to_string(), evidence);
+        }
+    }
     let ttl = args
         .ttl
         .or_else(|| p.session.host(&p.target.host).map(|h| h.ttl))
@@ -181,21 +181,35 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         ))?;
         return Ok(exit::code(exit::OK));
     }
-    if before.records().len() == 1 && !args.allow_empty {
+    let remaining: Vec<Tlsa> = before
+        .records()
+        .iter()
+        .filter(|r| **r != p.record)
+        .cloned()
+        .collect();
+    // SMTP uses only DANE-TA and DANE-EE (RFC 7672 §3.1.3): usage 0/1 records protect nothing.
+    if !remaining.iter().any(|r| matches!(r.usage, 2 | 3)) && !args.allow_empty {
+        let what = if remaining.is_empty() {
+            "the only TLSA record".to_string()
+        } else {
+            "the last usage 2 or 3 record (SMTP ignores the usage 0/1 records left, RFC 7672 \
+             §3.1.3)"
+                .to_string()
+        };
         return Ok(Refusal::bad_input(format!(
-            "{} is the only TLSA record at {}; removing it ends DANE for {} (senders fall back to \
+            "{} is {what} at {}; removing it ends DANE for {} (senders fall back to \
              unauthenticated TLS). Publish its successor first, or pass --allow-empty",
             p.record, p.owner, p.target.host
         ))
         .exit());
     }
+    // Held until the record is removed: no tick or hook moves the host meanwhile.
+    let lock = match super::held::lock_and_check(&p.session, &p.target.host, &p.record, args.force)
+    {
+        Ok(lock) => lock,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
     if !args.force {
-        let remaining: Vec<Tlsa> = before
-            .records()
-            .iter()
-            .filter(|r| **r != p.record)
-            .cloned()
-            .collect();
         match super::presents::check_removal(&p.session, &p.target, &p.record, &remaining).await {
             Ok(warnings) => {
                 for warning in warnings {
@@ -222,6 +236,7 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         ))?,
         Err(error) => return Ok(Refusal::failed(error).exit()),
     }
+    drop(lock);
     if !args.options.wait {
         return Ok(exit::code(exit::OK));
     }
@@ -241,29 +256,22 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         record: p.record.clone(),
         present: false,
     };
-    finish(
-        &p,
-        &observer,
-        expected,
-        old_answer(&before, None),
-        &args.options,
-    )
-    .await
+    finish(&p, &observer, expected, old_answer(&before), &args.options).await
 }
 
-fn old_answer(before: &TlsaRrset, negative_ttl: Option<u32>) -> Option<OldAnswer> {
-    match (before.ttl(), negative_ttl) {
-        (Some(ttl), _) if !before.is_empty() => Some(OldAnswer::Rrset { ttl }),
-        (_, Some(negative_ttl)) => Some(OldAnswer::NoRrset { negative_ttl }),
-        _ => None,
-    }
+/// The old RRset's TTL as the backend read it before the change.
+fn old_answer(before: &TlsaRrset) -> Option<TtlBound> {
+    before
+        .ttl()
+        .filter(|_| !before.is_empty())
+        .map(|ttl| TtlBound::new(ttl, TtlKind::Declared, None))
 }
 
 async fn finish(
     p: &Prepared,
     observer: &crate::dns::observer::Observer<crate::dns::net::HickoryTransport>,
     expected: Expected,
-    old: Option<OldAnswer>,
+    old: Option<TtlBound>,
     options: &ChangeOptions,
 ) -> anyhow::Result<ExitCode> {
     if !options.wait {
@@ -276,9 +284,9 @@ async fn finish(
         return Ok(exit::code(exit::OK));
     }
     let settings = WaitSettings {
-        safety_factor: p.session.config.wait_factor(),
+        safety_factor: p.session.config.policy.safety_factor,
         timeout: options.timeout,
-        old_answer: old,
+        known: old,
         ..WaitSettings::default()
     };
     wait_and_report(&p.session, observer, &expected, &settings).await

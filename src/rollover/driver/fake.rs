@@ -348,6 +348,9 @@ impl World for FakeWorld {
             PropagationReport::Everywhere(Propagated {
                 first_served_everywhere_at: served_since,
                 resolver_ttl_bound: self.ttl,
+                bound_set_by: None,
+                confirmed_at: None,
+                unconfirmed_at: None,
             })
         } else {
             PropagationReport::Incomplete { missing }
@@ -373,6 +376,15 @@ impl World for FakeWorld {
         }
         self.leave().await;
         Ok(())
+    }
+
+    async fn recover_renewal(
+        &mut self,
+        _host: &str,
+        _record: &Tlsa,
+        _lock: &HostLock,
+    ) -> Result<String, FakeError> {
+        Ok("nothing to repair".into())
     }
 
     async fn deploy(&mut self, _host: &str, record: &Tlsa) -> Result<(), FakeError> {

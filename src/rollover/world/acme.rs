@@ -31,7 +31,7 @@ use crate::acme::lego::LegoCertificate;
 use crate::acme::staged::StagedCertificate;
 use crate::acme::{Client, RenewCommand, RenewedCertificate, key_type_of_pem, leaf_of, staged};
 use crate::config::AcmeSource;
-use crate::rollover::store::{LockWait, Store};
+use crate::rollover::store::{HostLock, LockWait, Store};
 
 /// The variable naming the host whose engine pass runs the ACME client.
 pub const REQUESTING_ENV: &str = "DANEROLL_REQUESTING";
@@ -128,13 +128,37 @@ pub(super) fn stage_renewed(
         problem: e.to_string(),
     };
     let certificate = renewed_files(source);
+    let (record, _) = leaf_of(&certificate.cert_path).map_err(|e| WorldError::File {
+        path: certificate.cert_path.clone(),
+        problem: e.to_string(),
+    })?;
+    if &record != next {
+        return Ok(false);
+    }
+    let lock = store
+        .lock(host, LockWait::WaitFor(LOCK_WAIT))
+        .map_err(store_error)?;
+    stage_if_renewed(store, &lock, host, source, next)
+}
+
+/// Under the host's lock: stages the client's current certificate if it carries the key of
+/// `next` and is not staged yet. Returns whether it staged it.
+pub(super) fn stage_if_renewed(
+    store: &Store,
+    lock: &HostLock,
+    host: &str,
+    source: &AcmeSource,
+    next: &Tlsa,
+) -> Result<bool, WorldError> {
+    let store_error = |e: crate::rollover::store::StoreError| WorldError::File {
+        path: Path::new("staged.json").to_path_buf(),
+        problem: e.to_string(),
+    };
+    let certificate = renewed_files(source);
     let (record, not_after) = leaf_of(&certificate.cert_path).map_err(|e| WorldError::File {
         path: certificate.cert_path.clone(),
         problem: e.to_string(),
     })?;
-    let lock = store
-        .lock(host, LockWait::WaitFor(LOCK_WAIT))
-        .map_err(store_error)?;
     let staged = staged::read(store, host).map_err(store_error)?;
     if &record != next || staged.is_some_and(|s| &s.record == next) {
         return Ok(false);
@@ -145,11 +169,11 @@ pub(super) fn stage_renewed(
         received_at: time::OffsetDateTime::now_utc(),
         certificate,
     };
-    staged::write(store, &lock, &staged).map_err(store_error)
+    staged::write(store, lock, &staged).map_err(store_error)
 }
 
 /// The client's files for its current certificate, as its deploy hook would name them.
-fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
+pub(super) fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
     let (client, cert, key, fullchain, chain) = match source {
         AcmeSource::Certbot {
             config_dir,

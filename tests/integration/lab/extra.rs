@@ -25,7 +25,7 @@ use std::process::Command;
 
 use super::bind::{self, Bind};
 use super::process::run;
-use super::{Lab, primary, zones};
+use super::{Lab, LabZone, primary, zones};
 
 /// One NS name of an extra zone (a label under the zone) and its addresses (glue).
 #[derive(Clone, Debug)]
@@ -78,6 +78,17 @@ impl ExtraZone {
     pub fn bind(&self) -> &Bind {
         &self.bind
     }
+
+    /// The zone as [`Lab::nsupdate`] takes it; its mail host is `mail.ZONE` at `host_addr`.
+    pub fn lab_zone(&self, host_addr: Ipv4Addr) -> LabZone {
+        LabZone {
+            name: self.name.clone(),
+            primary_addrs: self.servers.clone(),
+            secondary_addrs: Vec::new(),
+            host: format!("mail.{}", self.name),
+            host_addr,
+        }
+    }
 }
 
 impl Lab {
@@ -109,8 +120,10 @@ impl Lab {
         let ds = key_signing_ds(&dir, &zone)?;
         self.block.add_any(&spec.listen)?;
 
+        // MNAME: the first NS (where RFC 2136 clients send updates, RFC 2136 §4).
+        let mname = spec.ns.first().map_or("ns1", |ns| ns.label.as_str());
         let mut contents = format!(
-            "$TTL {ttl}\n{zone} SOA ns.{zone} hostmaster.{zone} 1 10 2 600 {ttl}\n",
+            "$TTL {ttl}\n{zone} SOA {mname}.{zone} hostmaster.{zone} 1 10 2 600 {ttl}\n",
             ttl = zones::TTL
         );
         for ns in &spec.ns {
