@@ -39,7 +39,7 @@ use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Cloud providers.
-use crate::route53;
+use crate::{google, route53};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -54,6 +54,7 @@ pub enum ProviderSettings {
     Ovh(HostedSettings),
     // Cloud providers.
     Route53(HostedSettings),
+    Google(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -151,7 +152,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 9] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -161,6 +162,7 @@ impl ProviderSettings {
         "ovh",
         // Cloud providers.
         "route53",
+        "google",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -207,7 +209,7 @@ impl ProviderSettings {
                     zone,
                 })
             }
-            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" | "route53" => {
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" | "route53" | "google" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -227,6 +229,7 @@ impl ProviderSettings {
                     "hetzner" => Self::Hetzner(hosted),
                     "ovh" => Self::Ovh(hosted),
                     "route53" => Self::Route53(hosted),
+                    "google" => Self::Google(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -253,6 +256,7 @@ impl ProviderSettings {
             Self::Gandi(_) => "gandi",
             Self::Ovh(_) => "ovh",
             Self::Route53(_) => "route53",
+            Self::Google(_) => "google",
         }
     }
 
@@ -267,6 +271,7 @@ impl ProviderSettings {
             Self::Gandi(_) => "Gandi LiveDNS",
             Self::Ovh(_) => "OVH",
             Self::Route53(_) => "Route 53",
+            Self::Google(_) => "Google Cloud DNS",
         }
     }
 
@@ -281,6 +286,7 @@ impl ProviderSettings {
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
             Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
+            Self::Google(s) => s.api_url.as_deref().unwrap_or(google::DEFAULT_API_URL),
         }
     }
 
@@ -294,7 +300,8 @@ impl ProviderSettings {
             | Self::Hetzner(s)
             | Self::Gandi(s)
             | Self::Ovh(s)
-            | Self::Route53(s) => (&s.token_file, &s.token_env),
+            | Self::Route53(s)
+            | Self::Google(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -313,7 +320,8 @@ impl ProviderSettings {
             | Self::Hetzner(s)
             | Self::Gandi(s)
             | Self::Ovh(s)
-            | Self::Route53(s) => s.zone.clone(),
+            | Self::Route53(s)
+            | Self::Google(s) => s.zone.clone(),
         }
     }
 
@@ -324,10 +332,24 @@ impl ProviderSettings {
         let mut warnings = Vec::new();
         let url = self.checked_url(section)?;
         let source = self.token_source(section)?;
-        let secret = source.load().map_err(|source| SettingsError::Credential {
+        let loaded = match self {
+            // Documents, not tokens: line breaks inside are theirs.
+            Self::Google(_) => source.load_document(),
+            _ => source.load(),
+        };
+        let secret = loaded.map_err(|source| SettingsError::Credential {
             section: section.to_string(),
             source,
         })?;
+        if matches!(self, Self::Google(_)) && !google::check_key(&secret) {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected: google::KEY_FORMAT,
+                },
+            });
+        }
         if matches!(self, Self::Ovh(_)) && secret.split(3).is_none() {
             return Err(SettingsError::Credential {
                 section: section.to_string(),
@@ -444,6 +466,7 @@ pub fn build_backend_with(
         ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
         // Cloud providers.
         ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
+        ProviderSettings::Google(_) => Box::new(google::GoogleDns::new(config).map_err(client)?),
     })
 }
 

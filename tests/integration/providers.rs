@@ -46,6 +46,7 @@ impl Case {
             "ovh" => fakes::ovh::start(&ZONES),
             // Cloud providers.
             "route53" => fakes::route53::start(&ZONES),
+            "google" => fakes::google::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -76,6 +77,7 @@ impl Case {
             "hetzner" => ProviderSettings::Hetzner(hosted),
             "ovh" => ProviderSettings::Ovh(hosted),
             "route53" => ProviderSettings::Route53(hosted),
+            "google" => ProviderSettings::Google(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -93,6 +95,9 @@ impl Case {
         if self.kind == "ovh" {
             let [ak, _, ck] = fakes::ovh::parts(&self.fake);
             format!("{ak}:{wrong}:{ck}")
+        } else if self.kind == "google" {
+            // A key file with another private key: its JWTs do not verify.
+            fakes::google::other_key(&self.fake)
         } else if self.kind == "route53" {
             let [access, _] = fakes::route53::parts(&self.fake);
             format!("{access}:{wrong}")
@@ -106,7 +111,7 @@ impl Case {
         match self.kind {
             // deSEC names the zone (`owns_qname`); OVH lists every zone name at once; Route 53
             // pages with a marker (checked on its own).
-            "desec" | "ovh" | "route53" => None,
+            "desec" | "ovh" | "route53" | "google" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -124,7 +129,7 @@ impl Case {
 
     /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
     fn whole_rrset(&self) -> bool {
-        matches!(self.kind, "desec" | "gandi" | "route53")
+        matches!(self.kind, "desec" | "gandi" | "route53" | "google")
     }
 
     /// The provider's rate-limit answer asking to wait `seconds`.
@@ -137,6 +142,8 @@ impl Case {
             "ovh" => fakes::ovh::throttled(seconds),
             // Route 53 throttles with HTTP 400 and no Retry-After.
             "route53" => fakes::route53::throttled(),
+            // Cloud DNS: 429 without Retry-After (clients back off).
+            "google" => fakes::google::throttled(),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -204,9 +211,12 @@ async fn contract_holds(kind: &'static str) {
             });
             let route53_first =
                 r.path == "/hostedzone" && !r.query.iter().any(|(k, _)| k == "marker");
+            let google_first =
+                r.path.ends_with("/managedZones") && !r.query.iter().any(|(k, _)| k == "pageToken");
             (listing.contains(&r.path.as_str()) && first_page)
                 || r.path == "/domain/zone"
                 || route53_first
+                || google_first
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
@@ -222,6 +232,17 @@ async fn contract_holds(kind: &'static str) {
             "route53: zone list not followed to its third page"
         );
     }
+    if kind == "google" {
+        let pages = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/managedZones") && r.query.iter().any(|(k, _)| k == "pageToken")
+            })
+            .count();
+        assert_eq!(pages, 2, "google: zone list not followed to its third page");
+    }
 }
 
 async fn rate_limits_are_waited_out(kind: &'static str) {
@@ -234,6 +255,7 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
     );
     let log = case.fake.requests();
     let throttling = if kind == "route53" { 400 } else { 429 };
+    let names_no_wait = matches!(kind, "route53" | "google");
     assert_eq!(log[0].status, throttling, "{kind}: {log:?}");
     assert_eq!(
         (log[0].method.as_str(), &log[0].path),
@@ -241,15 +263,13 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
     );
     assert_eq!(case.values().len(), 1);
 
-    if kind == "route53" {
+    if names_no_wait {
         // No Retry-After: throttling that outlasts the retries is reported as such.
         case.fake.fail_next((0..4).map(|_| case.throttled(1)));
         let err = backend.read(OWNER).await.unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("rate limited (HTTP 400) after 4 attempt(s)"),
-            "{text}"
-        );
+        let expected = format!("rate limited (HTTP {throttling}) after 4 attempt(s)");
+        assert!(text.contains(&expected), "{kind}: {text}");
         assert!(err.is_transient());
         return;
     }
@@ -459,7 +479,10 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     assert!(case.values().is_empty(), "{kind}");
     // A TTL below what the provider accepts (deSEC: its minimum of 3600 s). Hetzner, OVH and
     // Technitium document no minimum.
-    if !matches!(kind, "hetzner" | "ovh" | "technitium" | "route53") {
+    if !matches!(
+        kind,
+        "hetzner" | "ovh" | "technitium" | "route53" | "google"
+    ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
             err.to_string().to_lowercase().contains("ttl"),
@@ -483,17 +506,28 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         }),
         Box::new(|| {
             // Route 53 names no wait: throttled until the retries run out.
-            let times = if kind == "route53" { 4 } else { 1 };
+            let times = if matches!(kind, "route53" | "google") {
+                4
+            } else {
+                1
+            };
             case.fake
                 .fail_next((0..times).map(|_| case.throttled(3600)))
         }),
         Box::new(|| {
-            case.fake.fail_next([Response::json(
-                400,
-                serde_json::json!({ "echo": token.clone() }),
-            )])
+            // Google's credential is a key file: an API would echo the access token.
+            let echoed = match kind {
+                "google" => fakes::google::issued(&case.fake).pop().unwrap_or_default(),
+                _ => token.clone(),
+            };
+            case.fake
+                .fail_next([Response::json(400, serde_json::json!({ "echo": echoed }))])
         }),
     ];
+    if kind == "google" {
+        // The access token first, so the failures below meet the DNS API itself.
+        backend.read(OWNER).await.unwrap();
+    }
     for arrange in &attempts {
         arrange();
         let err = backend.read(OWNER).await.unwrap_err();
@@ -530,6 +564,10 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         }
         if kind == "route53" {
             route53_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "google" {
+            google_headers_carry_no_secret(&case, &request);
             continue;
         }
         let auth = request.auth.unwrap_or_default();
@@ -570,6 +608,27 @@ fn route53_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
         auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access}/")),
         "{auth}"
     );
+}
+
+/// Google: the token endpoint gets no header credential (the signed JWT is in the form), the API
+/// only access tokens the endpoint issued; the private key goes nowhere.
+fn google_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let key = fakes::google::private_key(&case.fake);
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&body[..40]), "private key in {name}");
+    }
+    if request.path == "/token" {
+        assert_eq!(request.auth, None);
+        return;
+    }
+    let issued = fakes::google::issued(&case.fake);
+    let auth = request.auth.clone().unwrap_or_default();
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+    assert!(issued.iter().any(|t| t == token), "{auth}");
+    for text in [&request.path, &format!("{:?}", request.query)] {
+        assert!(!text.contains(token), "access token in {text}");
+    }
 }
 
 macro_rules! each_provider {
@@ -621,7 +680,7 @@ macro_rules! each_provider {
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Cloud providers.
-each_provider!(route53);
+each_provider!(route53, google);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {
