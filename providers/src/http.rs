@@ -85,6 +85,8 @@ pub(crate) struct Call<'a> {
     pub signed: bool,
     /// A body that is not JSON (Route 53's XML, an OAuth2 form) with its content type.
     pub raw: Option<(&'static str, Vec<u8>)>,
+    /// Further request headers (Azure's `If-Match`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Call<'a> {
@@ -99,7 +101,14 @@ impl<'a> Call<'a> {
             record: None,
             signed: true,
             raw: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a request header (a conditional request's `If-Match`, RFC 9110 §13.1.1).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn get(path: impl Into<String>, zone: &'a str) -> Self {
@@ -588,6 +597,9 @@ impl Api {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some((name, value)) = &self.auth {
             request = request.header(name.clone(), value.clone());
+        }
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
         }
         if !call.query.is_empty() {
             request = request.query(&call.query);

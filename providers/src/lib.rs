@@ -38,6 +38,7 @@
 //! The trait is object-safe: the engine holds `Box<dyn DnsBackend>` chosen from configuration.
 
 mod api_error;
+pub mod azure;
 mod cas;
 pub mod cloudflare;
 pub mod credential;

@@ -39,7 +39,7 @@ use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Cloud providers.
-use crate::{google, route53};
+use crate::{azure, google, route53};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,6 +55,7 @@ pub enum ProviderSettings {
     // Cloud providers.
     Route53(HostedSettings),
     Google(HostedSettings),
+    Azure(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -152,7 +153,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 10] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -163,6 +164,7 @@ impl ProviderSettings {
         // Cloud providers.
         "route53",
         "google",
+        "azure",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -209,7 +211,8 @@ impl ProviderSettings {
                     zone,
                 })
             }
-            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" | "route53" | "google" => {
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" | "route53" | "google"
+            | "azure" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -230,6 +233,7 @@ impl ProviderSettings {
                     "ovh" => Self::Ovh(hosted),
                     "route53" => Self::Route53(hosted),
                     "google" => Self::Google(hosted),
+                    "azure" => Self::Azure(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -257,6 +261,7 @@ impl ProviderSettings {
             Self::Ovh(_) => "ovh",
             Self::Route53(_) => "route53",
             Self::Google(_) => "google",
+            Self::Azure(_) => "azure",
         }
     }
 
@@ -272,6 +277,7 @@ impl ProviderSettings {
             Self::Ovh(_) => "OVH",
             Self::Route53(_) => "Route 53",
             Self::Google(_) => "Google Cloud DNS",
+            Self::Azure(_) => "Azure DNS",
         }
     }
 
@@ -287,6 +293,7 @@ impl ProviderSettings {
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
             Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
             Self::Google(s) => s.api_url.as_deref().unwrap_or(google::DEFAULT_API_URL),
+            Self::Azure(s) => s.api_url.as_deref().unwrap_or(azure::DEFAULT_API_URL),
         }
     }
 
@@ -301,7 +308,8 @@ impl ProviderSettings {
             | Self::Gandi(s)
             | Self::Ovh(s)
             | Self::Route53(s)
-            | Self::Google(s) => (&s.token_file, &s.token_env),
+            | Self::Google(s)
+            | Self::Azure(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -321,7 +329,8 @@ impl ProviderSettings {
             | Self::Gandi(s)
             | Self::Ovh(s)
             | Self::Route53(s)
-            | Self::Google(s) => s.zone.clone(),
+            | Self::Google(s)
+            | Self::Azure(s) => s.zone.clone(),
         }
     }
 
@@ -334,13 +343,22 @@ impl ProviderSettings {
         let source = self.token_source(section)?;
         let loaded = match self {
             // Documents, not tokens: line breaks inside are theirs.
-            Self::Google(_) => source.load_document(),
+            Self::Google(_) | Self::Azure(_) => source.load_document(),
             _ => source.load(),
         };
         let secret = loaded.map_err(|source| SettingsError::Credential {
             section: section.to_string(),
             source,
         })?;
+        if matches!(self, Self::Azure(_)) && !azure::check_credential(&secret) {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected: azure::CREDENTIAL_FORMAT,
+                },
+            });
+        }
         if matches!(self, Self::Google(_)) && !google::check_key(&secret) {
             return Err(SettingsError::Credential {
                 section: section.to_string(),
@@ -467,6 +485,7 @@ pub fn build_backend_with(
         // Cloud providers.
         ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
         ProviderSettings::Google(_) => Box::new(google::GoogleDns::new(config).map_err(client)?),
+        ProviderSettings::Azure(_) => Box::new(azure::AzureDns::new(config).map_err(client)?),
     })
 }
 

@@ -47,6 +47,7 @@ impl Case {
             // Cloud providers.
             "route53" => fakes::route53::start(&ZONES),
             "google" => fakes::google::start(&ZONES),
+            "azure" => fakes::azure::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -78,6 +79,7 @@ impl Case {
             "ovh" => ProviderSettings::Ovh(hosted),
             "route53" => ProviderSettings::Route53(hosted),
             "google" => ProviderSettings::Google(hosted),
+            "azure" => ProviderSettings::Azure(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -95,6 +97,8 @@ impl Case {
         if self.kind == "ovh" {
             let [ak, _, ck] = fakes::ovh::parts(&self.fake);
             format!("{ak}:{wrong}:{ck}")
+        } else if self.kind == "azure" {
+            fakes::azure::wrong_secret(&self.fake, wrong)
         } else if self.kind == "google" {
             // A key file with another private key: its JWTs do not verify.
             fakes::google::other_key(&self.fake)
@@ -111,7 +115,7 @@ impl Case {
         match self.kind {
             // deSEC names the zone (`owns_qname`); OVH lists every zone name at once; Route 53
             // pages with a marker (checked on its own).
-            "desec" | "ovh" | "route53" | "google" => None,
+            "desec" | "ovh" | "route53" | "google" | "azure" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -129,7 +133,10 @@ impl Case {
 
     /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
     fn whole_rrset(&self) -> bool {
-        matches!(self.kind, "desec" | "gandi" | "route53" | "google")
+        matches!(
+            self.kind,
+            "desec" | "gandi" | "route53" | "google" | "azure"
+        )
     }
 
     /// The provider's rate-limit answer asking to wait `seconds`.
@@ -144,6 +151,7 @@ impl Case {
             "route53" => fakes::route53::throttled(),
             // Cloud DNS: 429 without Retry-After (clients back off).
             "google" => fakes::google::throttled(),
+            "azure" => fakes::azure::throttled(seconds),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -213,10 +221,13 @@ async fn contract_holds(kind: &'static str) {
                 r.path == "/hostedzone" && !r.query.iter().any(|(k, _)| k == "marker");
             let google_first =
                 r.path.ends_with("/managedZones") && !r.query.iter().any(|(k, _)| k == "pageToken");
+            let azure_first =
+                r.path.ends_with("/dnszones") && !r.query.iter().any(|(k, _)| k == "$skipToken");
             (listing.contains(&r.path.as_str()) && first_page)
                 || r.path == "/domain/zone"
                 || route53_first
                 || google_first
+                || azure_first
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
@@ -242,6 +253,17 @@ async fn contract_holds(kind: &'static str) {
             })
             .count();
         assert_eq!(pages, 2, "google: zone list not followed to its third page");
+    }
+    if kind == "azure" {
+        let pages = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/dnszones") && r.query.iter().any(|(k, _)| k == "$skipToken")
+            })
+            .count();
+        assert_eq!(pages, 2, "azure: nextLink not followed to the third page");
     }
 }
 
@@ -481,7 +503,7 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     // Technitium document no minimum.
     if !matches!(
         kind,
-        "hetzner" | "ovh" | "technitium" | "route53" | "google"
+        "hetzner" | "ovh" | "technitium" | "route53" | "google" | "azure"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -518,13 +540,14 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
             // Google's credential is a key file: an API would echo the access token.
             let echoed = match kind {
                 "google" => fakes::google::issued(&case.fake).pop().unwrap_or_default(),
+                "azure" => fakes::azure::issued(&case.fake).pop().unwrap_or_default(),
                 _ => token.clone(),
             };
             case.fake
                 .fail_next([Response::json(400, serde_json::json!({ "echo": echoed }))])
         }),
     ];
-    if kind == "google" {
+    if matches!(kind, "google" | "azure") {
         // The access token first, so the failures below meet the DNS API itself.
         backend.read(OWNER).await.unwrap();
     }
@@ -568,6 +591,10 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         }
         if kind == "google" {
             google_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "azure" {
+            azure_headers_carry_no_secret(&case, &request);
             continue;
         }
         let auth = request.auth.unwrap_or_default();
@@ -631,6 +658,23 @@ fn google_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
     }
 }
 
+/// Azure: the client secret only in the token request's form, the API only access tokens the
+/// endpoint issued.
+fn azure_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let secret = fakes::azure::secret(&case.fake);
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&secret), "client secret in {name}");
+    }
+    if request.path.ends_with("/oauth2/v2.0/token") {
+        assert_eq!(request.auth, None);
+        return;
+    }
+    let issued = fakes::azure::issued(&case.fake);
+    let auth = request.auth.clone().unwrap_or_default();
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+    assert!(issued.iter().any(|t| t == token), "{auth}");
+}
+
 macro_rules! each_provider {
     ($($kind:ident),*) => {$(
         mod $kind {
@@ -680,7 +724,7 @@ macro_rules! each_provider {
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Cloud providers.
-each_provider!(route53, google);
+each_provider!(route53, google, azure);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {

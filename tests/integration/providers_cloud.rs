@@ -183,3 +183,57 @@ fn google_config_check_names_a_file_that_is_not_a_service_account_key() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn azure_writes_only_with_the_etag_it_read() {
+    let (fake, dir) = (fakes::azure::start(&ZONES), Dir::new());
+    let settings = ProviderSettings::Azure(HostedSettings {
+        api_url: Some(fake.url()),
+        token_file: Some(fake.token_file(&dir)),
+        token_env: None,
+        zone: None,
+    });
+    let backend = build_backend_with("azure", &settings, quick_retries()).unwrap();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    // Someone changes the set between our read and our PUT: the ETag no longer matches, Azure
+    // answers 412, and the change is redone on their set.
+    let other = fakes::canonical(&ta(7));
+    fake.before_next_write(move |store| store.add(OWNER, &other, 300));
+    assert_eq!(
+        backend.add(OWNER, &ee(2), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(fake.values(OWNER).len(), 3);
+    let log = fake.requests();
+    assert!(log.iter().any(|r| r.status == 412), "{log:?}");
+    let puts: Vec<_> = log.iter().filter(|r| r.method == "PUT").collect();
+    assert!(
+        puts.iter().all(|r| r
+            .headers
+            .iter()
+            .any(|(n, _)| n == "if-match" || n == "if-none-match")),
+        "{puts:?}"
+    );
+    // Removing the last records deletes the set, again only with its ETag.
+    for record in [ee(1), ee(2), ta(7)] {
+        assert_eq!(
+            backend.remove(OWNER, &record).await.unwrap(),
+            Outcome::Changed
+        );
+    }
+    assert!(fake.values(OWNER).is_empty());
+    let delete = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "DELETE")
+        .unwrap();
+    assert!(
+        delete.headers.iter().any(|(n, _)| n == "if-match"),
+        "{delete:?}"
+    );
+    // One access token for all of it.
+    assert_eq!(fakes::azure::issued(&fake).len(), 1);
+}

@@ -262,7 +262,7 @@ fn public_key(pem: &str) -> Vec<u8> {
 }
 
 /// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte).
-fn url_form(body: &str) -> Vec<(String, String)> {
+pub fn url_form(body: &str) -> Vec<(String, String)> {
     let decode = |text: &str| {
         let bytes = text.as_bytes();
         let mut out = Vec::new();

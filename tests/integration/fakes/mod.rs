@@ -24,6 +24,7 @@ pub mod gandi;
 pub mod hetzner;
 pub mod ovh;
 // Cloud providers.
+pub mod azure;
 pub mod google;
 pub mod route53;
 mod server;
