@@ -23,6 +23,12 @@
 //! type = "ovh"                      # token: APPLICATION_KEY:APPLICATION_SECRET:CONSUMER_KEY
 //! token_file = "/etc/daneroll/ovh.credential"
 //! # api_url = "https://ca.api.ovh.com/1.0"   # default: OVH Europe
+//!
+//! [dns.aws]                         # cloud: the file holds what the cloud issues
+//! type = "route53"                  # ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]
+//! token_file = "/etc/daneroll/route53.credential"
+//! # type = "google"                 # the service account's JSON key file
+//! # type = "azure"                  # the JSON of `az ad sp create-for-rbac --sdk-auth`
 //! ```
 //!
 //! Exactly one of `token_file` / `token_env` names where the token is: never the token itself
