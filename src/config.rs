@@ -18,13 +18,14 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::config_engine::{
-    AcmeSource, CertSource, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles, format_duration,
-    parse_duration,
+    AcmeSource, CertSource, DEFAULT_LOCK_WAIT, DEFAULT_STATE_DIR, DEFAULT_TTL, Deploy, DeployFiles,
+    format_duration, parse_duration,
 };
 use crate::config_engine::{RawDeploy, RawPolicy, RawSource};
 use crate::pki::keygen::KeyType;
@@ -52,6 +53,28 @@ pub struct Config {
     pub policy: Policy,
     /// Where states, history and generated keys live (`state_dir`).
     pub state_dir: PathBuf,
+    /// `[policy] lock_wait`: how long `tick` and the hooks wait for a busy host (then exit 3).
+    pub lock_wait: Duration,
+    /// Where SMTP TLS reports are read from (`[reports]`).
+    pub reports: Reports,
+}
+
+/// `[reports]`: the senders' TLS reports (RFC 8460) that `status`, `tick` and `reports` read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reports {
+    /// A directory (or maildir, or mbox) holding the reports; `None`: not configured.
+    pub dir: Option<PathBuf>,
+    /// How long after a swap reported `tlsa-invalid`/`dnssec-invalid` failures raise an alert.
+    pub alert_window: std::time::Duration,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            alert_window: crate::reports::align::DEFAULT_ALERT_WINDOW,
+        }
+    }
 }
 
 /// A DNS backend that publishes TLSA records.
@@ -162,6 +185,15 @@ struct RawConfig {
     #[serde(default)]
     policy: RawPolicy,
     state_dir: Option<PathBuf>,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    dir: Option<PathBuf>,
+    alert_window: Option<Spanned<String>>,
 }
 
 /// One `[dns.NAME]` table. A flat struct rather than a tagged enum so that every key keeps
@@ -244,6 +276,8 @@ impl Config {
                 hosts: Vec::new(),
                 policy: Policy::default(),
                 state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+                lock_wait: DEFAULT_LOCK_WAIT,
+                reports: Reports::default(),
             });
         }
         Self::load(path)
@@ -278,8 +312,17 @@ impl Config {
 }
 
 /// A host name as daneroll stores it: lower case, no trailing dot.
+/// A host or domain name as daneroll compares and stores it: no trailing dot, lower case, and
+/// a Unicode name (U-labels) in its A-label (`xn--`) form, mapped as UTS #46 / IDNA2008 says
+/// (RFC 5890 §2.3.2.1); a name that does not convert is left for the caller's check to refuse.
 pub fn normalize_host(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
+    let name = name.trim().trim_end_matches('.');
+    if !name.is_ascii()
+        && let Ok(ascii) = idna::domain_to_ascii(name)
+    {
+        return ascii;
+    }
+    name.to_ascii_lowercase()
 }
 
 fn line_of(text: &str, span: &Range<usize>) -> usize {
@@ -358,7 +401,9 @@ impl Validator<'_> {
             dns.insert(name, parsed);
         }
         let (validation, legacy_factor) = self.validation(raw.validation)?;
-        let policy = self.policy(raw.policy, legacy_factor)?;
+        let mut raw_policy = raw.policy;
+        let lock_wait = self.lock_wait(&mut raw_policy)?;
+        let policy = self.policy(raw_policy, legacy_factor)?;
         let mut hosts: Vec<Host> = Vec::new();
         for host in raw.host {
             let name = normalize_host(host.name.get_ref());
@@ -478,7 +523,16 @@ impl Validator<'_> {
                 live_check,
             });
         }
+        let mut reports = Reports {
+            dir: raw.reports.dir,
+            ..Reports::default()
+        };
+        if let Some(text) = raw.reports.alert_window {
+            reports.alert_window = parse_duration(text.get_ref())
+                .map_err(|e| self.error(Some(text.span()), "reports.alert_window", e))?;
+        }
         Ok(Config {
+            reports,
             path: self.path.to_path_buf(),
             dns,
             validation,
@@ -487,6 +541,7 @@ impl Validator<'_> {
             state_dir: raw
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            lock_wait,
         })
     }
 

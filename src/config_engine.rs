@@ -22,6 +22,10 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/daneroll";
 /// TTL of a TLSA RRset daneroll creates (an existing RRset keeps its TTL).
 pub const DEFAULT_TTL: u32 = 3600;
 
+/// How long `tick` and the hooks wait for another run's lock before reporting the host busy
+/// (exit 3): longer than a reload may take, far shorter than the next timer run.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(2 * 60);
+
 /// How the MTA reads its key and certificate chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeployFiles {
@@ -41,6 +45,16 @@ pub struct Deploy {
     pub files: DeployFiles,
     /// Run after installing (argv, no shell), e.g. `["postfix", "reload"]`.
     pub reload: Option<Vec<String>>,
+    /// `reload_timeout`; `None`: [`crate::process::DEFAULT_RELOAD_TIMEOUT`].
+    pub reload_timeout: Option<Duration>,
+}
+
+impl Deploy {
+    /// How long the reload may take before it is stopped.
+    pub fn reload_timeout(&self) -> Duration {
+        self.reload_timeout
+            .unwrap_or(crate::process::DEFAULT_RELOAD_TIMEOUT)
+    }
 }
 
 /// `[host.source]`: where renewed certificates appear.
@@ -59,6 +73,17 @@ pub struct CertSource {
     /// `renew_command`: the ACME client's forced renewal (argv, no shell), replacing the stock
     /// one of [`AcmeSource`]'s client; daneroll puts the next key in place before running it.
     pub renew_command: Option<Vec<String>>,
+    /// `timeout` of `command` or of the ACME client's renewal; `None`:
+    /// [`crate::process::DEFAULT_CERTIFICATE_TIMEOUT`].
+    pub timeout: Option<Duration>,
+}
+
+impl CertSource {
+    /// How long `command` or the ACME client's renewal may take before it is stopped.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .unwrap_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT)
+    }
 }
 
 /// The ACME client of a host and where its files are (`[host.source] type = …`). Names
@@ -106,6 +131,7 @@ pub(super) struct RawPolicy {
     poll_interval: Option<Spanned<String>>,
     recheck_interval: Option<Spanned<String>>,
     key_max_age: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
 }
 
 /// TOML writes `2` and `2.5` as different types; both are factors.
@@ -132,6 +158,7 @@ pub(super) struct RawDeploy {
     cert_file: Option<Spanned<PathBuf>>,
     combined_file: Option<Spanned<PathBuf>>,
     reload: Option<Spanned<Vec<String>>>,
+    reload_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +178,7 @@ pub(super) struct RawSource {
     path: Option<PathBuf>,
     email: Option<Spanned<String>>,
     renew_command: Option<Spanned<Vec<String>>>,
+    timeout: Option<Spanned<String>>,
 }
 
 /// Parses `90`, `90s`, `15m`, `2h`, `365d`, `2w`.
@@ -318,7 +346,36 @@ impl Validator<'_> {
             }
             None => None,
         };
-        Ok(Some(Deploy { files, reload }))
+        let reload_timeout = self.timeout(raw.reload_timeout, "host.deploy.reload_timeout")?;
+        Ok(Some(Deploy {
+            files,
+            reload,
+            reload_timeout,
+        }))
+    }
+
+    /// A command's timeout (`90s`, `15m`): longer than zero.
+    fn timeout(
+        &self,
+        raw: Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
+        let Some(text) = raw else { return Ok(None) };
+        let span = text.span();
+        match parse_duration(text.get_ref()) {
+            Ok(duration) if duration.is_zero() => {
+                Err(self.error(Some(span), key, "must be longer than zero"))
+            }
+            Ok(duration) => Ok(Some(duration)),
+            Err(e) => Err(self.error(Some(span), key, e)),
+        }
+    }
+
+    /// `[policy] lock_wait`: how long `tick` and the hooks wait for a busy host.
+    pub(super) fn lock_wait(&self, raw: &mut RawPolicy) -> Result<Duration, ConfigError> {
+        Ok(self
+            .timeout(raw.lock_wait.take(), "policy.lock_wait")?
+            .unwrap_or(DEFAULT_LOCK_WAIT))
     }
 
     pub(super) fn source(
@@ -362,12 +419,14 @@ impl Validator<'_> {
                  \"acme.sh\", \"dehydrated\" or \"lego\"",
             ));
         }
+        let timeout = self.timeout(raw.timeout.take(), "host.source.timeout")?;
         Ok(Some(CertSource {
             certificate_file: raw.certificate_file.map(Spanned::into_inner),
             key_file: raw.key_file.map(Spanned::into_inner),
             command,
             acme,
             renew_command,
+            timeout,
         }))
     }
 

@@ -155,3 +155,16 @@ fn other_names_share_the_host_s_key_and_are_checked() {
     let err = error(&taken);
     assert!(err.contains("already belongs to another [[host]]"), "{err}");
 }
+
+/// #13: a Unicode host name (U-labels) is accepted and used in its A-label form.
+#[test]
+fn unicode_host_names_are_used_as_a_labels() {
+    let text = EXAMPLE
+        .replace("Mail.Example.com.", "MX.Bücher.example")
+        .replace("[\"example.com\"]", "[\"bücher.example\"]");
+    let config = parse(&text).unwrap();
+    let host = config.host("mx.xn--bcher-kva.example").unwrap();
+    assert_eq!(host.name, "mx.xn--bcher-kva.example");
+    assert_eq!(host.mail_domains, vec!["xn--bcher-kva.example".to_string()]);
+    assert!(config.host("mx.bücher.example").is_some());
+}

@@ -17,4 +17,7 @@ pub mod exit;
 pub mod output;
 pub mod pki;
 pub mod probe;
+pub mod process;
+pub mod reports;
 pub mod rollover;
+pub mod sts;

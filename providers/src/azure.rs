@@ -51,6 +51,12 @@ const LOGIN_URL: &str = "https://login.microsoftonline.com";
 /// The first API version with TLSA record sets.
 const API_VERSION: &str = "2023-07-01-preview";
 
+/// How Azure DNS signs zones.
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport::switch(
+    "in Azure DNS, the zone → DNSSEC → Enable DNSSEC (`az network dns dnssec-config create \
+     --resource-group RG --zone-name ZONE`), then add the DS record it shows at the registrar",
+);
+
 /// Pages followed at most.
 const MAX_PAGES: usize = 1000;
 
@@ -303,6 +309,10 @@ impl CasStore for AzureDns {
 
     fn label(&self) -> &'static str {
         "Azure DNS API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

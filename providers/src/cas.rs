@@ -57,6 +57,11 @@ pub(crate) trait CasStore: Send + Sync {
     /// What the backend is called in `describe` and errors, e.g. `Route 53 API`.
     fn label(&self) -> &'static str;
 
+    /// How the provider signs zones; the backend module's `DNSSEC`.
+    fn dnssec(&self) -> crate::DnssecSupport {
+        crate::DnssecSupport::PRIMARY
+    }
+
     /// The zone holding `owner` (absolute, validated).
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 

@@ -37,6 +37,12 @@ const PROVIDER: &str = "Cloudflare";
 /// Cloudflare's public API.
 pub const DEFAULT_API_URL: &str = "https://api.cloudflare.com/client/v4";
 
+/// How cloudflare zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in the Cloudflare dashboard, DNS → Settings → \"Enable DNSSEC\"; then add the DS record it shows at the registrar (Cloudflare Registrar does that itself)",
+};
+
 /// The largest pages Cloudflare serves for zones and for DNS records.
 const ZONES_PER_PAGE: u32 = 50;
 const RECORDS_PER_PAGE: u32 = 100;
@@ -249,6 +255,10 @@ impl RecordStore for Cloudflare {
 
     fn label(&self) -> &'static str {
         "Cloudflare API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

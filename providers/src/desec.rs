@@ -34,6 +34,12 @@ const PROVIDER: &str = "deSEC";
 /// deSEC's public API.
 pub const DEFAULT_API_URL: &str = "https://desec.io/api/v1";
 
+/// How desec zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "automatic: deSEC signs every zone; add the DS records deSEC shows for the domain at the registrar (names under dedyn.io get them automatically)",
+};
+
 /// The deSEC backend.
 #[derive(Debug)]
 pub struct Desec {
@@ -155,6 +161,10 @@ impl RrsetStore for Desec {
 
     fn label(&self) -> &'static str {
         "deSEC API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

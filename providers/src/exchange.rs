@@ -127,13 +127,19 @@ impl Exchanger {
         };
         if response.signature.is_none() {
             // An error answer without TSIG cannot be trusted, but it cannot make us believe a
-            // change happened either: report its response code. Success must be signed.
-            if response.response_code != hickory_proto::op::ResponseCode::NoError {
+            // change happened either: report its response code. Success must be signed, and so
+            // must NXDOMAIN: to a read it says "no record here", which is evidence too.
+            use hickory_proto::op::ResponseCode;
+            if !matches!(
+                response.response_code,
+                ResponseCode::NoError | ResponseCode::NXDomain
+            ) {
                 return Ok(response.into_message());
             }
-            return Err(ExchangeError::Unauthenticated(
-                "the answer carries no TSIG signature".into(),
-            ));
+            return Err(ExchangeError::Unauthenticated(format!(
+                "the {} answer carries no TSIG signature",
+                response.response_code
+            )));
         }
         verifier
             .verify(response.as_buffer())
@@ -234,6 +240,60 @@ mod tests {
             Some(0x654A_7B00)
         );
         assert_eq!(server_time(&[]), None);
+    }
+
+    /// A server on loopback that answers one query with `rcode`, without a TSIG record.
+    async fn unsigned_server(rcode: hickory_proto::op::ResponseCode) -> SocketAddr {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let (len, from) = socket.recv_from(&mut buf).await.unwrap();
+            let query = Message::from_vec(&buf[..len]).unwrap();
+            let mut answer = Message::response(query.metadata.id, query.metadata.op_code);
+            answer.metadata.response_code = rcode;
+            answer.metadata.authoritative = true;
+            answer.queries = query.queries.clone();
+            let bytes = answer.to_vec().unwrap();
+            socket.send_to(&bytes, from).await.unwrap();
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_nxdomain_to_a_signed_read_is_refused() {
+        use hickory_proto::op::{Query, ResponseCode};
+        use hickory_proto::rr::{Name, RecordType};
+        let key = TsigKey::new(
+            "daneroll.",
+            "hmac-sha256",
+            "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+            "test",
+        )
+        .unwrap();
+        let exchanger = Exchanger::new(Duration::from_secs(2), Transport::UdpThenTcp);
+        let read = || {
+            let mut message = Message::query();
+            let owner = Name::from_ascii("_25._tcp.mail.example.test.").unwrap();
+            message.add_query(Query::query(owner, RecordType::TLSA));
+            message
+        };
+        let server = unsigned_server(ResponseCode::NXDomain).await;
+        let err = exchanger
+            .exchange(server, read(), Some(&key))
+            .await
+            .unwrap_err();
+        let ExchangeError::Unauthenticated(reason) = err else {
+            panic!("an unsigned NXDOMAIN must not pass: {err:?}");
+        };
+        assert!(reason.contains("no TSIG"), "{reason}");
+        // An unsigned error that claims nothing about the data still reports its code.
+        let server = unsigned_server(ResponseCode::Refused).await;
+        let answer = exchanger
+            .exchange(server, read(), Some(&key))
+            .await
+            .unwrap();
+        assert_eq!(answer.metadata.response_code, ResponseCode::Refused);
     }
 
     #[test]

@@ -32,6 +32,12 @@ const PROVIDER: &str = "Gandi LiveDNS";
 /// Gandi's public LiveDNS API.
 pub const DEFAULT_API_URL: &str = "https://api.gandi.net/v5/livedns";
 
+/// How gandi zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in Gandi's interface, Domain → DNSSEC: LiveDNS signs the zone and, for a domain registered at Gandi, publishes the DS itself; for a domain registered elsewhere add the DS it shows at that registrar",
+};
+
 /// Domains asked for per page; the zone list is read until `Total-Count` domains were seen.
 const PER_PAGE: usize = 100;
 /// A bound on pages, so a server that keeps answering cannot keep us forever.
@@ -171,6 +177,10 @@ impl RrsetStore for Gandi {
 
     fn label(&self) -> &'static str {
         "Gandi LiveDNS API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

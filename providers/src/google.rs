@@ -56,6 +56,13 @@ const TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 
 const SCOPE: &str = "https://www.googleapis.com/auth/ndev.clouddns.readwrite";
 
+/// How Cloud DNS signs zones.
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport::switch(
+    "in Cloud DNS, the zone → DNSSEC → On (`gcloud dns managed-zones update ZONE --dnssec-state \
+     on`), then add the DS record from \"Registrar setup\" (`gcloud dns dns-keys list`) at the \
+     registrar",
+);
+
 /// Pages followed at most.
 const MAX_PAGES: usize = 1000;
 
@@ -368,6 +375,10 @@ impl CasStore for GoogleDns {
 
     fn label(&self) -> &'static str {
         "Google Cloud DNS API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

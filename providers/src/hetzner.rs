@@ -21,7 +21,13 @@
 //! [`crate::http::RetryPolicy::poll_interval`] until it is `success` or `error`, for at most
 //! [`crate::http::RetryPolicy::poll_limit`]; a read before that is not guaranteed to see the
 //! change. Values are added and removed one by one, so other records are never rewritten
-//! ([`crate::rest`]). Hetzner signs zones when DNSSEC is enabled for them.
+//! ([`crate::rest`]).
+//!
+//! Hetzner DNS does **not** sign zones (RFC 4035 §2): its name servers serve no DNSKEY and no
+//! RRSIG, and DS records in a Hetzner zone only delegate to children signed elsewhere
+//! (<https://docs.hetzner.com/networking/dns/technical-concepts/architecture>: "At the moment,
+//! Hetzner only supports DS records"). A TLSA record there is ignored by every sender; the
+//! preflight refuses to publish into such a zone and `config check` warns ([`DNSSEC`]).
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -37,6 +43,12 @@ const PROVIDER: &str = "Hetzner";
 
 /// Hetzner's public Cloud API.
 pub const DEFAULT_API_URL: &str = "https://api.hetzner.cloud/v1";
+
+/// How hetzner zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: false,
+    how: "Hetzner DNS does not sign zones: its name servers serve no DNSKEY or RRSIG records, and a zone there only stores DS records for children signed elsewhere (docs.hetzner.com, DNS \"technical concepts\": \"At the moment, Hetzner only supports DS records\"). Senders ignore TLSA records in such a zone. Move the zone to a host that signs it (e.g. `type = \"desec\"`), or sign it on your own primary and use `type = \"rfc2136\"`",
+};
 
 const PER_PAGE: u32 = 100;
 /// A bound on pages, so a server that keeps answering cannot keep us forever.
@@ -258,6 +270,10 @@ impl RecordStore for Hetzner {
 
     fn label(&self) -> &'static str {
         "Hetzner API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

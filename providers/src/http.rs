@@ -35,6 +35,16 @@
 //! e.g. Cloudflare's 9109 "Invalid access token"); other 4xx are left to the backend, which
 //! knows whether a 404 means "no such zone" or "no such RRset (yet)". Messages from response
 //! bodies are shortened and scrubbed of the token, in case an API ever echoes it.
+//!
+//! # Redirects and proxies
+//!
+//! Redirects are never followed: a 3xx answer is an error naming where the API pointed. A
+//! followed redirect would resend the token headers (`X-API-Key`, OVH's signed headers) to a
+//! host, or over plain HTTP, that `api_url` never named; set `api_url` to the final URL instead.
+//! Proxies are used only when configured: the `HTTPS_PROXY`/`ALL_PROXY` variables of whatever
+//! environment daneroll inherits (cron, an ACME client's hook) are ignored, and only
+//! [`PROXY_ENV`] (`DANEROLL_PROXY`, e.g. `http://proxy.example:3128`) sends the API traffic
+//! through a proxy.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -51,6 +61,9 @@ use crate::retry::{Next, is_retryable, retry_after};
 pub use crate::api_error::ApiError;
 pub use crate::retry::RetryPolicy;
 
+/// The environment variable naming the proxy for the providers' API traffic (the only one read).
+pub const PROXY_ENV: &str = "DANEROLL_PROXY";
+
 /// Where a hosted provider's API is and how to authenticate to it.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -65,9 +78,19 @@ pub struct ApiConfig {
 /// How the token is sent: a header and an optional scheme before the token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Auth {
+    /// The header's name; empty ([`Auth::IN_BODY`]) when the provider takes the credential in
+    /// the request body (Porkbun, ClouDNS, Netcup) and the backend puts it there.
     pub header: &'static str,
     /// `Some("Bearer")` gives `Authorization: Bearer TOKEN`; `None` sends the token alone.
     pub scheme: Option<&'static str>,
+}
+
+impl Auth {
+    /// No authentication header: the backend sends the credential in each request's body.
+    pub const IN_BODY: Auth = Auth {
+        header: "",
+        scheme: None,
+    };
 }
 
 /// One request: what to send and what it is about (for error messages).
@@ -77,6 +100,8 @@ pub(crate) struct Call<'a> {
     pub path: String,
     pub query: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
+    /// A session cookie (INWX), sent as a sensitive `Cookie` header.
+    pub cookie: Option<Secret>,
     /// The zone, absolute; empty while it is being looked up.
     pub zone: &'a str,
     pub owner: Option<&'a str>,
@@ -96,6 +121,7 @@ impl<'a> Call<'a> {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            cookie: None,
             zone,
             owner: None,
             record: None,
@@ -128,6 +154,23 @@ impl<'a> Call<'a> {
     /// A body of another type than JSON (`text/xml`, `application/x-www-form-urlencoded`).
     pub fn raw(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
         self.raw = Some((content_type, body));
+        self
+    }
+
+    /// Sends `pairs` as an HTML form body (RFC 1866 §8.2.1 encoding), e.g. credentials that must
+    /// not go into the URL.
+    pub fn form<'k>(self, pairs: impl IntoIterator<Item = (&'k str, String)>) -> Self {
+        let mut encoder = reqwest::Url::parse("http://form.invalid/")
+            // invariant: a constant, valid URL.
+            .expect("constant URL");
+        encoder.query_pairs_mut().extend_pairs(pairs);
+        let encoded = encoder.query().unwrap_or_default().as_bytes().to_vec();
+        self.raw("application/x-www-form-urlencoded", encoded)
+    }
+
+    /// Sends `cookie` (a session the provider handed out) with this request.
+    pub fn cookie(mut self, cookie: Secret) -> Self {
+        self.cookie = Some(cookie);
         self
     }
 
@@ -208,7 +251,8 @@ pub(crate) struct Api {
     provider: &'static str,
     base: String,
     client: reqwest::Client,
-    /// The static authentication header; `None` where a [`Signer`] adds it per request.
+    /// The static authentication header; `None` where a [`Signer`] adds it per request or
+    /// the credential travels in the body ([`Auth::IN_BODY`]).
     auth: Option<(HeaderName, HeaderValue)>,
     credential: String,
     secret: Secret,
@@ -253,11 +297,15 @@ impl Api {
             Some(scheme) => format!("{scheme} {}", secret.expose()),
             None => secret.expose().to_string(),
         };
-        let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
-        value.set_sensitive(true);
-        let header = HeaderName::from_static(auth.header);
+        let header = if auth.header.is_empty() {
+            None
+        } else {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| bad_chars())?;
+            value.set_sensitive(true);
+            Some((HeaderName::from_static(auth.header), value))
+        };
         let mut api = Self::unauthenticated(provider, base, source, policy, dialect)?;
-        api.auth = Some((header, value));
+        api.auth = header;
         api.secret = secret;
         Ok(api)
     }
@@ -271,22 +319,42 @@ impl Api {
         policy: RetryPolicy,
         dialect: Dialect,
     ) -> Result<Self, ApiError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("daneroll/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ApiError::Unreachable {
-                provider,
-                at: Box::new(Target {
-                    server: base.to_string(),
-                    zone: String::new(),
-                    key: source.to_string(),
-                    action: String::new(),
-                }),
-                attempts: 0,
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+            // Never resend the credential elsewhere (module docs).
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        if let Some(proxy) = std::env::var(PROXY_ENV)
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+        {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.trim()).map_err(|e| {
+                ApiError::Unreachable {
+                    provider,
+                    at: Box::new(Target {
+                        server: base.to_string(),
+                        zone: String::new(),
+                        key: source.to_string(),
+                        action: String::new(),
+                    }),
+                    attempts: 0,
+                    reason: format!("{PROXY_ENV} is not a usable proxy URL: {e}"),
+                }
+            })?);
+        }
+        let client = builder.build().map_err(|e| ApiError::Unreachable {
+            provider,
+            at: Box::new(Target {
+                server: base.to_string(),
+                zone: String::new(),
+                key: source.to_string(),
+                action: String::new(),
+            }),
+            attempts: 0,
+            reason: format!("cannot set up the HTTP client: {e}"),
+        })?;
         Ok(Self {
             provider,
             base: base.trim_end_matches('/').to_string(),
@@ -336,6 +404,12 @@ impl Api {
     pub fn with_signer(mut self, signer: std::sync::Arc<dyn Signer>, hidden: Vec<Secret>) -> Self {
         self.signer = Some(signer);
         self.hidden = hidden;
+        self
+    }
+
+    /// Scrubs `hidden` (the parts of a composite credential) from messages like the token.
+    pub fn with_hidden(mut self, hidden: Vec<Secret>) -> Self {
+        self.hidden.extend(hidden);
         self
     }
 
@@ -402,6 +476,9 @@ impl Api {
             let (retry_after, failure) = match attempt {
                 Ok(reply) if reply.status.is_client_error() && !self.is_throttled(&reply) => {
                     return self.check_auth(call, reply);
+                }
+                Ok(reply) if reply.status.is_redirection() => {
+                    return Err(self.redirected(call, &reply));
                 }
                 Ok(reply) if is_retryable(reply.status) || self.is_throttled(&reply) => {
                     (retry_after(&reply.headers, SystemTime::now()), Ok(reply))
@@ -497,6 +574,25 @@ impl Api {
                 message,
             },
         }
+    }
+
+    /// A 3xx answer: not followed (module docs); names where it pointed, without path or query.
+    fn redirected(&self, call: &Call<'_>, reply: &Reply) -> ApiError {
+        let to = reply
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| reqwest::Url::parse(&self.base).ok()?.join(location).ok())
+            .map(|url| format!("{}://{}", url.scheme(), url.authority()))
+            .unwrap_or_else(|| "an unnamed location".into());
+        self.bad_response(
+            call,
+            format!(
+                "HTTP {} redirect to {to}: daneroll follows no redirects (it would send the \
+                 credential there); set api_url to the API's final URL",
+                reply.status.as_u16()
+            ),
+        )
     }
 
     pub fn bad_response(&self, call: &Call<'_>, reason: impl Into<String>) -> ApiError {
@@ -600,6 +696,12 @@ impl Api {
         }
         for (name, value) in &call.headers {
             request = request.header(*name, value);
+        }
+        if let Some(cookie) = &call.cookie {
+            let mut value = HeaderValue::from_str(cookie.expose())
+                .map_err(|_| "the session cookie cannot go into a header".to_string())?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::COOKIE, value);
         }
         if !call.query.is_empty() {
             request = request.query(&call.query);

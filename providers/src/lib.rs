@@ -41,16 +41,22 @@ mod api_error;
 pub mod azure;
 mod cas;
 pub mod cloudflare;
+pub mod cloudns;
 pub mod credential;
 pub mod desec;
+pub mod dnsimple;
 mod error;
 mod exchange;
 pub mod gandi;
 pub mod google;
 pub mod hetzner;
 pub mod http;
+pub mod infomaniak;
+pub mod inwx;
+pub mod netcup;
 mod oauth;
 pub mod ovh;
+pub mod porkbun;
 pub mod powerdns;
 mod record;
 mod rest;
@@ -114,6 +120,31 @@ impl TlsaRrset {
     }
 }
 
+/// How a DNS host gets DNSSEC signatures onto the zones it serves (RFC 4033 §2): without them a
+/// TLSA record is ignored by every sender (RFC 7672 §2.2), so `config check` and the preflight's
+/// refusal say what to do at this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnssecSupport {
+    /// Whether zones hosted there can be signed at all.
+    pub signs: bool,
+    /// How signing is switched on and the DS published, in the operator's words; for a host
+    /// that cannot sign, what to do instead.
+    pub how: &'static str,
+}
+
+impl DnssecSupport {
+    /// A host that signs once the operator asks it to.
+    pub const fn switch(how: &'static str) -> Self {
+        Self { signs: true, how }
+    }
+
+    /// What a self-run primary needs.
+    pub const PRIMARY: Self = Self::switch(
+        "sign the zone on its primary server (BIND: `dnssec-policy default;` in the zone; Knot: \
+         `dnssec-signing: on`) and publish its DS record at the parent zone (the registrar)",
+    );
+}
+
 /// What an add or remove did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -131,6 +162,11 @@ pub enum Outcome {
 pub trait DnsBackend: Send + Sync {
     /// A short description for logs and messages, e.g. `RFC 2136 (key daneroll)`.
     fn describe(&self) -> String;
+
+    /// How zones published through this backend get signed (see [`DnssecSupport`]).
+    fn dnssec(&self) -> DnssecSupport {
+        DnssecSupport::PRIMARY
+    }
 
     /// The zone (absolute name) that holds `owner` for this backend.
     async fn zone_of(&self, owner: &str) -> Result<String, BackendError>;

@@ -52,6 +52,12 @@ const PROVIDER: &str = "OVH";
 /// the other regions.
 pub const DEFAULT_API_URL: &str = "https://eu.api.ovh.com/1.0";
 
+/// How ovh zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in the OVHcloud control panel, Domain names → the domain → \"DNSSEC\" (activate): OVH signs the zone and, for a domain registered at OVH, publishes the DS itself",
+};
+
 /// A bound on the records one name may list, so a server that keeps answering cannot keep us.
 const MAX_RECORDS: usize = 1000;
 
@@ -341,6 +347,10 @@ impl RecordStore for Ovh {
 
     fn label(&self) -> &'static str {
         "OVH API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

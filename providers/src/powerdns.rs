@@ -37,6 +37,12 @@ use crate::rest::{self, RrsetStore, ZoneCache, ZoneRef};
 
 const PROVIDER: &str = "PowerDNS";
 
+/// How powerdns zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "`pdnsutil secure-zone ZONE` on the server (then `pdnsutil rectify-zone ZONE` for SQL backends), and add the DS records `pdnsutil export-zone-ds ZONE` prints at the parent zone",
+};
+
 /// Where and how to reach a PowerDNS API.
 #[derive(Debug, Clone)]
 pub struct PowerDnsConfig {
@@ -256,6 +262,10 @@ impl RrsetStore for PowerDns {
 
     fn label(&self) -> &'static str {
         "PowerDNS API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     /// Reads filter by name and type; the whole zone is fetched only before a write, where

@@ -148,6 +148,11 @@ pub(crate) trait RrsetStore: Send + Sync {
     /// What the backend is called in `describe` and errors, e.g. `deSEC API`.
     fn label(&self) -> &'static str;
 
+    /// How the provider signs zones; the backend module's `DNSSEC`.
+    fn dnssec(&self) -> crate::DnssecSupport {
+        crate::DnssecSupport::PRIMARY
+    }
+
     /// The zone holding `owner` (absolute, validated).
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 
@@ -282,6 +287,11 @@ pub(crate) trait RecordStore: Send + Sync {
 
     /// What the backend is called in `describe` and errors, e.g. `Cloudflare API`.
     fn label(&self) -> &'static str;
+
+    /// How the provider signs zones; the backend module's `DNSSEC`.
+    fn dnssec(&self) -> crate::DnssecSupport {
+        crate::DnssecSupport::PRIMARY
+    }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError>;
 
@@ -496,6 +506,10 @@ macro_rules! rest_backend {
             fn describe(&self) -> String {
                 use $crate::$module::$store;
                 format!("{} {}", $store::label(self), $store::api(self).base())
+            }
+
+            fn dnssec(&self) -> $crate::DnssecSupport {
+                $crate::$module::$store::dnssec(self)
             }
 
             async fn zone_of(&self, owner: &str) -> Result<String, $crate::BackendError> {

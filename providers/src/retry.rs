@@ -72,16 +72,20 @@ pub(crate) fn is_retryable(status: StatusCode) -> bool {
 }
 
 /// How long the server asks us to wait, from `now`: `Retry-After` (RFC 9110 §10.2.3:
-/// delta-seconds or HTTP-date), or else Hetzner's `RateLimit-Reset` (a Unix time) when
-/// `RateLimit-Remaining` is 0.
+/// delta-seconds or HTTP-date), or else Hetzner's `RateLimit-Reset` or DNSimple's
+/// `X-RateLimit-Reset` (a Unix time) when the matching `…-Remaining` is 0.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
     let Some(value) = text("retry-after") else {
-        if text("ratelimit-remaining")? != "0" {
+        // Hetzner's `RateLimit-*`, DNSimple's `X-RateLimit-*`: the same fields.
+        let (remaining, reset) = ["", "x-"].into_iter().find_map(|prefix| {
+            let remaining = text(&format!("{prefix}ratelimit-remaining"))?;
+            Some((remaining, text(&format!("{prefix}ratelimit-reset"))?))
+        })?;
+        if remaining != "0" {
             return None;
         }
-        let reset =
-            SystemTime::UNIX_EPOCH + Duration::from_secs(text("ratelimit-reset")?.parse().ok()?);
+        let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset.parse().ok()?);
         return Some(reset.duration_since(now).unwrap_or(Duration::ZERO));
     };
     if let Ok(seconds) = value.parse::<u64>() {
@@ -188,6 +192,10 @@ mod tests {
         assert_eq!(retry_after(&hetzner, now), Some(secs(20)));
         hetzner.insert("ratelimit-remaining", HeaderValue::from_static("12"));
         assert_eq!(retry_after(&hetzner, now), None);
+        let mut dnsimple = HeaderMap::new();
+        dnsimple.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        dnsimple.insert("x-ratelimit-reset", HeaderValue::from_static("784111787"));
+        assert_eq!(retry_after(&dnsimple, now), Some(secs(10)));
         assert_eq!(
             parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
             Some(SystemTime::UNIX_EPOCH)

@@ -57,6 +57,12 @@ const PROVIDER: &str = "Route 53";
 /// Route 53's global endpoint with the API version.
 pub const DEFAULT_API_URL: &str = "https://route53.amazonaws.com/2013-04-01";
 
+/// How Route 53 zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in Route 53, the hosted zone → \"DNSSEC signing\" → enable (with a KMS key-signing key), then add the DS record it shows at the registrar (Route 53 Domains: \"Manage keys\")",
+};
+
 /// The SigV4 region of Route 53's global endpoint.
 const REGION: &str = "us-east-1";
 
@@ -431,6 +437,10 @@ impl CasStore for Route53 {
 
     fn label(&self) -> &'static str {
         "Route 53 API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

@@ -44,6 +44,8 @@ use crate::credential::{CredentialError, TokenSource};
 use crate::http::{ApiConfig, ApiError, RetryPolicy};
 use crate::powerdns::{PowerDns, PowerDnsConfig};
 use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
+// Hosts of issue #16 (European and registrar DNS).
+use crate::{cloudns, dnsimple, infomaniak, inwx, netcup, porkbun};
 // Cloud providers.
 use crate::{azure, google, route53};
 
@@ -58,6 +60,13 @@ pub enum ProviderSettings {
     Hetzner(HostedSettings),
     Gandi(HostedSettings),
     Ovh(HostedSettings),
+    // Hosts of issue #16 (European and registrar DNS).
+    Cloudns(HostedSettings),
+    Dnsimple(HostedSettings),
+    Infomaniak(HostedSettings),
+    Inwx(HostedSettings),
+    Netcup(HostedSettings),
+    Porkbun(HostedSettings),
     // Cloud providers.
     Route53(HostedSettings),
     Google(HostedSettings),
@@ -159,7 +168,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 10] = [
+    pub const TYPES: [&'static str; 16] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -167,6 +176,13 @@ impl ProviderSettings {
         "hetzner",
         "gandi",
         "ovh",
+        // Hosts of issue #16 (European and registrar DNS).
+        "cloudns",
+        "dnsimple",
+        "infomaniak",
+        "inwx",
+        "netcup",
+        "porkbun",
         // Cloud providers.
         "route53",
         "google",
@@ -217,8 +233,11 @@ impl ProviderSettings {
                     zone,
                 })
             }
-            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh" | "route53" | "google"
-            | "azure" => {
+            "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
+            // Hosts of issue #16 (European and registrar DNS).
+            | "cloudns" | "dnsimple" | "infomaniak" | "inwx" | "netcup" | "porkbun"
+            // Cloud providers.
+            | "route53" | "google" | "azure" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -237,6 +256,13 @@ impl ProviderSettings {
                     "desec" => Self::Desec(hosted),
                     "hetzner" => Self::Hetzner(hosted),
                     "ovh" => Self::Ovh(hosted),
+                    // Hosts of issue #16 (European and registrar DNS).
+                    "cloudns" => Self::Cloudns(hosted),
+                    "dnsimple" => Self::Dnsimple(hosted),
+                    "infomaniak" => Self::Infomaniak(hosted),
+                    "inwx" => Self::Inwx(hosted),
+                    "netcup" => Self::Netcup(hosted),
+                    "porkbun" => Self::Porkbun(hosted),
                     "route53" => Self::Route53(hosted),
                     "google" => Self::Google(hosted),
                     "azure" => Self::Azure(hosted),
@@ -265,6 +291,13 @@ impl ProviderSettings {
             Self::Hetzner(_) => "hetzner",
             Self::Gandi(_) => "gandi",
             Self::Ovh(_) => "ovh",
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(_) => "cloudns",
+            Self::Dnsimple(_) => "dnsimple",
+            Self::Infomaniak(_) => "infomaniak",
+            Self::Inwx(_) => "inwx",
+            Self::Netcup(_) => "netcup",
+            Self::Porkbun(_) => "porkbun",
             Self::Route53(_) => "route53",
             Self::Google(_) => "google",
             Self::Azure(_) => "azure",
@@ -281,6 +314,13 @@ impl ProviderSettings {
             Self::Hetzner(_) => "Hetzner",
             Self::Gandi(_) => "Gandi LiveDNS",
             Self::Ovh(_) => "OVH",
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(_) => "ClouDNS",
+            Self::Dnsimple(_) => "DNSimple",
+            Self::Infomaniak(_) => "Infomaniak",
+            Self::Inwx(_) => "INWX",
+            Self::Netcup(_) => "netcup",
+            Self::Porkbun(_) => "Porkbun",
             Self::Route53(_) => "Route 53",
             Self::Google(_) => "Google Cloud DNS",
             Self::Azure(_) => "Azure DNS",
@@ -297,9 +337,41 @@ impl ProviderSettings {
             Self::Hetzner(s) => s.api_url.as_deref().unwrap_or(hetzner::DEFAULT_API_URL),
             Self::Gandi(s) => s.api_url.as_deref().unwrap_or(gandi::DEFAULT_API_URL),
             Self::Ovh(s) => s.api_url.as_deref().unwrap_or(ovh::DEFAULT_API_URL),
+            // Hosts of issue #16 (European and registrar DNS).
+            Self::Cloudns(s) => s.api_url.as_deref().unwrap_or(cloudns::DEFAULT_API_URL),
+            Self::Dnsimple(s) => s.api_url.as_deref().unwrap_or(dnsimple::DEFAULT_API_URL),
+            Self::Infomaniak(s) => s.api_url.as_deref().unwrap_or(infomaniak::DEFAULT_API_URL),
+            Self::Inwx(s) => s.api_url.as_deref().unwrap_or(inwx::DEFAULT_API_URL),
+            Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
+            Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
             Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
             Self::Google(s) => s.api_url.as_deref().unwrap_or(google::DEFAULT_API_URL),
             Self::Azure(s) => s.api_url.as_deref().unwrap_or(azure::DEFAULT_API_URL),
+        }
+    }
+
+    /// How the provider signs zones (see [`crate::DnssecSupport`]).
+    pub fn dnssec(&self) -> crate::DnssecSupport {
+        match self {
+            Self::Powerdns(_) => crate::powerdns::DNSSEC,
+            Self::Technitium(_) => technitium::DNSSEC,
+            Self::Cloudflare(_) => cloudflare::DNSSEC,
+            Self::Desec(_) => desec::DNSSEC,
+            Self::Hetzner(_) => hetzner::DNSSEC,
+            Self::Gandi(_) => gandi::DNSSEC,
+            Self::Ovh(_) => ovh::DNSSEC,
+            Self::Cloudns(_) => cloudns::DNSSEC,
+            Self::Dnsimple(_) => dnsimple::DNSSEC,
+            Self::Infomaniak(_) => infomaniak::DNSSEC,
+            Self::Inwx(_) => inwx::DNSSEC,
+            Self::Netcup(_) => netcup::DNSSEC,
+            Self::Porkbun(_) => porkbun::DNSSEC,
+            Self::Route53(_) => crate::route53::DNSSEC,
+            Self::Google(_) => google::DNSSEC,
+            Self::Azure(_) => azure::DNSSEC,
+            // A backend added without its module's `DNSSEC` here: the generic advice.
+            #[allow(unreachable_patterns)]
+            _ => crate::DnssecSupport::PRIMARY,
         }
     }
 
@@ -313,6 +385,12 @@ impl ProviderSettings {
             | Self::Hetzner(s)
             | Self::Gandi(s)
             | Self::Ovh(s)
+            | Self::Cloudns(s)
+            | Self::Dnsimple(s)
+            | Self::Infomaniak(s)
+            | Self::Inwx(s)
+            | Self::Netcup(s)
+            | Self::Porkbun(s)
             | Self::Route53(s)
             | Self::Google(s)
             | Self::Azure(s) => (&s.token_file, &s.token_env),
@@ -334,6 +412,12 @@ impl ProviderSettings {
             | Self::Hetzner(s)
             | Self::Gandi(s)
             | Self::Ovh(s)
+            | Self::Cloudns(s)
+            | Self::Dnsimple(s)
+            | Self::Infomaniak(s)
+            | Self::Inwx(s)
+            | Self::Netcup(s)
+            | Self::Porkbun(s)
             | Self::Route53(s)
             | Self::Google(s)
             | Self::Azure(s) => s.zone.clone(),
@@ -383,15 +467,22 @@ impl ProviderSettings {
                 },
             });
         }
-        if matches!(self, Self::Route53(_)) && secret.split(2).or_else(|| secret.split(3)).is_none()
-        {
+        if let Some(expected) = self.credential_problem(&secret) {
             return Err(SettingsError::Credential {
                 section: section.to_string(),
                 source: CredentialError::BadFormat {
                     source_name: source.to_string(),
-                    expected: "ACCESS_KEY_ID:SECRET_ACCESS_KEY (or with :SESSION_TOKEN)",
+                    expected,
                 },
             });
+        }
+        let dnssec = self.dnssec();
+        if !dnssec.signs {
+            warnings.push(format!(
+                "[dns.{section}]: DANE cannot work with zones at {}: {}",
+                self.provider(),
+                dnssec.how
+            ));
         }
         if let Some(warning) = source.permission_warning() {
             warnings.push(format!("[dns.{section}]: {warning}"));
@@ -411,6 +502,24 @@ impl ProviderSettings {
             ));
         }
         Ok(warnings)
+    }
+
+    /// For a credential made of several values joined by colons that lacks some: its form.
+    fn credential_problem(&self, secret: &crate::credential::Secret) -> Option<&'static str> {
+        match self {
+            Self::Porkbun(_) if secret.split(2).is_none() => Some("APIKEY:SECRETAPIKEY"),
+            Self::Netcup(_) if secret.split(3).is_none() => Some(netcup::CREDENTIAL_FORM),
+            Self::Inwx(_) if inwx::parse_credential(secret).is_none() => {
+                Some(inwx::CREDENTIAL_FORM)
+            }
+            Self::Route53(_) if secret.split(2).or_else(|| secret.split(3)).is_none() => {
+                Some("ACCESS_KEY_ID:SECRET_ACCESS_KEY (or with :SESSION_TOKEN)")
+            }
+            Self::Cloudns(_) if cloudns::parse_credential(secret).is_none() => {
+                Some(cloudns::CREDENTIAL_FORM)
+            }
+            _ => None,
+        }
     }
 
     fn checked_url(&self, section: &str) -> Result<reqwest::Url, SettingsError> {
@@ -488,6 +597,15 @@ pub fn build_backend_with(
             Box::new(technitium::Technitium::new(config).map_err(client)?)
         }
         ProviderSettings::Ovh(_) => Box::new(ovh::Ovh::new(config).map_err(client)?),
+        // Hosts of issue #16 (European and registrar DNS).
+        ProviderSettings::Dnsimple(_) => Box::new(dnsimple::Dnsimple::new(config).map_err(client)?),
+        ProviderSettings::Cloudns(_) => Box::new(cloudns::Cloudns::new(config).map_err(client)?),
+        ProviderSettings::Infomaniak(_) => {
+            Box::new(infomaniak::Infomaniak::new(config).map_err(client)?)
+        }
+        ProviderSettings::Inwx(_) => Box::new(inwx::Inwx::new(config).map_err(client)?),
+        ProviderSettings::Netcup(_) => Box::new(netcup::Netcup::new(config).map_err(client)?),
+        ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
         // Cloud providers.
         ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
         ProviderSettings::Google(_) => Box::new(google::GoogleDns::new(config).map_err(client)?),
@@ -627,6 +745,45 @@ mod tests {
         );
         assert!(!err.contains("ak:as"), "{err}");
         assert!(settings("ak:as:ck").check("ovh").unwrap().is_empty());
+    }
+
+    #[test]
+    fn check_says_hetzner_does_not_sign_zones() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "abc\n").unwrap();
+        std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let hosted = HostedSettings {
+            api_url: None,
+            token_file: Some(token),
+            token_env: None,
+            zone: None,
+        };
+        let warnings = ProviderSettings::Hetzner(hosted.clone())
+            .check("h")
+            .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("does not sign zones") && warnings[0].contains("desec"),
+            "{warnings:?}"
+        );
+        assert!(
+            ProviderSettings::Desec(hosted)
+                .check("d")
+                .unwrap()
+                .is_empty()
+        );
+        for kind in ProviderSettings::TYPES {
+            let fields = Fields {
+                token_env: Some("K".into()),
+                api_url: Some("https://x".into()),
+                ..Fields::default()
+            };
+            let settings = ProviderSettings::from_fields("s", kind, fields).unwrap();
+            assert_eq!(settings.dnssec().signs, kind != "hetzner", "{kind}");
+            assert!(!settings.dnssec().how.is_empty(), "{kind}");
+        }
     }
 
     #[test]

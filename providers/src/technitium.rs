@@ -40,6 +40,12 @@ use crate::rest::{self, Entry, RecordStore, ZoneCache, ZoneRef};
 
 const PROVIDER: &str = "Technitium";
 
+/// How technitium zones get signed; see [`crate::DnssecSupport`].
+pub const DNSSEC: crate::DnssecSupport = crate::DnssecSupport {
+    signs: true,
+    how: "in the web console, Zones → the zone → DNSSEC → \"Sign Zone\"; then add the DS records it shows (DNSSEC properties → \"View DS\") at the parent zone",
+};
+
 const ZONES_PER_PAGE: u32 = 100;
 /// A bound on pages, so a server that keeps answering cannot keep us forever.
 const MAX_PAGES: u32 = 1000;
@@ -319,6 +325,10 @@ impl RecordStore for Technitium {
 
     fn label(&self) -> &'static str {
         "Technitium API"
+    }
+
+    fn dnssec(&self) -> crate::DnssecSupport {
+        DNSSEC
     }
 
     async fn zone(&self, owner: &str) -> Result<ZoneRef, BackendError> {

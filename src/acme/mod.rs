@@ -31,7 +31,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use files::{InjectError, KeyBackup, key_type_of_pem, key_type_of_spki, leaf_of, names_of};
+pub use files::{
+    InjectError, KeyBackup, backup_path_of, key_type_of_pem, key_type_of_spki, leaf_of, names_of,
+};
 pub use run::RenewCommand;
 
 /// The ACME clients daneroll has hooks for.

@@ -1,14 +1,14 @@
-//! Running a client's renew command: bounded in time, its output kept for the error message.
+//! Running a client's renew command: bounded in time, in its own process group, with a
+//! scrubbed environment (see [`crate::process`]); its output kept for the error message.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::InjectError;
+use crate::process::{self, ChildEnv, RunError};
 
 /// How long a renewal may take before it is stopped (an ACME order with DNS-01 can take minutes).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_TIMEOUT: Duration = process::DEFAULT_CERTIFICATE_TIMEOUT;
 
 /// A client's renew command line. Each client module builds the stock one; the config may
 /// replace it (a wrapper, a different binary path, `--server` for a private CA).
@@ -19,6 +19,8 @@ pub struct RenewCommand {
     /// Extra environment (e.g. `REQUESTS_CA_BUNDLE` for a private ACME server).
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
+    /// The secrets kept out of the client's environment.
+    pub child_env: ChildEnv,
 }
 
 impl RenewCommand {
@@ -28,6 +30,7 @@ impl RenewCommand {
             args,
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            child_env: ChildEnv::default(),
         }
     }
 
@@ -54,82 +57,47 @@ impl RenewCommand {
         self
     }
 
+    /// Keeps the secrets `child_env` names out of the client's environment.
+    pub fn with_child_env(mut self, child_env: ChildEnv) -> Self {
+        self.child_env = child_env;
+        self
+    }
+
+    fn spec(&self) -> process::Run<'_> {
+        process::Run {
+            program: &self.program,
+            args: &self.args,
+            env: &self.env,
+            child_env: &self.child_env,
+            timeout: self.timeout,
+        }
+    }
+
     /// The command as a human reads it (for logs and errors).
     pub fn display(&self) -> String {
-        let mut out = self.program.display().to_string();
-        for arg in &self.args {
-            out.push(' ');
-            out.push_str(arg);
-        }
-        out
+        self.spec().display()
     }
 
     /// Runs the command; success is exit status 0 within the timeout.
     pub fn run(&self) -> Result<(), InjectError> {
-        let program = self.display();
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| InjectError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
-        // Drain both pipes on threads so a chatty client never blocks on a full pipe.
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut text);
-                }
-                String::from_utf8_lossy(&text).into_owned()
-            })
-        };
-        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-        let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() >= self.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(InjectError::TimedOut {
-                        program,
-                        seconds: self.timeout.as_secs(),
-                    });
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(source) => return Err(InjectError::Spawn { program, source }),
-            }
-        };
-        if status.success() {
-            return Ok(());
+        match self.spec().run() {
+            Ok(_) => Ok(()),
+            Err(RunError::Spawn { program, source }) => Err(InjectError::Spawn { program, source }),
+            Err(RunError::TimedOut { program, timeout }) => Err(InjectError::TimedOut {
+                program,
+                seconds: timeout.as_secs(),
+            }),
+            Err(RunError::Failed {
+                program,
+                status,
+                output,
+            }) => Err(InjectError::RenewFailed {
+                program,
+                status,
+                output,
+            }),
         }
-        let mut output = stderr.join().unwrap_or_default();
-        output.push_str(&stdout.join().unwrap_or_default());
-        Err(InjectError::RenewFailed {
-            program,
-            status: status.to_string(),
-            output: tail(&output, 600),
-        })
     }
-}
-
-/// The last `max` bytes of `text` (on a character boundary), on one line.
-fn tail(text: &str, max: usize) -> String {
-    let text = text.trim();
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..]
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -171,11 +139,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("/nonexistent/certbot"), "{error}");
-    }
-
-    #[test]
-    fn tail_keeps_the_end() {
-        assert_eq!(tail("a\nb\n  c  ", 100), "a b c");
-        assert_eq!(tail("0123456789", 3), "789");
     }
 }

@@ -6,6 +6,11 @@
 //! the TLSA RRset at `_PORT._tcp.HOST` and its zone's verdict, the address records, then every
 //! address probed concurrently and matched as RFC 7672 §3 says (`probe::assess`).
 //!
+//! For each mail domain also what MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) senders see
+//! (`crate::sts`): the `_mta-sts` record and the policy fetched over HTTPS, whether it covers
+//! every MX host, whether the certificates are WebPKI-valid in enforce mode, and the
+//! `_smtp._tls` record. Those findings are at most WARNING unless `--require-sts`.
+//!
 //! Exit status follows the Nagios plugin convention, not daneroll's own table: 0 OK,
 //! 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input included); the first line of output is the
 //! one-line summary with performance data, so the command drops into Icinga, Nagios or
@@ -21,6 +26,7 @@ use clap::Args;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::engine::StateDirFlag;
 use crate::cli::tlsa::check_host_name;
 use crate::config::Config;
 use crate::dns::net::HickoryTransport;
@@ -29,7 +35,9 @@ use crate::dns::trust_anchor::TrustAnchors;
 use crate::output::write_stdout;
 use crate::probe::assess::{Finding, HostFacts, HostReport, Status, assess};
 use crate::probe::lookup::{Dns, Security, ZoneFacts, join_all};
-use crate::probe::{ProbeSettings, Prober, Target, Timeouts};
+use crate::probe::{ProbeReport, ProbeSettings, Prober, Target, Timeouts};
+use crate::sts::fetch::Trust;
+use crate::sts::{self, StsReport, TlsRptReport};
 
 /// How many hosts are looked up at once (each host: 4 queries).
 const LOOKUP_BATCH: usize = 32;
@@ -70,6 +78,19 @@ pub struct CheckArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
+
+    /// MTA-STS problems (no policy, a policy that fails to load, an MX host it does not cover,
+    /// a certificate that is not WebPKI-valid in enforce mode) are CRITICAL, not WARNING.
+    #[arg(long)]
+    require_sts: bool,
+
+    /// Trust only the CA certificates in this PEM file for the MTA-STS policy fetch and the
+    /// WebPKI check, instead of the system's store.
+    #[arg(long, value_name = "FILE")]
+    webpki_roots: Option<PathBuf>,
+
+    #[command(flatten)]
+    state: StateDirFlag,
 }
 
 /// The validated settings.
@@ -82,21 +103,16 @@ struct Settings {
     resolver: SocketAddr,
     anchors: TrustAnchors,
     timeout: Duration,
+    require_sts: bool,
+    /// The WebPKI roots, or why they could not be loaded (only needed with domains).
+    trust: Result<Trust, String>,
+    /// Where the MTA-STS policy seen under each id is remembered.
+    sts_memory: PathBuf,
 }
 
 impl CheckArgs {
     /// `config`: the global `--config` (its [validation] section gives defaults).
     fn validate(&self, config: Option<&Path>) -> Result<Settings, String> {
-        let names = |list: &[String]| -> Result<Vec<String>, String> {
-            let mut out: Vec<String> = Vec::new();
-            for name in list {
-                let name = check_host_name(name)?;
-                if !out.contains(&name) {
-                    out.push(name);
-                }
-            }
-            Ok(out)
-        };
         let (path, explicit) = Config::locate(config);
         let config = Config::load_or_default(&path, explicit).map_err(|e| e.to_string())?;
         let resolver = match &self.resolver {
@@ -119,7 +135,37 @@ impl CheckArgs {
             Some(path) => TrustAnchors::from_file(&path).map_err(|e| e.to_string())?,
             None => TrustAnchors::root(),
         };
+        let trust = match &self.webpki_roots {
+            // A file named on the command line must load: bad input otherwise.
+            Some(path) => Ok(Trust::from_file(path).map_err(|e| e.to_string())?),
+            None if self.domains.is_empty() => Err("no mail domain to check".to_string()),
+            None => Trust::system().map_err(|e| e.to_string()),
+        };
+        self.settings(config, resolver, anchors, trust)
+    }
+
+    fn settings(
+        &self,
+        config: Config,
+        resolver: SocketAddr,
+        anchors: TrustAnchors,
+        trust: Result<Trust, String>,
+    ) -> Result<Settings, String> {
+        let names = |list: &[String]| -> Result<Vec<String>, String> {
+            let mut out: Vec<String> = Vec::new();
+            for name in list {
+                let name = check_host_name(name)?;
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+            Ok(out)
+        };
+        let state_dir = self.state.state_dir.clone().unwrap_or(config.state_dir);
         Ok(Settings {
+            require_sts: self.require_sts,
+            trust,
+            sts_memory: state_dir.join("mta-sts"),
             domains: names(&self.domains)?,
             hosts: names(&self.hosts)?,
             port: self.port,
@@ -149,6 +195,12 @@ struct DomainReport {
     zone: Option<ZoneFacts>,
     mx_validated: bool,
     mx_hosts: Vec<String>,
+    /// MTA-STS (RFC 8461), when a `_mta-sts` record was looked up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mta_sts: Option<StsReport>,
+    /// TLS-RPT (RFC 8460).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_rpt: Option<TlsRptReport>,
     findings: Vec<Finding>,
 }
 
@@ -193,7 +245,10 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
 
     let mut domains = Vec::new();
     let mut hosts: Vec<String> = Vec::new();
+    let mut gathered = Vec::new();
     for domain in &settings.domains {
+        gathered
+            .push(sts::gather(&dns, domain, settings.trust.as_ref().ok(), settings.timeout).await);
         let report = check_domain(&mut dns, domain).await;
         for host in &report.mx_hosts {
             if !hosts.contains(host) {
@@ -302,7 +357,50 @@ async fn check(settings: &Settings) -> anyhow::Result<Report> {
             })
         })
         .collect();
+    for (domain, gathered) in domains.iter_mut().zip(gathered) {
+        review_sts(settings, domain, gathered, &reports, &probes);
+    }
     Ok(finish(domains, reports))
+}
+
+/// Adds the MTA-STS and TLS-RPT findings to `domain`'s report.
+fn review_sts(
+    settings: &Settings,
+    domain: &mut DomainReport,
+    gathered: sts::Gathered,
+    hosts: &[HostReport],
+    probes: &[ProbeReport],
+) {
+    let mine = |host: &str| domain.mx_hosts.iter().any(|h| h == host);
+    let cx = sts::Context {
+        domain: &domain.domain,
+        mx_hosts: &domain.mx_hosts,
+        dane: domain.mx_validated && hosts.iter().any(|h| mine(&h.host) && h.dane),
+        chains: probes
+            .iter()
+            .filter(|p| mine(&p.target.host))
+            .filter_map(|p| {
+                let presented = p.outcome.as_ref().ok()?;
+                Some((p.target.host.as_str(), presented.chain.as_slice()))
+            })
+            .collect(),
+        trust: settings.trust.as_ref().map_err(String::as_str),
+        memory: Some(&settings.sts_memory),
+        require: settings.require_sts,
+    };
+    let (mta_sts, tls_rpt, findings) = sts::review(gathered, &cx);
+    domain.findings.extend(findings);
+    domain.findings.sort_by_key(|f| std::cmp::Reverse(f.status));
+    domain.status = domain.status.max(
+        domain
+            .findings
+            .iter()
+            .map(|f| f.status)
+            .max()
+            .unwrap_or(Status::Ok),
+    );
+    domain.mta_sts = mta_sts.record.is_some().then_some(mta_sts);
+    domain.tls_rpt = tls_rpt.record.is_some().then_some(tls_rpt);
 }
 
 async fn check_domain(dns: &mut Dns<'_, HickoryTransport>, domain: &str) -> DomainReport {
@@ -379,6 +477,8 @@ async fn check_domain(dns: &mut Dns<'_, HickoryTransport>, domain: &str) -> Doma
         zone,
         mx_validated: validated,
         mx_hosts,
+        mta_sts: None,
+        tls_rpt: None,
         findings,
     }
 }
@@ -548,6 +648,8 @@ mod tests {
             zone: None,
             mx_validated: false,
             mx_hosts: Vec::new(),
+            mta_sts: None,
+            tls_rpt: None,
             findings: vec![Finding {
                 status: Status::Critical,
                 message: "example.com: the domain does not exist (NXDOMAIN)".into(),

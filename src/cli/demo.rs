@@ -87,11 +87,23 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let _ = write_line(line);
         }
     };
-    let dir = std::env::temp_dir().join(format!("daneroll-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // The lab's throwaway keys go away with the demo, whatever way it ends (--keep: at Ctrl-C).
-    let _cleanup = Cleanup { dir: dir.clone() };
+    // A fresh private directory (mkdtemp(3): random name, created 0700, fails rather than reuse
+    // or follow anything already there): the demo runs as root and writes a TSIG key and a
+    // config whose commands daneroll runs, so a predictable path under a world-writable /tmp
+    // would let another user plant a symlink or a config.
+    let private = tempfile::Builder::new()
+        .prefix("daneroll-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .with_context(|| {
+            format!(
+                "cannot create a private directory in {}",
+                std::env::temp_dir().display()
+            )
+        })?;
+    let dir = private.path().to_path_buf();
+    // The lab's throwaway keys go away with the demo, whatever way it ends (--keep: at Ctrl-C):
+    // `private` removes the directory when dropped, without following symlinks.
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let lab = Lab::start(&dir, args.ttl, &candidate_addresses(), &exe).await?;
     let host = lab.host();
@@ -243,17 +255,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tokio::signal::ctrl_c().await.ok();
     }
     Ok(exit::code(if ok { exit::OK } else { exit::FAILED }))
-}
-
-/// Removes the demo's directory when the demo ends.
-struct Cleanup {
-    dir: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn keep(lab: &Lab, host: &str, json: bool) -> anyhow::Result<()> {

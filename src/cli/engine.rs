@@ -75,7 +75,10 @@ impl Engine {
         let section = self.config.dns.get(&host.dns).expect("validated backend");
         let backend = crate::backend::build(&host.dns, section, self.dns.resolver)
             .map_err(Refusal::bad_input)?;
-        RealWorld::new(host.clone(), store, backend, self.dns.clone()).map_err(Refusal::bad_input)
+        let mut world = RealWorld::new(host.clone(), store, backend, self.dns.clone())
+            .map_err(Refusal::bad_input)?;
+        world.set_child_env(crate::process::ChildEnv::of_config(&self.config));
+        Ok(world)
     }
 }
 

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::status::{StateDirArgs, stamp};
+use super::engine::StateDirFlag;
+use super::status::stamp;
+use crate::config::Config;
 use crate::exit;
 use crate::output::write_line;
 use crate::rollover::history::{Entry, Event};
@@ -19,7 +21,7 @@ use crate::rollover::store::Store;
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
-    pub state: StateDirArgs,
+    pub state: StateDirFlag,
     /// Only this host.
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
@@ -28,9 +30,23 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
-/// Runs `daneroll history`.
-pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::existing(&args.state.state_dir);
+/// Runs `daneroll history`: the state directory is `--state-dir`, else the config's
+/// `state_dir` (as `status` reads it), else the default.
+pub fn run(args: HistoryArgs, config_flag: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let (config_path, explicit) = Config::locate(config_flag);
+    let config = match Config::load_or_default(&config_path, explicit) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("daneroll: {error}");
+            return Ok(exit::code(exit::BAD_INPUT));
+        }
+    };
+    let state_dir = args
+        .state
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir.clone());
+    let store = Store::existing(&state_dir);
     let hosts = match &args.host {
         Some(host) => vec![host.clone()],
         None => store.hosts().context("listing hosts")?,
@@ -41,14 +57,15 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         if history.entries.is_empty() && args.host.is_some() {
             eprintln!(
                 "daneroll: no history for host {host} in {}",
-                args.state.state_dir.display()
+                state_dir.display()
             );
             return Ok(exit::code(exit::BAD_INPUT));
         }
-        for line in &history.damaged_lines {
+        for damaged in &history.damaged_lines {
             eprintln!(
-                "daneroll: {}: line {line} is damaged (a crash mid-write?); skipped",
-                store.history_path(host)?.display()
+                "daneroll: warning: {}: line {} is damaged (a crash mid-write?); skipped",
+                damaged.path.display(),
+                damaged.line
             );
         }
         entries.extend(history.entries);
@@ -151,7 +168,14 @@ pub fn describe_input(input: &Input) -> String {
             format!("certificate requested for {}", record.short())
         }
         Input::Deployed { record } => format!("deployed certificate with key {}", record.short()),
-        Input::Live { presented } => format!("live service presents {}", presented.short()),
+        Input::Live { presented, seen } if seen.is_empty() => {
+            format!("live service presents {}", presented.short())
+        }
+        Input::Live { presented, seen } => format!(
+            "live service presents {} ({})",
+            presented.short(),
+            seen.join("; ")
+        ),
         Input::Retired {
             record,
             already_absent,

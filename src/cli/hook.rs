@@ -27,7 +27,7 @@ use clap::Args;
 use time::OffsetDateTime;
 
 use super::engine::{Engine, StateDirFlag, print_report};
-use crate::acme::handover::{self, LOCK_WAIT};
+use crate::acme::handover;
 use crate::acme::{self, Client, HookEvent, HookInput};
 use crate::config::Config;
 use crate::exit;
@@ -101,7 +101,7 @@ pub fn run(args: HookArgs, config: Option<&std::path::Path>) -> anyhow::Result<E
         &hosts,
         &cert,
         OffsetDateTime::now_utc(),
-        LockWait::WaitFor(LOCK_WAIT),
+        LockWait::WaitFor(config.lock_wait),
     ) {
         Ok(outcomes) => outcomes,
         Err(error) => {
@@ -219,7 +219,7 @@ fn engine_pass(
                     continue;
                 }
             };
-            let wait = LockWait::WaitFor(LOCK_WAIT);
+            let wait = LockWait::WaitFor(engine.config.lock_wait);
             let mut driver = Driver::new(&store, &mut world, &engine.config.policy, wait);
             match driver.run(name, Command::Tick, Mode::Once).await {
                 Ok(report) => {

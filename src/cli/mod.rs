@@ -10,6 +10,7 @@ pub mod history;
 pub mod hook;
 pub mod keygen;
 pub mod records;
+pub mod reports;
 pub mod rollover;
 pub mod status;
 pub mod tick;
@@ -52,6 +53,13 @@ pub enum Command {
     /// Check what DANE-enforcing senders see for mail domains or MX hosts (Nagios plugin exit
     /// codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     Check(check::CheckArgs),
+    /// Summarise SMTP TLS reports (RFC 8460) and line failures up with the rollover history.
+    #[command(
+        after_help = "Exit status: 0 printed (malformed reports are named, not fatal); 2 bad \
+        input. With --nagios: 0 OK, 1 WARNING, 2 CRITICAL (senders reported DANE failures), \
+        3 UNKNOWN."
+    )]
+    Reports(reports::ReportsArgs),
     /// Show where each host's rollover stands (read-only).
     Status(status::StatusArgs),
     /// Show what daneroll did: intents, outcomes, failures, alerts (read-only).
@@ -89,12 +97,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Records(args) => records::run(args, config),
-        Command::Tlsa(args) => tlsa::run(args),
+        Command::Tlsa(args) => tlsa::run(args, config),
         Command::Keygen(args) => keygen::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Check(args) => check::run(args, config),
+        Command::Reports(args) => reports::run(args, config),
         Command::Status(args) => status::run(args, config),
-        Command::History(args) => history::run(args),
+        Command::History(args) => history::run(args, config),
         Command::Hook(args) => hook::run(args, config),
         Command::Tick(args) => tick::run(args, config),
         Command::Rollover(args) => rollover::run(args, config),

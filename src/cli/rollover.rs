@@ -9,6 +9,10 @@
 //! backoff the command returns with exit status 1 and what it waits for, and `tick` carries on
 //! from the saved state.
 //!
+//! A re-run after a `rollover` that was killed once its swap had happened finishes that rollover
+//! and stops: the state remembers the request until the steady state after its swap, so the
+//! key changes once (with an ACME source: one certificate order). `--again` rolls once more.
+//!
 //! `--dry-run` changes nothing (no state written, no key generated, no DNS touched): it reads
 //! the zone's verdict, the certificates on disk and the TTLs the authoritative servers serve,
 //! runs the machine on a copy of the state, and prints every record to add and remove with its
@@ -40,6 +44,10 @@ pub struct RolloverArgs {
     /// Print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Roll to a new key even when the last `rollover` was interrupted after its swap (by
+    /// default a re-run only finishes that one: one key change, one certificate order).
+    #[arg(long)]
+    pub again: bool,
     #[command(flatten)]
     pub state: StateDirFlag,
 }
@@ -86,7 +94,12 @@ async fn rollover(args: RolloverArgs, config_flag: Option<&Path>) -> anyhow::Res
         }
     }
     if !ready.is_empty() {
-        status = status.max(foreground(&engine, ready).await);
+        let command = if args.again {
+            Command::Rollover(Trigger::Operator)
+        } else {
+            Command::RolloverOrFinish(Trigger::Operator)
+        };
+        status = status.max(foreground(&engine, ready, command).await);
     }
     Ok(exit::code(status))
 }
@@ -94,7 +107,7 @@ async fn rollover(args: RolloverArgs, config_flag: Option<&Path>) -> anyhow::Res
 /// Rolls every host at once, each with its own lock, world and driver, so the waits overlap:
 /// ten hosts take as long as the slowest, not ten times as long. With several hosts each line
 /// starts with the host's name.
-async fn foreground(engine: &Engine, hosts: Vec<Host>) -> u8 {
+async fn foreground(engine: &Engine, hosts: Vec<Host>, command: Command) -> u8 {
     let store = match Store::open(&engine.state_dir) {
         Ok(store) => store,
         Err(e) => {
@@ -122,13 +135,7 @@ async fn foreground(engine: &Engine, hosts: Vec<Host>) -> u8 {
         rolling.spawn(async move {
             let _ = write_line(&format!("rollover of {}", host.name));
             let mut driver = Driver::new(&store, &mut world, &policy, LockWait::Wait);
-            let result = driver
-                .run(
-                    &host.name,
-                    Command::Rollover(Trigger::Operator),
-                    Mode::Foreground,
-                )
-                .await;
+            let result = driver.run(&host.name, command, Mode::Foreground).await;
             (host.name, result)
         });
     }

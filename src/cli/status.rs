@@ -10,7 +10,6 @@
 //! agree with daneroll's view, and the command that repairs each disagreement
 //! ([`crate::acme::status`]).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,18 +24,11 @@ use crate::acme::status::{ClientStatus, DanerollView, shell};
 use crate::config::Config;
 use crate::exit;
 use crate::output::write_stdout;
+use crate::reports::status::{HostReports, Reports};
 use crate::rollover::Policy;
 use crate::rollover::input::{Next, Waiting};
 use crate::rollover::state::{Retry, Stage, StateName, ZoneCheck};
-use crate::rollover::store::{DEFAULT_STATE_DIR, SavedState, Store};
-
-/// Where daneroll keeps its state (shared by the read-only commands).
-#[derive(Debug, Clone, clap::Args)]
-pub struct StateDirArgs {
-    /// The state directory (state files, history, generated keys).
-    #[arg(long, env = "DANEROLL_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
-}
+use crate::rollover::store::{SavedState, Store};
 
 /// Show where each host's rollover stands.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,6 +62,9 @@ pub struct HostStatus {
     /// The host's ACME client and whether its key files agree (hosts with `type = …` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acme: Option<ClientStatus>,
+    /// The senders' TLS reports for the host (with `[reports] dir` configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reports: Option<HostReports>,
 }
 
 /// A key by its record, and how far it got.
@@ -122,12 +117,14 @@ pub fn run(args: StatusArgs, config_flag: Option<&std::path::Path>) -> anyhow::R
         None => store.hosts().context("listing hosts")?,
     };
     let now = OffsetDateTime::now_utc();
+    let reports = Reports::read(&config, &state_dir, now);
     let mut statuses = Vec::new();
     for host in &hosts {
         match store.read_state(host)? {
             Some(saved) => {
                 let mut status = host_status(&saved, now, &config.policy);
                 status.acme = client_status(&config, explicit, &store, &saved);
+                status.reports = reports.as_ref().map(|r| r.host(host));
                 statuses.push(status);
             }
             None if args.host.is_some() => {
@@ -227,6 +224,7 @@ pub fn host_status(saved: &SavedState, now: OffsetDateTime, policy: &Policy) -> 
         next_step,
         saved_at: saved.saved_at,
         acme: None,
+        reports: None,
     }
 }
 
@@ -354,6 +352,15 @@ pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
         }
         if let Some(acme) = &status.acme {
             render_client(&mut out, acme);
+        }
+        if let Some(reports) = &status.reports {
+            match &reports.latest {
+                Some(day) => out.push_str(&format!("  reports   {}\n", day.text())),
+                None => out.push_str("  reports   none for this host yet\n"),
+            }
+            for alert in &reports.alerts {
+                out.push_str(&format!("  ALERT     {alert}\n"));
+            }
         }
         match (&status.next_step.action, status.next_step.at) {
             (Some(action), _) => out.push_str(&format!("  next step {action} (due now)\n")),

@@ -1,9 +1,13 @@
 //! `daneroll tick`: for cron and systemd timers. Advances every host as far as is safe right
 //! now and returns; never sleeps through a TTL (the next tick continues).
 //!
+//! With `[reports] dir` configured, senders' TLS reports of `tlsa-invalid` or `dnssec-invalid`
+//! failures after a host's last swap are an alert too (`crate::reports::align::alerts`).
+//!
 //! Exit status: 0 every host advanced (or waits), 4 an alert needs the operator, 1 an action
-//! failed (it is retried after a backoff), 3 a host was busy with `--no-wait`. Without
-//! `--no-wait` a tick waits for another run's lock, then re-reads everything.
+//! failed (it is retried after a backoff), 3 a host was busy: another run held its lock for
+//! longer than `[policy] lock_wait` (default 2 minutes), or at all with `--no-wait`. A tick
+//! that gets the lock re-reads everything.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,15 +17,19 @@ use clap::Args;
 
 use super::engine::{Engine, StateDirFlag, print_report};
 use crate::exit;
+use crate::output::write_line;
+use crate::reports::status::Reports;
 use crate::rollover::driver::{Command, Driver, Mode};
 use crate::rollover::store::{LockWait, Store};
+use time::OffsetDateTime;
 
 #[derive(Debug, Args)]
 pub struct TickArgs {
     /// Print only failures and alerts (for cron mail).
     #[arg(long, short)]
     pub quiet: bool,
-    /// Do not wait for another run's lock: report the host busy (exit 3).
+    /// Do not wait for another run's lock: report the host busy (exit 3). Without it a tick
+    /// waits up to `[policy] lock_wait`.
     #[arg(long)]
     pub no_wait: bool,
     /// Only this host.
@@ -54,7 +62,7 @@ async fn tick(args: TickArgs, config_flag: Option<&Path>) -> anyhow::Result<Exit
     let wait = if args.no_wait {
         LockWait::NoWait
     } else {
-        LockWait::Wait
+        LockWait::WaitFor(engine.config.lock_wait)
     };
     let (mut failed, mut alert, mut busy) = (false, false, false);
     for host in hosts {
@@ -90,6 +98,16 @@ async fn tick(args: TickArgs, config_flag: Option<&Path>) -> anyhow::Result<Exit
                 failed = true;
                 eprintln!("daneroll: {}: {error}", host.name);
             }
+        }
+    }
+    // The senders' side (RFC 8460 reports in `[reports] dir`): DANE failures reported after a
+    // swap mean some sender saw what the promise says it could not.
+    if let Some(reports) =
+        Reports::read(&engine.config, &engine.state_dir, OffsetDateTime::now_utc())
+    {
+        for text in reports.alerts() {
+            alert = true;
+            write_line(&format!("ALERT {text}"))?;
         }
     }
     Ok(exit::code(if failed {

@@ -120,9 +120,19 @@ pub fn check_host_name(name: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return bad("it is empty");
     }
-    if !trimmed.is_ascii() {
-        return bad("give internationalised names in their xn-- (A-label) form");
-    }
+    // A Unicode name (U-labels) is used in its A-label form (UTS #46, RFC 5890).
+    let converted;
+    let trimmed = if trimmed.is_ascii() {
+        trimmed
+    } else {
+        match idna::domain_to_ascii(trimmed) {
+            Ok(ascii) => {
+                converted = ascii;
+                converted.as_str()
+            }
+            Err(_) => return bad("not a valid internationalised name (IDNA, UTS #46)"),
+        }
+    };
     if trimmed.len() > 253 {
         return bad("longer than 253 characters");
     }
@@ -222,7 +232,7 @@ fn dedup(values: &[u8]) -> Vec<u8> {
 }
 
 /// Runs `daneroll tlsa`.
-pub fn run(args: TlsaArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: TlsaArgs, config_flag: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let settings = match args.validate() {
         Ok(settings) => settings,
         Err(message) => {
@@ -231,13 +241,21 @@ pub fn run(args: TlsaArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.server.starttls.is_some() {
-        return starttls::run(&args.server, settings);
+        return starttls::run(&args.server, settings, config_flag);
     }
     let mut status = exit::OK;
     for file in &args.files {
         let source = Source::from_arg(file);
-        let items = match pki::read_items(&source) {
-            Ok(items) => items,
+        let items = match pki::read_items_noting(&source) {
+            Ok(parsed) => {
+                for place in &parsed.skipped_encrypted {
+                    eprintln!(
+                        "daneroll tlsa: {source}: skipped {place}: an encrypted private key \
+                         (the records come from the other items)"
+                    );
+                }
+                parsed.items
+            }
             Err(error) => {
                 eprintln!("daneroll tlsa: {error}");
                 status = exit::BAD_INPUT;
@@ -353,6 +371,23 @@ mod tests {
         );
     }
 
+    /// #13: Unicode host names are accepted in their A-label form.
+    #[test]
+    fn unicode_host_names_become_a_labels() {
+        assert_eq!(
+            check_host_name("mäil.example").unwrap(),
+            "xn--mil-qla.example"
+        );
+        assert_eq!(
+            check_host_name("MX.Bücher.example.").unwrap(),
+            "mx.xn--bcher-kva.example"
+        );
+        assert_eq!(
+            crate::config::normalize_host("MX.Bücher.Example."),
+            "mx.xn--bcher-kva.example"
+        );
+    }
+
     #[test]
     fn host_names_are_checked() {
         assert_eq!(
@@ -364,7 +399,6 @@ mod tests {
             ".",
             "a..b",
             "-a.example",
-            "mäil.example",
             "a b.example",
             &"a".repeat(64),
         ] {

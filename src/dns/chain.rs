@@ -15,12 +15,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
+use hickory_proto::dnssec::DigestType;
 use hickory_proto::dnssec::rdata::{DNSSECRData, DS};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::denial::{DenialProblem, verify_denial};
-use super::dnssec::{SignatureProblem, ZoneKeys, dnskey};
+use super::dnssec::{SignatureProblem, ZoneKeys, dnskey, rrset_of};
 use super::transport::{QueryError, Question, Transport};
 use super::trust_anchor::{TrustAnchors, ds_matches};
 
@@ -241,6 +242,11 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         }
     }
 
+    /// The trust anchors this walker starts from.
+    pub fn anchors(&self) -> &'a TrustAnchors {
+        self.anchors
+    }
+
     async fn ask(&self, name: &Name, rtype: RecordType) -> Result<Message, ChainError> {
         let question = Question::recursive_unchecked(name.clone(), rtype);
         let message = self
@@ -352,10 +358,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
 
     async fn has_dnskey(&self, zone: &Name) -> Result<bool, ChainError> {
         let message = self.ask(zone, RecordType::DNSKEY).await?;
-        Ok(message
-            .answers
-            .iter()
-            .any(|r| r.name == *zone && dnskey(r).is_some()))
+        Ok(rrset_of(&message.answers, zone, RecordType::DNSKEY).any(|r| dnskey(r).is_some()))
     }
 
     /// One link: the parent's (validated) keys vouch for the child's DNSKEY RRset or not.
@@ -372,10 +375,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             }))
         };
         let ds_reply = self.ask(child, RecordType::DS).await?;
-        let ds_set: Vec<DS> = ds_reply
-            .answers
-            .iter()
-            .filter(|r| r.name == *child)
+        let ds_set: Vec<DS> = rrset_of(&ds_reply.answers, child, RecordType::DS)
             .filter_map(|r| match &r.data {
                 RData::DNSSEC(DNSSECRData::DS(ds)) => Some(ds.clone()),
                 _ => None,
@@ -409,10 +409,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
                 problem,
             });
         }
-        let usable: Vec<&DS> = ds_set
-            .iter()
-            .filter(|ds| ds.digest_type().is_supported() && ds.algorithm().is_supported())
-            .collect();
+        let usable = usable_ds(&ds_set);
         if usable.is_empty() {
             return Ok(ZoneStatus::Insecure(InsecureLink::UnsupportedAlgorithms {
                 parent: parent.to_string(),
@@ -420,10 +417,7 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             }));
         }
         let key_reply = self.ask(child, RecordType::DNSKEY).await?;
-        let key_tags: Vec<u16> = key_reply
-            .answers
-            .iter()
-            .filter(|r| r.name == *child)
+        let key_tags: Vec<u16> = rrset_of(&key_reply.answers, child, RecordType::DNSKEY)
             .filter_map(dnskey)
             .filter_map(|k| k.calculate_key_tag().ok())
             .collect();
@@ -443,6 +437,23 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
             Err(problem) => bogus(BogusReason::DnskeyInvalid { problem }),
         }
     }
+}
+
+/// The DS records a validator uses: supported algorithm and digest, and no SHA-1 digest when
+/// the RRset also holds a SHA-256 or SHA-384 one (RFC 4509 §3; unbound and BIND likewise use
+/// only the strongest digest present), so a weak SHA-1 DS cannot vouch for a key on its own.
+pub fn usable_ds(ds_set: &[DS]) -> Vec<&DS> {
+    let supported: Vec<&DS> = ds_set
+        .iter()
+        .filter(|ds| ds.digest_type().is_supported() && ds.algorithm().is_supported())
+        .collect();
+    let stronger = supported
+        .iter()
+        .any(|ds| matches!(ds.digest_type(), DigestType::SHA256 | DigestType::SHA384));
+    supported
+        .into_iter()
+        .filter(|ds| !(stronger && ds.digest_type() == DigestType::SHA1))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::DNSClass;
 use hickory_proto::rr::RecordType::{DNSKEY, DS, NS, SOA};
 
 use super::*;
-use crate::dns::testing::{FakeNet, TestZone, addr, name, nsec_record, reply, soa_record};
+use crate::dns::testing::{
+    FakeNet, TestZone, addr, in_class, name, nsec_record, reply, soa_record,
+};
 use crate::dns::trust_anchor::TrustAnchors;
 
 const RESOLVER: &str = "127.0.9.1:53";
@@ -228,4 +231,81 @@ async fn a_wrong_root_anchor_is_bogus_at_the_root() {
         matches!(link.reason, BogusReason::AnchorMismatch(_)),
         "{link}"
     );
+}
+
+#[tokio::test]
+async fn a_ch_class_ds_beside_the_signed_ds_rrset_does_not_vouch_for_a_key() {
+    // Found on the old main: the DS set was read without looking at the class, so a forged CH
+    // DS for the attacker's key made the attacker's DNSKEY RRset "secure".
+    let tree = Tree::new();
+    let child = TestZone::new("example.test.");
+    let attacker = TestZone::new("example.test.");
+    tree.serve_zone(&attacker);
+    let mut ds = tree.tld.signed(vec![child.ds_record(3600)]);
+    ds.push(in_class(&attacker.ds_record(3600), DNSClass::CH));
+    tree.net.answer(
+        Tree::resolver(),
+        child.apex(),
+        DS,
+        reply(ResponseCode::NoError, false, ds, vec![]),
+    );
+    let status = status(&tree, &tree.anchors(), "example.test.").await;
+    let ZoneStatus::Bogus(link) = &status else {
+        panic!("the attacker's keys must not be trusted: {status}");
+    };
+    assert!(
+        matches!(link.reason, BogusReason::NoMatchingKey { .. }),
+        "{link}"
+    );
+}
+
+#[tokio::test]
+async fn a_sha1_ds_does_not_count_beside_a_sha256_one() {
+    // RFC 4509 §3. Found on the old main: the SHA-1 DS alone vouched for the served key.
+    let tree = Tree::new();
+    let served = TestZone::new("example.test.");
+    let other = TestZone::new("example.test.");
+    tree.serve_zone(&served);
+    let sha1 = Record::from_rdata(
+        served.apex().clone(),
+        3600,
+        RData::DNSSEC(DNSSECRData::DS(served.ds_with(DigestType::SHA1))),
+    );
+    let ds = tree.tld.signed(vec![sha1.clone(), other.ds_record(3600)]);
+    tree.net.answer(
+        Tree::resolver(),
+        served.apex(),
+        DS,
+        reply(ResponseCode::NoError, false, ds, vec![]),
+    );
+    let verdict = status(&tree, &tree.anchors(), "example.test.").await;
+    assert!(
+        matches!(&verdict, ZoneStatus::Bogus(link) if matches!(link.reason, BogusReason::NoMatchingKey { .. })),
+        "{verdict}"
+    );
+    // A SHA-1 DS alone still works (validators accept it when nothing stronger is there).
+    let tree = Tree::new();
+    tree.serve_zone(&served);
+    let ds = tree.tld.signed(vec![sha1]);
+    tree.net.answer(
+        Tree::resolver(),
+        served.apex(),
+        DS,
+        reply(ResponseCode::NoError, false, ds, vec![]),
+    );
+    let verdict = status(&tree, &tree.anchors(), "example.test.").await;
+    assert!(verdict.keys().is_some(), "{verdict}");
+}
+
+#[test]
+fn usable_ds_prefers_sha256_and_sha384_to_sha1() {
+    let zone = TestZone::new("example.test.");
+    let set = [
+        zone.ds_with(DigestType::SHA1),
+        zone.ds_with(DigestType::SHA384),
+    ];
+    let usable = usable_ds(&set);
+    assert_eq!(usable, vec![&set[1]]);
+    let only_sha1 = [zone.ds_with(DigestType::SHA1)];
+    assert_eq!(usable_ds(&only_sha1).len(), 1);
 }

@@ -5,14 +5,20 @@
 //! server's negative answer must carry signed NSEC or NSEC3 records that prove the absence, and
 //! the same check tells the chain walk whether a parent really has no DS for a child (an
 //! insecure delegation) or is hiding one (bogus).
+//!
+//! The same records also complete a positive answer synthesized from a wildcard: such an
+//! RRset proves nothing alone, since a replayed wildcard answer could stand in for a name that
+//! exists, unless an NSEC (RFC 4035 §5.3.4) or NSEC3 (RFC 5155 §8.8) shows that no closer name
+//! exists ([`verify_answer`]). Only class IN records are read, and NSEC/NSEC3 records must be
+//! signed at their own name: one signed by expansion is a wildcard's NSEC replayed elsewhere.
 
 use std::time::SystemTime;
 
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC, NSEC3};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use super::dnssec::{SignatureProblem, ZoneKeys};
+use super::dnssec::{SignatureProblem, Verified, ZoneKeys};
 
 /// NSEC3 iteration counts above this are treated as unprovable (RFC 9276 §3.2 lets validators
 /// refuse costly chains; 150 is unbound's and BIND's limit).
@@ -70,22 +76,7 @@ pub fn verify_denial(
     now: SystemTime,
 ) -> Result<Denial, DenialProblem> {
     let zone = keys.zone();
-    let nsecs: Vec<(&Name, &NSEC)> = authority
-        .iter()
-        .filter(|r| zone.zone_of(&r.name))
-        .filter_map(|r| match &r.data {
-            RData::DNSSEC(DNSSECRData::NSEC(nsec)) => Some((&r.name, nsec)),
-            _ => None,
-        })
-        .collect();
-    let nsec3s: Vec<(&Name, &NSEC3)> = authority
-        .iter()
-        .filter(|r| r.name.base_name() == *zone)
-        .filter_map(|r| match &r.data {
-            RData::DNSSEC(DNSSECRData::NSEC3(nsec3)) => Some((&r.name, nsec3)),
-            _ => None,
-        })
-        .collect();
+    let (nsecs, nsec3s) = proof_records(zone, authority);
     let not_proven = |reason| DenialProblem::NotProven {
         qname: qname.to_string(),
         qtype,
@@ -118,6 +109,95 @@ pub fn verify_denial(
         // invariant: every proof uses at least one record.
         expires: expires.expect("a proof uses at least one record"),
     })
+}
+
+/// The NSEC and NSEC3 records of `zone` in `authority`, class IN only.
+fn proof_records<'a>(
+    zone: &Name,
+    authority: &'a [Record],
+) -> (Vec<(&'a Name, &'a NSEC)>, Vec<(&'a Name, &'a NSEC3)>) {
+    let records = authority.iter().filter(|r| r.dns_class == DNSClass::IN);
+    let nsecs = records
+        .clone()
+        .filter(|r| zone.zone_of(&r.name))
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC(nsec)) => Some((&r.name, nsec)),
+            _ => None,
+        })
+        .collect();
+    let nsec3s = records
+        .filter(|r| r.name.base_name() == *zone)
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(nsec3)) => Some((&r.name, nsec3)),
+            _ => None,
+        })
+        .collect();
+    (nsecs, nsec3s)
+}
+
+/// Verifies the positive answer `owner`/`rtype` in `answers` against `keys`. When its RRSIG
+/// was made for a wildcard, `authority` must hold the signed NSEC (RFC 4035 §5.3.4) or NSEC3
+/// (RFC 5155 §8.8) that no closer name exists; the proof's expiry then bounds the answer's.
+pub fn verify_answer(
+    owner: &Name,
+    rtype: RecordType,
+    answers: &[Record],
+    authority: &[Record],
+    keys: &ZoneKeys,
+    now: SystemTime,
+) -> Result<Verified, SignatureProblem> {
+    let mut verified = keys.verify_allowing_expansion(owner, rtype, answers, now)?;
+    let Some(wildcard) = verified.expanded_from.clone() else {
+        return Ok(verified);
+    };
+    let unproven = |reason: String| SignatureProblem::ExpansionUnproven {
+        owner: owner.to_string(),
+        rtype,
+        wildcard: wildcard.to_string(),
+        reason,
+    };
+    let proof_expires =
+        no_closer_match(owner, &wildcard, authority, keys, now).map_err(unproven)?;
+    verified.expires = verified.expires.min(proof_expires);
+    Ok(verified)
+}
+
+/// Proves that no name closer to `qname` than the wildcard's encloser exists: the next closer
+/// name (the encloser plus one label of `qname`) is covered by a signed NSEC or NSEC3.
+fn no_closer_match(
+    qname: &Name,
+    wildcard: &Name,
+    authority: &[Record],
+    keys: &ZoneKeys,
+    now: SystemTime,
+) -> Result<SystemTime, String> {
+    let zone = keys.zone();
+    let encloser = wildcard.base_name();
+    let next_closer = qname.trim_to(encloser.num_labels() as usize + 1);
+    let (nsecs, nsec3s) = proof_records(zone, authority);
+    let (owner, rtype) = if !nsecs.is_empty() {
+        let (owner, _) = nsecs
+            .iter()
+            .find(|(owner, nsec)| {
+                let next = nsec.next_domain_name();
+                nsec_covers(owner, next, &next_closer)
+                    && !next_closer.zone_of(owner)
+                    && !next_closer.zone_of(next)
+            })
+            .ok_or_else(|| format!("no NSEC covers {next_closer}"))?;
+        ((*owner).clone(), RecordType::NSEC)
+    } else if !nsec3s.is_empty() {
+        let chain = Nsec3Chain::new(zone, &nsec3s).map_err(|e| e.to_string())?;
+        let (owner, _) = chain
+            .covering(&next_closer)
+            .ok_or_else(|| format!("no NSEC3 covers the next closer name {next_closer}"))?;
+        (owner.clone(), RecordType::NSEC3)
+    } else {
+        return Err("the answer carries no NSEC or NSEC3 records".into());
+    };
+    keys.verify(&owner, rtype, authority, now)
+        .map(|v| v.expires)
+        .map_err(|problem| problem.to_string())
 }
 
 /// `name` lies strictly between `owner` and `next` in canonical order (RFC 4034 §6.1); the last

@@ -1,7 +1,9 @@
 use hickory_proto::rr::RecordType::{A, DNSKEY, DS, NS, NSEC, SOA, TLSA};
 
 use super::*;
-use crate::dns::testing::{TestZone, name, nsec_record, nsec3_hash, nsec3_record};
+use crate::dns::testing::{
+    TestZone, expanded, in_class, name, nsec_record, nsec3_hash, nsec3_record,
+};
 
 const QNAME: &str = "_25._tcp.mail.example.test.";
 
@@ -247,4 +249,170 @@ fn nsec_denies_a_ds_only_from_the_parent_side() {
     let err =
         verify_denial(&child, DS, false, &apex_side, &parent.keys(), parent.now()).unwrap_err();
     assert!(err.to_string().contains("child zone's apex"), "{err}");
+}
+
+/// A TLSA record at `*.example.test.`, expanded at QNAME by the server.
+fn wildcard_answer(zone: &TestZone) -> Vec<Record> {
+    let wildcard = name("*.example.test.");
+    zone.signed(vec![crate::dns::testing::tlsa_record(&wildcard, 300, 0xAA)])
+        .iter()
+        .map(|r| expanded(r, &name(QNAME)))
+        .collect()
+}
+
+#[test]
+fn a_wildcard_answer_counts_with_an_nsec_covering_the_next_closer_name() {
+    let zone = zone();
+    let answers = wildcard_answer(&zone);
+    // mail.example.test. is the next closer name: an NSEC from example.test. to x.example.test.
+    // covers it, so nothing closer to QNAME than the apex exists.
+    let proof = zone.signed(vec![nsec_record(
+        &name("*.example.test."),
+        &name("x.example.test."),
+        &[TLSA],
+        300,
+    )]);
+    let verified = verify_answer(
+        &name(QNAME),
+        TLSA,
+        &answers,
+        &proof,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap();
+    assert_eq!(verified.expanded_from, Some(name("*.example.test.")));
+    let err =
+        verify_answer(&name(QNAME), TLSA, &answers, &[], &zone.keys(), zone.now()).unwrap_err();
+    assert!(err.to_string().contains("no NSEC or NSEC3"), "{err}");
+    // An NSEC that shows mail.example.test. exists proves nothing.
+    let exists = zone.signed(vec![nsec_record(
+        &name("mail.example.test."),
+        &name("x.example.test."),
+        &[A],
+        300,
+    )]);
+    let err = verify_answer(
+        &name(QNAME),
+        TLSA,
+        &answers,
+        &exists,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no NSEC covers mail.example.test."),
+        "{err}"
+    );
+    // An unsigned proof does not count either.
+    let unsigned = vec![nsec_record(
+        &name("*.example.test."),
+        &name("x.example.test."),
+        &[TLSA],
+        300,
+    )];
+    assert!(
+        verify_answer(
+            &name(QNAME),
+            TLSA,
+            &answers,
+            &unsigned,
+            &zone.keys(),
+            zone.now()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn a_wildcard_answer_counts_with_an_nsec3_covering_the_next_closer_name() {
+    let zone = zone();
+    let answers = wildcard_answer(&zone);
+    let ring = zone.signed(nsec3_ring(
+        zone.apex(),
+        &[
+            ("example.test.", &[SOA, NS, DNSKEY]),
+            ("*.example.test.", &[TLSA]),
+        ],
+        false,
+    ));
+    verify_answer(
+        &name(QNAME),
+        TLSA,
+        &answers,
+        &ring,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap();
+    // With mail.example.test. in the chain, its hash is matched, not covered.
+    let ring = zone.signed(nsec3_ring(
+        zone.apex(),
+        &[
+            ("example.test.", &[SOA, NS, DNSKEY]),
+            ("*.example.test.", &[TLSA]),
+            ("mail.example.test.", &[A]),
+        ],
+        false,
+    ));
+    let err = verify_answer(
+        &name(QNAME),
+        TLSA,
+        &answers,
+        &ring,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("next closer name"), "{err}");
+}
+
+#[test]
+fn a_wildcards_nsec_replayed_at_the_name_proves_nothing() {
+    // Found on the old main: the NSEC at *.example.test. (no TLSA in its bitmap), renamed to the
+    // TLSA name, verified by expansion and "proved" NODATA.
+    let zone = zone();
+    let qname = name(QNAME);
+    let replayed: Vec<Record> = zone
+        .signed(vec![nsec_record(
+            &name("*.example.test."),
+            &name("mail.example.test."),
+            &[RecordType::TXT],
+            300,
+        )])
+        .iter()
+        .map(|r| expanded(r, &qname))
+        .collect();
+    let err = verify_denial(&qname, TLSA, false, &replayed, &zone.keys(), zone.now()).unwrap_err();
+    assert!(
+        matches!(&err, DenialProblem::Signature(p) if matches!(**p, SignatureProblem::ExpandedNotAllowed { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn proof_records_of_another_class_are_ignored() {
+    let zone = zone();
+    let authority: Vec<Record> = zone
+        .signed(vec![nsec_record(
+            &name("mail.example.test."),
+            &name("example.test."),
+            &[A],
+            300,
+        )])
+        .iter()
+        .map(|r| in_class(r, DNSClass::CH))
+        .collect();
+    let err = verify_denial(
+        &name(QNAME),
+        TLSA,
+        true,
+        &authority,
+        &zone.keys(),
+        zone.now(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DenialProblem::NoProof { .. }), "{err}");
 }

@@ -7,6 +7,15 @@
 //! key tag and algorithm name a zone key in that set, the signature verifies over the RRset in
 //! canonical form (hickory's `TBS` and `Verifier`), and the injected clock lies between
 //! inception and expiration (RFC 4034 §3.1.5, serial arithmetic).
+//!
+//! Only class IN counts: records of any other class are dropped before anything is looked at,
+//! as hickory's own validator does, so a forged CH-class DNSKEY, DS or TLSA placed beside a
+//! genuine signed RRset can neither join the key set nor look served. An RRSIG whose Labels
+//! field is below the owner's label count was made for a wildcard (RFC 4035 §5.3.4): such an
+//! answer is [`Verified::expanded_from`] the wildcard, and [`ZoneKeys::verify`] refuses it;
+//! only `denial::verify_answer`, which also checks the NSEC/NSEC3 proof that no closer name
+//! exists, accepts one. A validated key set lives only as long as the signature over it:
+//! after that every check fails until the chain is walked again.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -37,7 +46,11 @@ impl ZoneKeys {
     ) -> Result<Self, SignatureProblem> {
         let records: Vec<Record> = answer
             .iter()
-            .filter(|r| r.name == *zone && r.record_type() == RecordType::DNSKEY)
+            .filter(|r| {
+                r.name == *zone
+                    && r.record_type() == RecordType::DNSKEY
+                    && r.dns_class == DNSClass::IN
+            })
             .cloned()
             .collect();
         let keys: Vec<DNSKEY> = records.iter().filter_map(dnskey).cloned().collect();
@@ -58,6 +71,12 @@ impl ZoneKeys {
             });
         }
         let verified = verify_rrset(zone, RecordType::DNSKEY, answer, zone, &entry_points, now)?;
+        if verified.expanded_from.is_some() {
+            return Err(SignatureProblem::ExpandedNotAllowed {
+                owner: zone.to_string(),
+                rtype: RecordType::DNSKEY,
+            });
+        }
         let ttl = records
             .iter()
             .map(|r| r.ttl)
@@ -87,12 +106,18 @@ impl ZoneKeys {
         self.ttl
     }
 
-    /// When the signature over the DNSKEY RRset expires.
+    /// When the signature over the DNSKEY RRset expires: the key set is proven until then.
     pub fn expires(&self) -> SystemTime {
         self.expires
     }
 
-    /// Verifies the RRset `owner`/`rtype` found in `records` against these keys.
+    /// Whether the key set is still proven at `now` (its RRSIG has not expired).
+    pub fn valid_at(&self, now: SystemTime) -> bool {
+        serial_at_or_before(dnssec_now(now), dnssec_now(self.expires))
+    }
+
+    /// Verifies the RRset `owner`/`rtype` found in `records` against these keys. A signature
+    /// made for a wildcard is refused here: `denial::verify_answer` takes the proof it needs.
     pub fn verify(
         &self,
         owner: &Name,
@@ -100,7 +125,46 @@ impl ZoneKeys {
         records: &[Record],
         now: SystemTime,
     ) -> Result<Verified, SignatureProblem> {
-        verify_rrset(owner, rtype, records, &self.zone, &self.keys, now)
+        let verified = self.verify_allowing_expansion(owner, rtype, records, now)?;
+        match &verified.expanded_from {
+            None => Ok(verified),
+            Some(wildcard) => Err(SignatureProblem::ExpansionUnproven {
+                owner: owner.to_string(),
+                rtype,
+                wildcard: wildcard.to_string(),
+                reason: "no NSEC or NSEC3 proof was checked".into(),
+            }),
+        }
+    }
+
+    /// Verifies like [`Self::verify`] but returns a wildcard-expanded answer too, for the
+    /// caller to prove (RFC 4035 §5.3.4). NSEC and NSEC3 records are never expanded.
+    pub fn verify_allowing_expansion(
+        &self,
+        owner: &Name,
+        rtype: RecordType,
+        records: &[Record],
+        now: SystemTime,
+    ) -> Result<Verified, SignatureProblem> {
+        if !self.valid_at(now) {
+            return Err(SignatureProblem::KeysExpired {
+                zone: self.zone.to_string(),
+                at: self.expires,
+            });
+        }
+        let verified = verify_rrset(owner, rtype, records, &self.zone, &self.keys, now)?;
+        if verified.expanded_from.is_some()
+            && matches!(
+                rtype,
+                RecordType::NSEC | RecordType::NSEC3 | RecordType::DNSKEY | RecordType::DS
+            )
+        {
+            return Err(SignatureProblem::ExpandedNotAllowed {
+                owner: owner.to_string(),
+                rtype,
+            });
+        }
+        Ok(verified)
     }
 }
 
@@ -124,6 +188,9 @@ pub struct Verified {
     pub expires: SystemTime,
     /// The RRset's TTL as signed (RFC 4034 §3.1.4): resolvers cap their cache time at it.
     pub original_ttl: u32,
+    /// The wildcard the answer was synthesized from, when the RRSIG's Labels field is below
+    /// the owner's label count (RFC 4035 §5.3.4); `None` for an answer at the name itself.
+    pub expanded_from: Option<Name>,
 }
 
 /// Why an RRset does not verify. The variants say what an operator would check next.
@@ -187,6 +254,23 @@ pub enum SignatureProblem {
         rtype: RecordType,
         algorithm: u8,
     },
+    #[error(
+        "the RRSIG over {owner} {rtype} was made for a wildcard, but {rtype} records are never synthesized from one (RFC 4035 §5.3.4); the record was replayed at another name"
+    )]
+    ExpandedNotAllowed { owner: String, rtype: RecordType },
+    #[error(
+        "{owner} {rtype} is signed as an expansion of {wildcard}, without proof that no closer name exists (RFC 4035 §5.3.4, RFC 5155 §8.8): {reason}"
+    )]
+    ExpansionUnproven {
+        owner: String,
+        rtype: RecordType,
+        wildcard: String,
+        reason: String,
+    },
+    #[error(
+        "the validated DNSKEY RRset of {zone} expired at {}; its signature must be validated again through the chain", super::clock::stamp(*at)
+    )]
+    KeysExpired { zone: String, at: SystemTime },
 }
 
 impl SignatureProblem {
@@ -202,6 +286,9 @@ impl SignatureProblem {
             Self::NotYetValid { .. } => 6,
             Self::Expired { .. } => 7,
             Self::Invalid { .. } => 8,
+            Self::ExpansionUnproven { .. } => 9,
+            Self::ExpandedNotAllowed { .. } => 10,
+            Self::KeysExpired { .. } => 11,
         }
     }
 }
@@ -222,7 +309,19 @@ pub fn rrsig(record: &Record) -> Option<&RRSIG> {
     }
 }
 
-/// The RRSIGs in `records` that cover `owner`/`rtype`.
+/// The records of `records` that form the RRset `owner`/`rtype`: class IN only, since no
+/// other class is ever validated (RFC 4035 §5; hickory's validator drops the others too).
+pub fn rrset_of<'a>(
+    records: &'a [Record],
+    owner: &'a Name,
+    rtype: RecordType,
+) -> impl Iterator<Item = &'a Record> + 'a {
+    records.iter().filter(move |r| {
+        r.name == *owner && r.record_type() == rtype && r.dns_class == DNSClass::IN
+    })
+}
+
+/// The RRSIGs in `records` (class IN) that cover `owner`/`rtype`.
 pub fn rrsigs_covering<'a>(
     records: &'a [Record],
     owner: &'a Name,
@@ -230,13 +329,14 @@ pub fn rrsigs_covering<'a>(
 ) -> impl Iterator<Item = &'a RRSIG> + 'a {
     records
         .iter()
-        .filter(move |r| r.name == *owner)
+        .filter(move |r| r.name == *owner && r.dns_class == DNSClass::IN)
         .filter_map(rrsig)
         .filter(move |sig| sig.input().type_covered == rtype)
 }
 
 /// Verifies the RRset `owner`/`rtype` in `records` (RRSIGs taken from the same slice) against
-/// `keys` of `zone` at time `now`. Succeeds if any one RRSIG is valid (RFC 4035 §5.3.3).
+/// `keys` of `zone` at time `now`. Succeeds if any one RRSIG is valid (RFC 4035 §5.3.3); a
+/// signature at the name itself is preferred to one made for a wildcard.
 pub fn verify_rrset(
     owner: &Name,
     rtype: RecordType,
@@ -245,10 +345,7 @@ pub fn verify_rrset(
     keys: &[DNSKEY],
     now: SystemTime,
 ) -> Result<Verified, SignatureProblem> {
-    let rrset: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.name == *owner && r.record_type() == rtype && r.dns_class == DNSClass::IN)
-        .collect();
+    let rrset: Vec<&Record> = rrset_of(records, owner, rtype).collect();
     if rrset.is_empty() {
         return Err(SignatureProblem::NoRecords {
             owner: owner.to_string(),
@@ -263,7 +360,11 @@ pub fn verify_rrset(
     for sig in rrsigs_covering(records, owner, rtype) {
         match check_one(owner, rtype, &rrset, sig, zone, keys, now) {
             Ok(verified) => {
-                if best.as_ref().is_none_or(|b| verified.expires > b.expires) {
+                let better = |b: &Verified| {
+                    (verified.expanded_from.is_none(), verified.expires)
+                        > (b.expanded_from.is_none(), b.expires)
+                };
+                if best.as_ref().is_none_or(better) {
                     best = Some(verified);
                 }
             }
@@ -307,6 +408,23 @@ fn check_one(
             key_tag,
         });
     }
+    // RFC 4035 §5.3.4: fewer labels than the owner means the RRSIG was made for the wildcard
+    // "*." + the owner's rightmost `labels` labels; hickory rebuilds that name to verify.
+    let expanded_from = if input.num_labels < owner.num_labels() {
+        let encloser = owner.trim_to(usize::from(input.num_labels));
+        match encloser.prepend_label("*") {
+            Ok(wildcard) => Some(wildcard),
+            Err(_) => {
+                return Err(SignatureProblem::Invalid {
+                    owner: owner.to_string(),
+                    rtype,
+                    key_tag,
+                });
+            }
+        }
+    } else {
+        None
+    };
     let stamp_now = dnssec_now(now);
     let inception = input.sig_inception.get();
     let expiration = input.sig_expiration.get();
@@ -341,6 +459,7 @@ fn check_one(
                 key_tag,
                 expires: from_dnssec_time(expiration, now),
                 original_ttl: input.original_ttl,
+                expanded_from,
             });
         }
     }
@@ -366,7 +485,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::dns::testing::{TestZone, name, tlsa_record};
+    use crate::dns::testing::{TestZone, expanded, in_class, name, nsec_record, tlsa_record};
 
     #[test]
     fn a_signed_rrset_verifies_and_reports_its_expiry() {
@@ -405,10 +524,17 @@ mod tests {
         let mut records = vec![tlsa_record(&owner, 300, 0xAA)];
         records.push(zone.sign(&records));
         let late = zone.expiration() + Duration::from_secs(1);
-        let err = zone
-            .keys()
-            .verify(&owner, RecordType::TLSA, &records, late)
-            .unwrap_err();
+        let keys = zone.keys();
+        let err = verify_rrset(
+            &owner,
+            RecordType::TLSA,
+            &records,
+            zone.apex(),
+            keys.keys(),
+            late,
+        )
+        .unwrap_err();
+        assert!(matches!(err, SignatureProblem::Expired { .. }), "{err}");
         assert!(err.to_string().contains("expired at"), "{err}");
         let early = zone.inception() - Duration::from_secs(1);
         let err = zone
@@ -462,5 +588,134 @@ mod tests {
             matches!(err, SignatureProblem::NoTrustedKey { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_ch_class_dnskey_beside_the_signed_rrset_does_not_join_the_key_set() {
+        // Found on the old main: `validate` collected DNSKEYs of any class, so a forged CH key
+        // became a zone key and could sign anything.
+        let zone = TestZone::new("example.test.");
+        let forger = TestZone::new("example.test.");
+        let mut answer = zone.dnskey_answer();
+        answer.push(in_class(&forger.dnskey_answer()[0], DNSClass::CH));
+        let keys =
+            ZoneKeys::validate(zone.apex(), &answer, |k| zone.is_own_key(k), zone.now()).unwrap();
+        assert_eq!(keys.keys(), std::slice::from_ref(zone.ksk()));
+        let owner = name("_25._tcp.mail.example.test.");
+        let forged = forger.signed(vec![tlsa_record(&owner, 300, 0xEE)]);
+        let err = keys
+            .verify(&owner, RecordType::TLSA, &forged, zone.now())
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::UnknownKey { .. }), "{err}");
+        // A key set of CH records only is no key set.
+        let only_ch: Vec<Record> = zone
+            .dnskey_answer()
+            .iter()
+            .map(|r| in_class(r, DNSClass::CH))
+            .collect();
+        let err = ZoneKeys::validate(zone.apex(), &only_ch, |_| true, zone.now()).unwrap_err();
+        assert!(matches!(err, SignatureProblem::NoRecords { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_rrset_is_the_class_in_records_only() {
+        let zone = TestZone::new("example.test.");
+        let owner = name("_25._tcp.mail.example.test.");
+        let mut records = zone.signed(vec![tlsa_record(&owner, 300, 0xAA)]);
+        records.push(in_class(&tlsa_record(&owner, 300, 0xEE), DNSClass::CH));
+        let rrset: Vec<&Record> = rrset_of(&records, &owner, RecordType::TLSA).collect();
+        assert_eq!(rrset.len(), 1);
+        assert!(
+            zone.keys()
+                .verify(&owner, RecordType::TLSA, &records, zone.now())
+                .is_ok()
+        );
+        // An RRSIG of class CH is not looked at either.
+        let ch_only: Vec<Record> = records.iter().map(|r| in_class(r, DNSClass::CH)).collect();
+        let mut unsigned = vec![tlsa_record(&owner, 300, 0xAA)];
+        unsigned.extend(
+            ch_only
+                .into_iter()
+                .filter(|r| r.record_type() == RecordType::RRSIG),
+        );
+        let err = zone
+            .keys()
+            .verify(&owner, RecordType::TLSA, &unsigned, zone.now())
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::Unsigned { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_wildcard_expanded_signature_is_refused_unless_its_proof_is_checked() {
+        // Found on the old main: any RRSIG with fewer labels than the owner was accepted.
+        let zone = TestZone::new("example.test.");
+        let wildcard = name("*.example.test.");
+        let qname = name("_25._tcp.mail.example.test.");
+        let at_wildcard = zone.signed(vec![tlsa_record(&wildcard, 300, 0xAA)]);
+        let answer: Vec<Record> = at_wildcard.iter().map(|r| expanded(r, &qname)).collect();
+        let keys = zone.keys();
+        let err = keys
+            .verify(&qname, RecordType::TLSA, &answer, zone.now())
+            .unwrap_err();
+        assert!(
+            matches!(&err, SignatureProblem::ExpansionUnproven { wildcard, .. } if wildcard == "*.example.test."),
+            "{err}"
+        );
+        let verified = keys
+            .verify_allowing_expansion(&qname, RecordType::TLSA, &answer, zone.now())
+            .unwrap();
+        assert_eq!(verified.expanded_from, Some(wildcard.clone()));
+        // The record at the wildcard's own name is not an expansion.
+        let own = keys
+            .verify(&wildcard, RecordType::TLSA, &at_wildcard, zone.now())
+            .unwrap();
+        assert_eq!(own.expanded_from, None);
+    }
+
+    #[test]
+    fn nsec_records_signed_by_expansion_are_refused() {
+        let zone = TestZone::new("example.test.");
+        let wildcard = name("*.example.test.");
+        let qname = name("_25._tcp.mail.example.test.");
+        let nsec = zone.signed(vec![nsec_record(
+            &wildcard,
+            &name("mail.example.test."),
+            &[RecordType::TXT],
+            300,
+        )]);
+        let replayed: Vec<Record> = nsec.iter().map(|r| expanded(r, &qname)).collect();
+        let err = zone
+            .keys()
+            .verify_allowing_expansion(&qname, RecordType::NSEC, &replayed, zone.now())
+            .unwrap_err();
+        assert!(
+            matches!(err, SignatureProblem::ExpandedNotAllowed { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("replayed"), "{err}");
+    }
+
+    #[test]
+    fn a_key_set_is_not_used_after_its_signature_expires() {
+        // Found on the old main: a validated key set was used for as long as the run lasted.
+        let mut zone = TestZone::new("example.test.");
+        zone.set_validity(zone.inception(), zone.now() + Duration::from_secs(600));
+        let keys = zone.keys();
+        zone.set_validity(zone.inception(), zone.now() + Duration::from_secs(86400));
+        let owner = name("_25._tcp.mail.example.test.");
+        let records = zone.signed(vec![tlsa_record(&owner, 300, 0xAA)]);
+        let before = zone.now() + Duration::from_secs(599);
+        assert!(keys.valid_at(before));
+        assert!(
+            keys.verify(&owner, RecordType::TLSA, &records, before)
+                .is_ok()
+        );
+        let after = zone.now() + Duration::from_secs(601);
+        assert!(!keys.valid_at(after));
+        let err = keys
+            .verify(&owner, RecordType::TLSA, &records, after)
+            .unwrap_err();
+        assert!(matches!(err, SignatureProblem::KeysExpired { .. }), "{err}");
+        assert!(err.to_string().contains("validated again"), "{err}");
     }
 }

@@ -21,6 +21,7 @@
 //! The network sits behind [`Transport`] (real: [`net::HickoryTransport`]); decisions are pure
 //! functions over observations so they are unit-tested with a scripted network and a fake clock.
 
+pub mod addresses;
 pub mod chain;
 pub mod clock;
 pub mod denial;

@@ -12,11 +12,11 @@ use std::time::SystemTime;
 
 use daneroll_providers::Tlsa;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use serde::Serialize;
 
-use super::denial::{DenialKind, verify_denial};
-use super::dnssec::ZoneKeys;
+use super::denial::{DenialKind, verify_answer, verify_denial};
+use super::dnssec::{ZoneKeys, rrset_of};
 use super::safe_time::{OldAnswer, ServerState};
 use super::transport::QueryError;
 
@@ -163,7 +163,7 @@ pub enum ServerVerdict {
     NoAnswer(String),
     /// It answered, but not authoritatively.
     NotAuthoritative(String),
-    /// It serves the change but the answer does not validate.
+    /// Its answer does not validate (whatever it shows): no evidence either way.
     Bogus(String),
 }
 
@@ -186,7 +186,10 @@ impl Observation {
             Answer::NoAnswer(error) => ServerVerdict::NoAnswer(error.to_string()),
             Answer::NotAuthoritative { rcode } => ServerVerdict::NotAuthoritative(rcode.clone()),
             Answer::Served(served) => {
-                if served.records.contains(&expected.record) != expected.present {
+                // A tampered answer is no evidence of anything, not even of the old state.
+                if let Dnssec::Failed(_) = &served.dnssec {
+                    ServerVerdict::Bogus(served.dnssec.to_string())
+                } else if served.records.contains(&expected.record) != expected.present {
                     ServerVerdict::Stale
                 } else if served.dnssec.is_valid() {
                     ServerVerdict::Serving
@@ -250,11 +253,10 @@ pub fn tlsa_of(record: &Record) -> Option<Tlsa> {
     }
 }
 
-/// The TLSA records at `owner` in a resolver's or server's answer section.
+/// The TLSA records at `owner` in a resolver's or server's answer section: the class IN RRset
+/// exactly, the one an RRSIG covers (records of other classes are never validated).
 pub fn tlsa_records(owner: &Name, answers: &[Record]) -> Vec<Tlsa> {
-    let mut records: Vec<Tlsa> = answers
-        .iter()
-        .filter(|r| r.name == *owner)
+    let mut records: Vec<Tlsa> = rrset_of(answers, owner, RecordType::TLSA)
         .filter_map(tlsa_of)
         .collect();
     records.sort();
@@ -286,10 +288,7 @@ pub fn judge_tlsa(
         return Answer::NotAuthoritative { rcode };
     }
     let records = tlsa_records(owner, &reply.answers);
-    let rrset_ttl = reply
-        .answers
-        .iter()
-        .filter(|r| r.name == *owner && r.record_type() == RecordType::TLSA)
+    let rrset_ttl = rrset_of(&reply.answers, owner, RecordType::TLSA)
         .map(|r| r.ttl)
         .max();
     let negative_ttl = reply
@@ -297,17 +296,33 @@ pub fn judge_tlsa(
         .iter()
         .filter(|r| r.record_type() == RecordType::SOA)
         .find_map(negative_ttl_of);
-    let has_cname = reply
+    let has_cname = rrset_of(&reply.answers, owner, RecordType::CNAME)
+        .next()
+        .is_some();
+    let foreign = reply
         .answers
         .iter()
-        .any(|r| r.name == *owner && r.record_type() == RecordType::CNAME);
+        .find(|r| r.name == *owner && r.dns_class != DNSClass::IN);
     let dnssec = match keys {
         None => Dnssec::ZoneNotSecure,
+        Some(_) if foreign.is_some() => Dnssec::Failed(format!(
+            "the answer carries a {} record of class {} at {owner}; only class IN is signed, so the answer was tampered with",
+            foreign.map_or(RecordType::Unknown(0), Record::record_type),
+            foreign.map_or(DNSClass::IN, |r| r.dns_class),
+        )),
         Some(_) if has_cname => Dnssec::Failed(format!(
             "{owner} is a CNAME; daneroll checks TLSA records at the name itself"
         )),
         Some(keys) if !records.is_empty() => {
-            match keys.verify(owner, RecordType::TLSA, &reply.answers, now) {
+            let verified = verify_answer(
+                owner,
+                RecordType::TLSA,
+                &reply.answers,
+                &reply.authorities,
+                keys,
+                now,
+            );
+            match verified {
                 Ok(verified) => Dnssec::Signed {
                     key_tag: verified.key_tag,
                     expires: verified.expires,
@@ -365,7 +380,7 @@ mod tests {
 
     use super::*;
     use crate::dns::testing::{
-        TestZone, addr, name, nsec_record, reply, soa_record, tlsa, tlsa_record,
+        TestZone, addr, expanded, in_class, name, nsec_record, reply, soa_record, tlsa, tlsa_record,
     };
 
     const OWNER: &str = "_25._tcp.mail.example.test.";
@@ -508,6 +523,90 @@ mod tests {
             matches!(verdict, ServerVerdict::NotAuthoritative(_)),
             "{verdict}"
         );
+    }
+
+    #[test]
+    fn a_ch_class_record_carrying_the_hash_is_not_served() {
+        // Found on the old main: the presence check read TLSA records of any class, so a CH
+        // record beside the genuine signed RRset made the new hash look served.
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let mut answers = zone.signed(vec![tlsa_record(&owner, 300, 1)]);
+        answers.push(in_class(&tlsa_record(&owner, 300, 2), DNSClass::CH));
+        let message = reply(ResponseCode::NoError, true, answers, vec![]);
+        let answer = judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now());
+        let Answer::Served(served) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(served.records, vec![tlsa(1)]);
+        let obs = observation(answer);
+        let publish = Expected {
+            record: tlsa(2),
+            present: true,
+        };
+        assert_ne!(obs.verdict(&publish), ServerVerdict::Serving);
+        let verdict = obs.verdict(&Expected {
+            record: tlsa(1),
+            present: true,
+        });
+        assert!(
+            matches!(&verdict, ServerVerdict::Bogus(why) if why.contains("class CH")),
+            "{verdict}"
+        );
+        assert_eq!(obs.state(&publish), ServerState::Unconfirmed);
+    }
+
+    #[test]
+    fn a_wildcard_expansion_without_its_proof_is_bogus() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let wildcard = name("*.example.test.");
+        let answers: Vec<Record> = zone
+            .signed(vec![tlsa_record(&wildcard, 300, 1)])
+            .iter()
+            .map(|r| expanded(r, &owner))
+            .collect();
+        let message = reply(ResponseCode::NoError, true, answers.clone(), vec![]);
+        let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
+        let publish = Expected {
+            record: tlsa(1),
+            present: true,
+        };
+        let verdict = obs.verdict(&publish);
+        assert!(
+            matches!(&verdict, ServerVerdict::Bogus(why) if why.contains("*.example.test.")),
+            "{verdict}"
+        );
+        let proof = zone.signed(vec![nsec_record(
+            &wildcard,
+            &name("x.example.test."),
+            &[RecordType::TLSA],
+            300,
+        )]);
+        let message = reply(ResponseCode::NoError, true, answers, proof);
+        let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
+        assert_eq!(obs.verdict(&publish), ServerVerdict::Serving);
+    }
+
+    #[test]
+    fn an_unsigned_nxdomain_or_nodata_is_not_absence_in_a_signed_zone() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let soa = vec![soa_record(zone.apex(), 3600, 7, 60)];
+        let retire = Expected {
+            record: tlsa(1),
+            present: false,
+        };
+        for rcode in [ResponseCode::NXDomain, ResponseCode::NoError] {
+            let message = reply(rcode, true, vec![], soa.clone());
+            let obs = observation(judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now()));
+            let verdict = obs.verdict(&retire);
+            assert!(
+                matches!(&verdict, ServerVerdict::Bogus(why) if why.contains("no NSEC or NSEC3")),
+                "{verdict}"
+            );
+            assert_eq!(obs.state(&retire), ServerState::Unconfirmed);
+        }
     }
 
     #[test]

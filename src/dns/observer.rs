@@ -7,9 +7,15 @@
 //! one SOA query, for the serial) to each address, with DO set, all concurrently, and judges
 //! the answers against the validated DNSKEY RRset (`observation`). The validating resolver is
 //! asked once per poll as a second signal: its AD flag (RFC 4035 §3.2.3) and what it caches.
+//!
+//! A wait can outlast the signature over the zone's DNSKEY RRset. The validated key set is
+//! only proven until that RRSIG expires (RFC 4035 §5.3.1), so a poll that finds it expired
+//! walks the chain again first; if that fails, every answer is judged against the expired set
+//! and fails with a message saying so, instead of resting on keys nobody vouches for any more.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use daneroll_providers::Tlsa;
 use hickory_proto::op::{Message, ResponseCode};
@@ -18,8 +24,10 @@ use tokio::task::JoinSet;
 
 use super::chain::{ChainError, ChainWalker, ZoneStatus};
 use super::clock::Clock;
+use super::dnssec::ZoneKeys;
 use super::observation::{AuthServer, Observation, judge_soa, judge_tlsa, tlsa_records};
 use super::transport::{QueryError, Question, Transport};
+use super::trust_anchor::TrustAnchors;
 
 /// The port authoritative servers answer on.
 pub const DNS_PORT: u16 = 53;
@@ -65,6 +73,10 @@ pub struct Observer<T: Transport> {
     owner: Name,
     zone: Name,
     status: ZoneStatus,
+    /// The key set answers are judged against: the discovered one, re-validated when its
+    /// RRSIG expires.
+    keys: Mutex<Option<ZoneKeys>>,
+    anchors: TrustAnchors,
     servers: Vec<AuthServer>,
     zone_ttl: u32,
 }
@@ -129,7 +141,9 @@ impl<T: Transport> Observer<T> {
             resolver,
             owner,
             zone,
+            keys: Mutex::new(status.keys().cloned()),
             status,
+            anchors: walker.anchors().clone(),
             servers,
             zone_ttl,
         })
@@ -206,18 +220,40 @@ impl<T: Transport> Observer<T> {
         }
         replies.sort_by_key(|(index, _, _)| *index);
         let now = clock.now();
+        let keys = self.keys_at(now).await;
         replies
             .into_iter()
             .map(|(index, tlsa, soa)| Observation {
                 server: self.servers[index].clone(),
                 at: now,
                 answer: match tlsa {
-                    Ok(reply) => judge_tlsa(&self.owner, &reply, self.status.keys(), now),
+                    Ok(reply) => judge_tlsa(&self.owner, &reply, keys.as_ref(), now),
                     Err(error) => super::observation::Answer::NoAnswer(error),
                 },
                 soa: soa.ok().and_then(|reply| judge_soa(&self.zone, &reply)),
             })
             .collect()
+    }
+
+    /// The zone's key set, proven at `now`: the one held if its RRSIG is still valid, else the
+    /// chain walked again. If that does not give a secure key set, the expired one is returned
+    /// and every check against it fails, naming the expiry.
+    async fn keys_at(&self, now: SystemTime) -> Option<ZoneKeys> {
+        // invariant: the lock is never held across an await or a panic.
+        let held = self.keys.lock().expect("zone keys lock").clone();
+        let held = held?;
+        if held.valid_at(now) {
+            return Some(held);
+        }
+        let mut walker = ChainWalker::new(&*self.transport, self.resolver, &self.anchors, now);
+        match walker.validate(&self.zone).await {
+            Ok(ZoneStatus::Secure(fresh)) if fresh.valid_at(now) => {
+                // invariant: as above.
+                *self.keys.lock().expect("zone keys lock") = Some(fresh.clone());
+                Some(fresh)
+            }
+            _ => Some(held),
+        }
     }
 
     /// Asks the validating resolver for the TLSA RRset (RD, DO, CD clear).

@@ -249,3 +249,46 @@ fn resolver_comes_from_the_first_nameserver_line() {
     );
     assert_eq!(resolver_from_resolv_conf("search x\n"), None);
 }
+
+#[tokio::test]
+async fn a_key_set_that_expires_during_a_wait_is_validated_again() {
+    // Found on the old main: the DNSKEY RRset validated at discovery was used for the whole
+    // wait, however long, even after its RRSIG had expired.
+    let mut lab = Lab::new();
+    let apex = lab.zone.apex().clone();
+    let inception = lab.zone.inception();
+    lab.zone.set_validity(inception, at(NOW + 600));
+    let short = reply(
+        ResponseCode::NoError,
+        false,
+        lab.zone.dnskey_answer(),
+        vec![],
+    );
+    lab.net.answer(addr(RESOLVER), &apex, DNSKEY, short);
+    let observer = lab.observer().await;
+    lab.zone.set_validity(inception, at(NOW + 14 * 86400));
+    lab.net
+        .on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
+    let expected = Expected {
+        record: tlsa(1),
+        present: true,
+    };
+    let clock = ManualClock::at(NOW + 1200);
+    // The resolver still hands out the expired DNSKEY RRset: nothing is served.
+    let observations = observer.poll(&clock).await;
+    let verdict = observations[0].verdict(&expected);
+    assert!(
+        matches!(&verdict, ServerVerdict::Bogus(why) if why.contains("validated again")),
+        "{verdict}"
+    );
+    // Once the zone is re-signed, the next poll validates the new RRSIG and goes on.
+    let fresh = reply(
+        ResponseCode::NoError,
+        false,
+        lab.zone.dnskey_answer(),
+        vec![],
+    );
+    lab.net.answer(addr(RESOLVER), &apex, DNSKEY, fresh);
+    let observations = observer.poll(&clock).await;
+    assert_eq!(observations[0].verdict(&expected), ServerVerdict::Serving);
+}

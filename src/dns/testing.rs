@@ -206,6 +206,27 @@ impl TestZone {
         )
     }
 
+    /// The DS with another digest type (SHA-1 for RFC 4509 tests).
+    pub fn ds_with(&self, digest: DigestType) -> DS {
+        DS::new(
+            self.ksk.1.calculate_key_tag().expect("tag"),
+            Algorithm::ECDSAP256SHA256,
+            digest,
+            self.ksk
+                .1
+                .to_digest(&self.apex, digest)
+                .expect("digest")
+                .as_ref()
+                .to_vec(),
+        )
+    }
+
+    /// Signatures made from now on are valid from `inception` to `expiration`.
+    pub fn set_validity(&mut self, inception: SystemTime, expiration: SystemTime) {
+        self.inception = inception;
+        self.expiration = expiration;
+    }
+
     pub fn ds_record(&self, ttl: u32) -> Record {
         Record::from_rdata(
             self.apex.clone(),
@@ -289,6 +310,21 @@ impl TestZone {
         )
         .expect("own DNSKEY RRset validates")
     }
+}
+
+/// `record` (signed at a wildcard owner) as a server expands it at `qname` (RFC 4034 §4.1.3):
+/// same data and RRSIG, another owner.
+pub fn expanded(record: &Record, qname: &Name) -> Record {
+    let mut copy = record.clone();
+    copy.name = qname.clone();
+    copy
+}
+
+/// `record` with its class changed (a forged record of another class).
+pub fn in_class(record: &Record, class: DNSClass) -> Record {
+    let mut copy = record.clone();
+    copy.dns_class = class;
+    copy
 }
 
 /// A reply message.

@@ -93,6 +93,23 @@ pub enum QueryError {
         server: SocketAddr,
         question: String,
     },
+    /// The server truncated its UDP answer (TC) and the retry over TCP (RFC 7766 §5) failed.
+    #[error(
+        "{server} truncated its UDP answer to {question} and the retry over TCP failed: {reason}"
+    )]
+    Tcp {
+        server: SocketAddr,
+        question: String,
+        reason: String,
+    },
+    /// A reply that does not answer the question asked (RFC 5452 §9.1), over `transport`.
+    #[error("{server} sent a reply over {transport} that does not answer {question}: {reason}")]
+    Mismatch {
+        server: SocketAddr,
+        question: String,
+        transport: &'static str,
+        reason: String,
+    },
     /// Any other network or protocol failure.
     #[error("query {question} to {server} failed: {reason}")]
     Failed {
@@ -108,6 +125,8 @@ impl QueryError {
         match self {
             Self::Timeout { server, .. }
             | Self::ConnectionRefused { server, .. }
+            | Self::Tcp { server, .. }
+            | Self::Mismatch { server, .. }
             | Self::Failed { server, .. } => *server,
         }
     }

@@ -210,12 +210,26 @@ impl InputProblem {
 
 /// Reads `source` and returns what it holds; see [`parse_items`].
 pub fn read_items(source: &Source) -> Result<Vec<Item>, InputError> {
+    read_items_noting(source).map(|parsed| parsed.items)
+}
+
+/// Reads `source`; the items and the encrypted keys skipped beside them (see [`Parsed`]).
+pub fn read_items_noting(source: &Source) -> Result<Parsed, InputError> {
     let error = |problem| InputError {
         input: source.clone(),
         problem,
     };
     let bytes = read_source(source).map_err(error)?;
-    parse_items(&bytes).map_err(error)
+    parse_items_noting(&bytes).map_err(error)
+}
+
+/// What an input holds, and what in it was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub items: Vec<Item>,
+    /// Encrypted private keys beside other items (a combined key-and-certificate file whose
+    /// key is encrypted): the records come from the other items, the operator is told.
+    pub skipped_encrypted: Vec<Place>,
 }
 
 /// The bytes of `source`, at most [`MAX_INPUT_BYTES`].
@@ -256,15 +270,29 @@ fn open_problem(path: &Path, e: io::Error) -> InputProblem {
     }
 }
 
-/// Every certificate, key, public key and CSR in `bytes`, in order.
+/// Every certificate, key, public key and CSR in `bytes`, in order (encrypted keys beside
+/// other items are skipped: [`parse_items_noting`] says which).
 pub fn parse_items(bytes: &[u8]) -> Result<Vec<Item>, InputProblem> {
+    parse_items_noting(bytes).map(|parsed| parsed.items)
+}
+
+/// The UTF-8 byte-order mark some Windows editors put before a PEM file (OpenSSL skips it).
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// [`parse_items`], with the encrypted keys it skipped. A leading UTF-8 byte-order mark is
+/// ignored, as OpenSSL and GnuTLS ignore it.
+pub fn parse_items_noting(bytes: &[u8]) -> Result<Parsed, InputProblem> {
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(InputProblem::Empty);
     }
     if pem::looks_like_pem(bytes) {
         parse_pem(bytes)
     } else {
-        parse_der(bytes).map(|item| vec![item])
+        parse_der(bytes).map(|item| Parsed {
+            items: vec![item],
+            skipped_encrypted: Vec::new(),
+        })
     }
 }
 
@@ -302,8 +330,60 @@ fn parse_der(bytes: &[u8]) -> Result<Item, InputProblem> {
     Ok(item)
 }
 
-fn parse_pem(bytes: &[u8]) -> Result<Vec<Item>, InputProblem> {
-    let blocks = pem::blocks(bytes).map_err(|e| match e {
+/// The first private key in `bytes` (PEM or DER), re-encoded from its parsed DER as one PEM
+/// block of its own format (`PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`): what an
+/// MTA's key file should hold, whatever the input's layout (DER, indented PEM, a combined file
+/// with certificates, text around the blocks). `None` when `bytes` holds no (unencrypted)
+/// private key. Secret: never log the result.
+pub fn private_key_pem(bytes: &[u8]) -> Result<Option<Vec<u8>>, InputProblem> {
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    let found = if pem::looks_like_pem(bytes) {
+        let mut found = None;
+        for block in &framed(bytes)? {
+            let format = match Label::of(block.label) {
+                Label::PrivateKey => KeyFormat::Pkcs8,
+                Label::RsaPrivateKey => KeyFormat::Pkcs1,
+                Label::EcPrivateKey => KeyFormat::Sec1,
+                _ => continue,
+            };
+            if block.encrypted_header {
+                continue;
+            }
+            let Ok(der) = pem::decode(block, Label::of(block.label)) else {
+                continue;
+            };
+            if PrivateKey::from_der(format, &der).is_ok() {
+                found = Some((format, der));
+                break;
+            }
+        }
+        found
+    } else {
+        match parse_der(bytes)? {
+            Item::PrivateKey(key) => Some((key.format(), bytes.to_vec())),
+            _ => None,
+        }
+    };
+    Ok(found.map(|(format, der)| {
+        let label = match format {
+            KeyFormat::Pkcs8 => "PRIVATE KEY",
+            KeyFormat::Pkcs1 => "RSA PRIVATE KEY",
+            KeyFormat::Sec1 => "EC PRIVATE KEY",
+        };
+        let mut out = format!("-----BEGIN {label}-----\n");
+        let encoded = data_encoding::BASE64.encode(&der);
+        for chunk in encoded.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push('\n');
+        }
+        out.push_str(&format!("-----END {label}-----\n"));
+        out.into_bytes()
+    }))
+}
+
+/// The PEM blocks of `bytes`, framing errors as input problems.
+fn framed(bytes: &[u8]) -> Result<Vec<Block<'_>>, InputProblem> {
+    pem::blocks(bytes).map_err(|e| match e {
         FramingError::MissingEnd { label, line } => {
             InputProblem::TruncatedPem(Place::Block { label, line })
         }
@@ -314,20 +394,35 @@ fn parse_pem(bytes: &[u8]) -> Result<Vec<Item>, InputProblem> {
         FramingError::EndWithoutBegin { label, line } => {
             InputProblem::EndWithoutBegin { label, line }
         }
-    })?;
+    })
+}
+
+fn parse_pem(bytes: &[u8]) -> Result<Parsed, InputProblem> {
+    let blocks = framed(bytes)?;
     let mut items = Vec::with_capacity(blocks.len());
+    let mut skipped_encrypted = Vec::new();
     for block in &blocks {
-        if let Some(item) = parse_block(block)? {
-            items.push(item);
+        match parse_block(block) {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => {}
+            Err(InputProblem::Encrypted(place)) => skipped_encrypted.push(place),
+            Err(other) => return Err(other),
         }
     }
     if items.is_empty() {
+        // Only an encrypted key: say so (the message tells how to decrypt it).
+        if let Some(place) = skipped_encrypted.into_iter().next() {
+            return Err(InputProblem::Encrypted(place));
+        }
         let labels: Vec<&str> = blocks.iter().map(|b| b.label).collect();
         return Err(InputProblem::NothingUsable {
             labels: labels.join(", "),
         });
     }
-    Ok(items)
+    Ok(Parsed {
+        items,
+        skipped_encrypted,
+    })
 }
 
 /// The item in one block; `None` for blocks daneroll does not use (CRLs, EC parameters, …).

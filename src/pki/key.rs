@@ -318,13 +318,19 @@ impl<'a> EcPrivateKey<'a> {
                 };
             }
         };
-        if self.scalar.len() > field_len {
+        // GnuTLS (certtool) writes the scalar like an INTEGER, with a leading zero byte when its
+        // top bit is set; OpenSSL reads it. Leading zeros do not change the number.
+        let mut given = self.scalar;
+        while given.len() > field_len && given.first() == Some(&0) {
+            given = &given[1..];
+        }
+        if given.len() > field_len {
             return Err(KeyError::Invalid(
                 "its private scalar is longer than the curve allows".into(),
             ));
         }
-        let mut scalar = vec![0u8; field_len - self.scalar.len()];
-        scalar.extend_from_slice(self.scalar);
+        let mut scalar = vec![0u8; field_len - given.len()];
+        scalar.extend_from_slice(given);
         let computed = agreement::PrivateKey::from_private_key(algorithm, &scalar)
             .map_err(|e| KeyError::Invalid(format!("EC ({e})")))?
             .compute_public_key()

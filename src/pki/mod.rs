@@ -19,7 +19,10 @@ pub mod keygen;
 mod pem;
 pub mod tlsa;
 
-pub use input::{InputError, InputProblem, Source, parse_items, read_items};
+pub use input::{
+    InputError, InputProblem, Parsed, Source, parse_items, parse_items_noting, private_key_pem,
+    read_items, read_items_noting,
+};
 pub use item::{Certificate, ContentError, Csr, Item, ItemKind, PrivateKey, PublicKey};
 pub use key::{KeyError, KeyFormat};
 pub use keygen::{GeneratedKey, KeyType, KeygenError, generate_key, write_private_key};

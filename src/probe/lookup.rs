@@ -217,6 +217,26 @@ impl<'a, T: Transport> Dns<'a, T> {
         Ok(answer(&reply, records))
     }
 
+    /// The TXT RRset at `name`, each record's strings joined (RFC 7208 §3.3 style, as
+    /// RFC 8461 §3.1 and RFC 8460 §3 read them).
+    pub async fn txt(&self, name: &str) -> Result<Answer<String>, LookupError> {
+        let reply = self.ask(name, RecordType::TXT).await?;
+        let records = reply
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect();
+        Ok(answer(&reply, records))
+    }
+
     async fn ask(&self, name: &str, rtype: RecordType) -> Result<Message, LookupError> {
         let question = Question::recursive(parse_name(name)?, rtype);
         Ok(self.transport.query(self.resolver, question).await?)

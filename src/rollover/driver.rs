@@ -28,7 +28,7 @@ use super::input::{
 };
 use super::machine::{MachineError, Step};
 use super::policy::Policy;
-use super::state::{Rollover, Stage, StateName, Trigger};
+use super::state::{Renewal, Rollover, Stage, StateName, Trigger};
 use super::store::{HostLock, LockWait, Store, StoreError};
 
 /// Everything external a rollover needs, for one host (or one group of hosts sharing a key).
@@ -87,6 +87,16 @@ pub trait World {
         record: &Tlsa,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// After a crash during [`World::request_certificate`] (the run that started it died):
+    /// inspects and repairs what the swap command or ACME client left (a key backup, a
+    /// certificate obtained but not staged) under the host's `lock`; says what it found.
+    fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> impl Future<Output = Result<String, Self::Error>> + Send;
+
     /// Installs the staged certificate whose key matches `record`, atomically, and reloads the
     /// MTA. Must refuse a staged certificate with another key.
     fn deploy(
@@ -95,12 +105,13 @@ pub trait World {
         record: &Tlsa,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// The key the live service presents (STARTTLS probe, or the deployed files until it lands).
+    /// The key the live service presents (STARTTLS probe, or the deployed files until it lands),
+    /// and where it was seen.
     fn verify_live(
         &mut self,
         host: &str,
         expected: &Tlsa,
-    ) -> impl Future<Output = Result<Tlsa, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<LiveSeen, Self::Error>> + Send;
 
     /// Removes `record` while the RRset holds every record of `keep`. Returns whether it
     /// was already absent.
@@ -112,20 +123,34 @@ pub trait World {
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
+/// What the live check found: the key presented, and where (one line per address and port, or
+/// the MTA's files), for the history and the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSeen {
+    pub presented: Tlsa,
+    pub seen: Vec<String>,
+}
+
 /// What the run was asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Advance as far as is safe now.
     Tick,
-    /// Move to the next key as soon as it is safe.
+    /// Move to the next key as soon as it is safe (again, even right after an interrupted one).
     Rollover(Trigger),
+    /// `daneroll rollover` without `--again`: like [`Command::Rollover`], unless the operator's
+    /// last rollover was interrupted after its swap (the run was killed); then only finish
+    /// that one. A re-run must not change the key a second time.
+    RolloverOrFinish(Trigger),
 }
 
 impl Command {
     fn input(self) -> Input {
         match self {
             Command::Tick => Input::Tick,
-            Command::Rollover(trigger) => Input::Rollover { trigger },
+            Command::Rollover(trigger) | Command::RolloverOrFinish(trigger) => {
+                Input::Rollover { trigger }
+            }
         }
     }
 }
@@ -241,8 +266,19 @@ impl<'a, W: World> Driver<'a, W> {
         let lock = self.store.lock(host, self.wait)?;
         let give_up_at = later(self.world.now(), self.foreground_limit);
         let mut run = self.resume(lock)?;
+        self.recover_renewal(&mut run).await?;
         let mut step = self.inspect(&mut run).await?;
-        let input = command.input();
+        let input = match (command, run.rollover.interrupted_request()) {
+            (Command::RolloverOrFinish(_), Some(request)) => {
+                let notice = Notice::FinishingInterruptedRollover {
+                    requested_at: request.at,
+                };
+                self.log(&run, Event::Notice(notice.clone()))?;
+                run.report.notices.push(notice);
+                Input::Tick
+            }
+            _ => command.input(),
+        };
         if mode == Mode::Foreground && input != Input::Tick && run.rollover.stage.finishing() {
             // Adoption or the end of a previous swap first; the command is fed when it can be.
             run.pending = Some(input);
@@ -267,6 +303,7 @@ impl<'a, W: World> Driver<'a, W> {
                     run.since_wait = 0;
                     let steady = matches!(run.rollover.stage, Stage::Ready { .. });
                     if mode == Mode::Once
+                        || step.notices.iter().any(Notice::ends_foreground_run)
                         || (steady && run.pending.is_none())
                         || wait.waiting_for == Waiting::SecureZone
                         || run.report.failures >= self.max_failures
@@ -316,6 +353,7 @@ impl<'a, W: World> Driver<'a, W> {
         run.lock.release()?;
         self.world.sleep_until(wait.until).await;
         self.relock(run)?;
+        self.recover_renewal(run).await?;
         self.inspect(run).await?;
         if let Some(step) = self.feed_pending(run)? {
             return Ok(step);
@@ -355,71 +393,146 @@ impl<'a, W: World> Driver<'a, W> {
     async fn perform(&mut self, lock: &HostLock, action: Action) -> Input {
         let host = lock.host();
         let kind = action.kind();
-        let result = match action {
-            Action::Preflight => self.world.preflight(host).await.map(Input::Preflight),
-            Action::Inspect => self.world.inspect(host).await.map(Input::Certificates),
-            Action::GenerateNextKey => self
-                .world
-                .generate_key(host, lock)
-                .await
-                .map(|record| Input::KeyGenerated { record }),
-            Action::Publish { record } => {
-                self.world
-                    .publish(host, &record)
+        let result =
+            match action {
+                Action::Preflight => self.world.preflight(host).await.map(Input::Preflight),
+                Action::Inspect => self.world.inspect(host).await.map(Input::Certificates),
+                Action::GenerateNextKey => self
+                    .world
+                    .generate_key(host, lock)
                     .await
-                    .map(|already_present| Input::Published {
-                        record,
-                        already_present,
-                    })
-            }
-            Action::Observe { records } => self
-                .world
-                .observe(host, &records)
-                .await
-                .map(|report| Input::Propagation { records, report }),
-            Action::Deploy { record } => self
-                .world
-                .deploy(host, &record)
-                .await
-                .map(|()| Input::Deployed { record }),
-            Action::VerifyLive { expected } => self
-                .world
-                .verify_live(host, &expected)
-                .await
-                .map(|presented| Input::Live { presented }),
-            Action::Retire { record, keep } => {
-                self.world
+                    .map(|record| Input::KeyGenerated { record }),
+                Action::Publish { record } => {
+                    self.world
+                        .publish(host, &record)
+                        .await
+                        .map(|already_present| Input::Published {
+                            record,
+                            already_present,
+                        })
+                }
+                Action::Observe { records } => self
+                    .world
+                    .observe(host, &records)
+                    .await
+                    .map(|report| Input::Propagation { records, report }),
+                Action::Deploy { record } => self
+                    .world
+                    .deploy(host, &record)
+                    .await
+                    .map(|()| Input::Deployed { record }),
+                Action::VerifyLive { expected } => self
+                    .world
+                    .verify_live(host, &expected)
+                    .await
+                    .map(|live| Input::Live {
+                        presented: live.presented,
+                        seen: live.seen,
+                    }),
+                Action::Retire { record, keep } => self
+                    .world
                     .retire(host, &record, &keep)
                     .await
                     .map(|already_absent| Input::Retired {
                         record,
                         already_absent,
-                    })
-            }
-            Action::RequestCertificate { record } => self
-                .world
-                .request_certificate(host, &record)
-                .await
-                .map(|()| Input::CertificateRequested { record }),
-        };
+                    }),
+                Action::RequestCertificate { record } => self
+                    .world
+                    .request_certificate(host, &record)
+                    .await
+                    .map(|()| Input::CertificateRequested { record }),
+            };
         result.unwrap_or_else(|error| Input::Failed {
             action: kind,
             error: error.to_string(),
         })
     }
 
+    /// A certificate request saved in the state whose runner died (its renewal lock is free):
+    /// let the world repair the client's files, then forget the request. One still running
+    /// elsewhere is left alone (the plan waits for it).
+    async fn recover_renewal(&mut self, run: &mut Run) -> Result<(), DriverError> {
+        let Some(renewal) = run.rollover.renewing.clone() else {
+            return Ok(());
+        };
+        let host = run.rollover.host.clone();
+        let free = match self.store.renewal_lock(&host) {
+            Ok(free) => free,
+            Err(StoreError::Busy { .. }) => return Ok(()),
+            Err(other) => return Err(other.into()),
+        };
+        let found = self
+            .world
+            .recover_renewal(&host, &renewal.record, &run.lock)
+            .await
+            .unwrap_or_else(|e| format!("the client's files could not be repaired: {e}"));
+        drop(free);
+        run.rollover.renewing = None;
+        self.store
+            .save(&run.lock, &run.rollover, self.world.now())?;
+        self.log(
+            run,
+            Event::Error {
+                error: format!(
+                    "the certificate request for {} started at {} by process {} did not finish \
+                     (the process died): {found}",
+                    renewal.record.short(),
+                    renewal.since,
+                    renewal.pid
+                ),
+            },
+        )
+    }
+
     /// Runs the certificate request without the lock, then re-reads everything: a hook may
     /// have advanced the host meanwhile, in which case this outcome is stale and dropped.
+    ///
+    /// One request at a time (issue #13 item 7): the request is saved in the state before the
+    /// lock is released, and this process holds the host's renewal lock until it is over, so a
+    /// concurrent `tick` or hook waits instead of starting a second order.
     async fn request_certificate(
         &mut self,
         run: &mut Run,
         record: Tlsa,
     ) -> Result<Step, DriverError> {
-        let before = run.rollover.clone();
-        run.lock.release()?;
         let host = run.rollover.host.clone();
+        let now = self.world.now();
+        let renewal_lock = match self.store.renewal_lock(&host) {
+            Ok(lock) => lock,
+            Err(StoreError::Busy { .. }) => {
+                return Ok(Step {
+                    notices: Vec::new(),
+                    next: Next::TooEarly(TooEarly {
+                        until: later(now, self.policy.poll_interval),
+                        waiting_for: Waiting::Certificate,
+                    }),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        };
+        run.rollover.renewing = Some(Renewal {
+            record: record.clone(),
+            since: now,
+            pid: std::process::id(),
+        });
+        self.store.save(&run.lock, &run.rollover, now)?;
+        let mut before = run.rollover.clone();
+        before.renewing = None;
+        run.lock.release()?;
         let result = self.world.request_certificate(&host, &record).await;
         self.relock(run)?;
+        if run
+            .rollover
+            .renewing
+            .as_ref()
+            .is_some_and(|r| r.pid == std::process::id())
+        {
+            run.rollover.renewing = None;
+            self.store
+                .save(&run.lock, &run.rollover, self.world.now())?;
+        }
+        drop(renewal_lock);
         let input = match result {
             Ok(()) => Input::CertificateRequested { record },
             Err(error) => Input::Failed {

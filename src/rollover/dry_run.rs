@@ -174,6 +174,7 @@ fn assume(
         }
         Action::VerifyLive { expected } => Input::Live {
             presented: expected.clone(),
+            seen: Vec::new(),
         },
         Action::Retire { record, .. } => Input::Retired {
             record: record.clone(),

@@ -40,8 +40,13 @@ pub enum Input {
     /// Outcome of [`Action::Deploy`]: the MTA's files now hold a certificate with this key and
     /// the reload command ran.
     Deployed { record: Tlsa },
-    /// Outcome of [`Action::VerifyLive`]: the key the live service presents.
-    Live { presented: Tlsa },
+    /// Outcome of [`Action::VerifyLive`]: the key the live service presents, and where it was
+    /// seen (one line per address and port, or the MTA's files).
+    Live {
+        presented: Tlsa,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seen: Vec<String>,
+    },
     /// Outcome of [`Action::Retire`].
     Retired { record: Tlsa, already_absent: bool },
     /// An action failed; the state stays and the action is retried after a backoff.
@@ -100,6 +105,20 @@ pub struct Missing {
     /// The server, as the observer names it (`ns2.example.net. (192.0.2.53)`).
     pub server: String,
     pub record: Tlsa,
+    /// The server proved the record absent: a DNSSEC-validated RRset without it, or a
+    /// validated NODATA/NXDOMAIN. Otherwise (a timeout, SERVFAIL, an answer that does not
+    /// validate) one look proves nothing about the record.
+    #[serde(default = "proven_by_default")]
+    pub proven: bool,
+    /// What the server answered, in a few words (`no answer`, `not authoritative (SERVFAIL)`,
+    /// `absent, validated`…): the same answer on consecutive looks counts as a fact.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub answer: String,
+}
+
+/// Histories written before `proven` existed counted every miss as proven.
+fn proven_by_default() -> bool {
+    true
 }
 
 /// What the propagation observer found for a set of records.
@@ -293,8 +312,17 @@ pub enum Notice {
         record: Tlsa,
         expected: Option<Tlsa>,
     },
-    /// Alert: the live service presents a key daneroll did not deploy.
-    UnexpectedLiveKey { presented: Tlsa, expected: Tlsa },
+    /// Alert: the live service presents a key daneroll did not deploy and did not read from
+    /// its files. It was only seen on the network, so it is never published (an attacker on the
+    /// path to port 25 must not get a key pinned in DNSSEC): the old record stays, the state is
+    /// kept, and the live check is retried after a backoff.
+    UnexpectedLiveKey {
+        presented: Tlsa,
+        expected: Tlsa,
+        /// Where it was seen (address and port, what each presented).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seen: Vec<String>,
+    },
     /// Alert: no deployed certificate was found.
     NoDeployedCertificate,
     /// Alert: a record that had propagated is no longer served by every server.
@@ -336,9 +364,28 @@ pub enum Notice {
     KeyAgeReached { record: Tlsa },
     /// Report: a staged certificate with an unexpected key waits until the current swap is done.
     UnexpectedKeyDeferred { record: Tlsa },
+    /// Report: a steady-state recheck did not see a record at some server, without proof that
+    /// it is gone (a timeout, SERVFAIL, an answer that does not validate); it is looked at again
+    /// after `poll_interval` before anything is done about it.
+    RecheckUnconfirmed {
+        servers: Vec<String>,
+        answers: Vec<String>,
+    },
+    /// Report: `rollover` found the operator's previous rollover interrupted after its swap and
+    /// only finishes it (`--again` rolls once more).
+    FinishingInterruptedRollover {
+        #[serde(with = "time::serde::rfc3339")]
+        requested_at: OffsetDateTime,
+    },
 }
 
 impl Notice {
+    /// Whether a foreground run returns at once (exit status ACTION_NEEDED) instead of waiting
+    /// through retries: only the operator can repair it (a foreign key on port 25).
+    pub fn ends_foreground_run(&self) -> bool {
+        matches!(self, Notice::UnexpectedLiveKey { .. })
+    }
+
     /// Whether the operator must look (exit status ACTION_NEEDED).
     pub fn is_alert(&self) -> bool {
         !matches!(
@@ -347,6 +394,8 @@ impl Notice {
                 | Notice::SameKeyRenewal { .. }
                 | Notice::KeyAgeReached { .. }
                 | Notice::UnexpectedKeyDeferred { .. }
+                | Notice::FinishingInterruptedRollover { .. }
+                | Notice::RecheckUnconfirmed { .. }
         )
     }
 }
@@ -386,12 +435,22 @@ impl fmt::Display for Notice {
             Notice::UnexpectedLiveKey {
                 presented,
                 expected,
-            } => write!(
-                f,
-                "the live service presents key {} but {} was deployed; adopting it",
-                presented.short(),
-                expected.short()
-            ),
+                seen,
+            } => {
+                write!(
+                    f,
+                    "the live service presents key {} but {} was deployed: a key daneroll did not \
+                     read from its files; NOTHING is published and the old record stays until the \
+                     MTA presents {} (check what the MTA loads and who changed it)",
+                    presented.short(),
+                    expected.short(),
+                    expected.short()
+                )?;
+                if !seen.is_empty() {
+                    write!(f, "; seen: {}", seen.join("; "))?;
+                }
+                Ok(())
+            }
             Notice::NoDeployedCertificate => write!(f, "no deployed certificate found"),
             Notice::RecordVanished { record, servers } => write!(
                 f,
@@ -475,6 +534,18 @@ impl fmt::Display for Notice {
                 f,
                 "a staged certificate with key {} waits until the swap in progress completes",
                 record.short()
+            ),
+            Notice::RecheckUnconfirmed { answers, .. } => write!(
+                f,
+                "the steady-state recheck could not confirm every record ({}); nothing proves a \
+                 record gone, so nothing changes; looking again soon",
+                answers.join("; ")
+            ),
+            Notice::FinishingInterruptedRollover { requested_at } => write!(
+                f,
+                "the rollover requested at {requested_at} was interrupted after its swap: \
+                 finishing it, not changing the key again (`daneroll rollover --again` rolls \
+                 once more)"
             ),
         }
     }

@@ -10,17 +10,20 @@
 //!   was seen presenting the current key, and `current` is never in `retiring`;
 //! - nothing is published without a fresh "zone is DNSSEC-secure" verdict (see `plan.rs`);
 //! - a renewal that brings a key which is not safe yet is staged, never deployed; an unexpected
-//!   key is published at once and swapped in when safe.
+//!   key in a staged certificate is published at once and swapped in when safe;
+//! - keys are adopted only from the deployed files or a staged certificate: a key the live
+//!   service presents that daneroll did not read from its own files is an alert, never
+//!   published (it may be an attacker's on the path to port 25).
 
 use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
 
 use super::clock::later;
-use super::input::{ActionKind, Input, Next, Notice, PropagationReport, ZoneVerdict};
+use super::input::{ActionKind, Input, Missing, Next, Notice, PropagationReport, ZoneVerdict};
 use super::policy::Policy;
 use super::state::{
-    CurrentKey, Incoming, KeyOrigin, NextKey, Retry, Rollover, SafeKey, Stage, StateName,
-    SwapRequest, Trigger, ZoneCheck,
+    CurrentKey, Incoming, KeyOrigin, NextKey, Retry, Rollover, RolloverRequest, SafeKey, Stage,
+    StateName, SwapRequest, Trigger, UnconfirmedMiss, ZoneCheck,
 };
 
 /// The result of a transition: notices for the operator, and what to do next.
@@ -78,6 +81,18 @@ impl Rollover {
         }
         if next.stage.current().map(|c| &c.record) != self.stage.current().map(|c| &c.record) {
             next.same_key_renewal = false;
+            if let Some(request) = &mut next.requested {
+                request.swapped = true;
+            }
+        }
+        if !matches!(next.stage, Stage::Ready { .. }) {
+            next.unconfirmed = None;
+        }
+        if matches!(next.stage, Stage::Ready { .. })
+            && next.requested.as_ref().is_some_and(|r| r.swapped)
+        {
+            // The operator's rollover is complete: a later `rollover` is a new request.
+            next.requested = None;
         }
         *self = next;
         Ok(Step {
@@ -96,7 +111,7 @@ impl Rollover {
         let name = input.name();
         match input {
             Input::Tick => Ok(()),
-            Input::Rollover { trigger } => self.on_rollover(trigger, name),
+            Input::Rollover { trigger } => self.on_rollover(trigger, now, name),
             Input::Preflight(verdict) => {
                 self.on_preflight(verdict, now, notices);
                 Ok(())
@@ -127,7 +142,9 @@ impl Rollover {
                 _ => Err(self.wrong_state(name, "awaiting swap")),
             },
             Input::Deployed { record } => self.on_deployed(record, now, name),
-            Input::Live { presented } => self.on_live(presented, now, policy, name, notices),
+            Input::Live { presented, seen } => {
+                self.on_live(presented, seen, now, policy, name, notices)
+            }
             Input::Retired { record, .. } => self.on_retired(record, name),
             Input::Failed { action, error } => {
                 self.fail(action, error, now);
@@ -156,7 +173,18 @@ impl Rollover {
         }
     }
 
-    fn on_rollover(&mut self, trigger: Trigger, name: &'static str) -> Result<(), MachineError> {
+    fn on_rollover(
+        &mut self,
+        trigger: Trigger,
+        now: OffsetDateTime,
+        name: &'static str,
+    ) -> Result<(), MachineError> {
+        if trigger == Trigger::Operator && !self.stage.finishing() {
+            self.requested = Some(RolloverRequest {
+                at: now,
+                swapped: false,
+            });
+        }
         match &mut self.stage {
             Stage::AwaitingNextKey { swap, .. } => {
                 swap.get_or_insert(trigger);
@@ -324,6 +352,7 @@ impl Rollover {
         if records != expected {
             return Err(self.wrong_record(name, &expected, &records));
         }
+        let earlier = self.unconfirmed.take();
         let stage = std::mem::replace(&mut self.stage, Stage::AwaitingCurrentKey);
         self.stage = match (stage, report) {
             (
@@ -439,20 +468,37 @@ impl Rollover {
                 Stage::Ready { current, next }
             }
             (Stage::Ready { current, next }, PropagationReport::Incomplete { missing }) => {
-                if missing.iter().any(|m| m.record == current.record) {
-                    notices.push(vanished(&current.record, &missing));
-                    Stage::AwaitingCurrentPublication {
-                        current,
-                        retiring: vec![next.record],
-                    }
+                // Gone only when proven absent, or the same answer from the same server twice
+                // in a row (issue #13 item 6: one timeout must not retire the safe next key).
+                let confirmed: Vec<Missing> = missing
+                    .iter()
+                    .filter(|m| m.proven || earlier.as_ref().is_some_and(|e| e.missing.contains(m)))
+                    .cloned()
+                    .collect();
+                if confirmed.is_empty() {
+                    notices.push(Notice::RecheckUnconfirmed {
+                        servers: servers_of(&missing),
+                        answers: answers_of(&missing),
+                    });
+                    self.unconfirmed = Some(UnconfirmedMiss { at: now, missing });
+                    Stage::Ready { current, next }
                 } else {
-                    notices.push(vanished(&next.record, &missing));
-                    Stage::AwaitingPublication {
-                        current,
-                        incoming: Incoming {
-                            next: next.demote(),
-                            swap: None,
-                        },
+                    let missing = confirmed;
+                    if missing.iter().any(|m| m.record == current.record) {
+                        notices.push(vanished(&current.record, &missing));
+                        Stage::AwaitingCurrentPublication {
+                            current,
+                            retiring: vec![next.record],
+                        }
+                    } else {
+                        notices.push(vanished(&next.record, &missing));
+                        Stage::AwaitingPublication {
+                            current,
+                            incoming: Incoming {
+                                next: next.demote(),
+                                swap: None,
+                            },
+                        }
                     }
                 }
             }
@@ -559,6 +605,7 @@ impl Rollover {
     fn on_live(
         &mut self,
         presented: Tlsa,
+        seen: Vec<String>,
         now: OffsetDateTime,
         policy: &Policy,
         name: &'static str,
@@ -596,11 +643,23 @@ impl Rollover {
                 });
             }
         } else {
+            // Seen only on the network: never published. Keep every record, alert, look again
+            // after a backoff (the operator repairs the MTA; the files still hold `current`).
+            *checked_at = Some(now);
+            let expected = current.record.clone();
+            let error = format!(
+                "the live service presents {}, a key daneroll did not read from its files, \
+                 instead of {}; nothing published (seen: {})",
+                presented.short(),
+                expected.short(),
+                seen.join("; ")
+            );
             notices.push(Notice::UnexpectedLiveKey {
-                presented: presented.clone(),
-                expected: current.record.clone(),
+                presented,
+                expected,
+                seen,
             });
-            self.adopt_in_emergency(presented, now);
+            self.fail(ActionKind::VerifyLive, error, now);
         }
         Ok(())
     }
@@ -716,14 +775,25 @@ fn success_kind(input: &Input) -> Option<ActionKind> {
     }
 }
 
-fn servers_of(missing: &[super::input::Missing]) -> Vec<String> {
+fn servers_of(missing: &[Missing]) -> Vec<String> {
     let mut servers: Vec<String> = missing.iter().map(|m| m.server.clone()).collect();
     servers.sort();
     servers.dedup();
     servers
 }
 
-fn vanished(record: &Tlsa, missing: &[super::input::Missing]) -> Notice {
+/// Each server's answer, for the operator: `ns2.example.net. (192.0.2.53): no answer`.
+fn answers_of(missing: &[Missing]) -> Vec<String> {
+    let mut answers: Vec<String> = missing
+        .iter()
+        .map(|m| format!("{}: {}", m.server, m.answer))
+        .collect();
+    answers.sort();
+    answers.dedup();
+    answers
+}
+
+fn vanished(record: &Tlsa, missing: &[Missing]) -> Notice {
     Notice::RecordVanished {
         record: record.clone(),
         servers: servers_of(missing),

@@ -90,7 +90,11 @@ impl Rollover {
                 }
             }
             Stage::Ready { current, next } => {
-                let recheck = later(next.checked_at, policy.recheck_interval);
+                // An unproven miss at the last recheck: look again soon (see `UnconfirmedMiss`).
+                let recheck = match &self.unconfirmed {
+                    Some(miss) => later(miss.at, policy.poll_interval),
+                    None => later(next.checked_at, policy.recheck_interval),
+                };
                 if now >= recheck {
                     Next::Act(Action::Observe {
                         records: vec![current.record.clone(), next.record.clone()],
@@ -118,6 +122,12 @@ impl Rollover {
                     Next::Act(Action::Deploy {
                         record: next.record.clone(),
                     })
+                } else if let Some(renewal) = &self.renewing {
+                    // Another run is renewing (one order at a time): look again later.
+                    too_early(
+                        later(now.max(renewal.since), policy.poll_interval),
+                        Waiting::Certificate,
+                    )
                 } else if requested_at.is_none() {
                     Next::Act(Action::RequestCertificate {
                         record: next.record.clone(),

@@ -356,6 +356,41 @@ pub struct Retry {
     pub error: String,
 }
 
+/// A steady-state recheck in which some server did not serve a record without proving it
+/// absent (a timeout, SERVFAIL, an answer that does not validate). One such look is not a
+/// vanished record: the next look comes after `poll_interval`, and only a validated absence or
+/// the same answer from the same server again starts the emergency path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnconfirmedMiss {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub missing: Vec<super::input::Missing>,
+}
+
+/// A certificate request (swap command or ACME client) running without the host's lock. Saved
+/// before the lock is released, so a concurrent `tick` or hook never starts a second order (nor
+/// overwrites the client's key backup); the runner also holds the host's renewal lock, so a run
+/// that finds this set and the renewal lock free knows the runner died and recovers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renewal {
+    pub record: Tlsa,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    pub pid: u32,
+}
+
+/// A rollover the operator asked for (`daneroll rollover`), kept until the host is back in the
+/// steady state after its swap: a re-run after a crash finishes it instead of starting another
+/// key change (with an ACME source, another certificate order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloverRequest {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The swap it asked for has happened (the current key changed since).
+    #[serde(default)]
+    pub swapped: bool,
+}
+
 /// One host's (or one group of hosts sharing a key) rollover: the stage plus what is known about
 /// its zone and recent failures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,6 +404,15 @@ pub struct Rollover {
     /// A renewed certificate with the current key is staged and waits to be deployed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub same_key_renewal: bool,
+    /// The operator's rollover in progress, until the steady state after its swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<RolloverRequest>,
+    /// A certificate request running now (or interrupted by a crash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewing: Option<Renewal>,
+    /// In `ready`: the last recheck's unproven misses, to compare with the next look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed: Option<UnconfirmedMiss>,
 }
 
 impl Rollover {
@@ -380,6 +424,15 @@ impl Rollover {
             zone: None,
             retry: None,
             same_key_renewal: false,
+            requested: None,
+            renewing: None,
+            unconfirmed: None,
         }
+    }
+
+    /// The operator's rollover whose swap happened but whose end (old record retired, next key
+    /// safe again) has not been reached: a crashed `rollover` run left it unfinished.
+    pub fn interrupted_request(&self) -> Option<&RolloverRequest> {
+        self.requested.as_ref().filter(|r| r.swapped)
     }
 }

@@ -225,9 +225,21 @@ impl Store {
 
     /// Takes the host's lock. Re-read the state after this returns.
     pub fn lock(&self, host: &str, wait: LockWait) -> Result<HostLock, StoreError> {
+        self.lock_file(host, "lock", wait)
+    }
+
+    /// Takes the host's renewal lock without waiting: held by the process running the host's
+    /// certificate request (swap command, ACME client) while the host's lock is released. The
+    /// kernel frees it when that process dies, which tells a later run whether a renewal
+    /// recorded in the state is still running or was interrupted.
+    pub fn renewal_lock(&self, host: &str) -> Result<HostLock, StoreError> {
+        self.lock_file(host, "renewal.lock", LockWait::NoWait)
+    }
+
+    fn lock_file(&self, host: &str, name: &str, wait: LockWait) -> Result<HostLock, StoreError> {
         let dir = self.host_dir(host)?;
         create_private_dir(&dir)?;
-        let path = dir.join("lock");
+        let path = dir.join(name);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -12,14 +12,16 @@
 //! crash the driver must survive.
 
 mod acme;
+mod command;
 mod files;
+mod install;
 mod live;
+mod renewal;
 
 pub use acme::REQUESTING_ENV;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +29,7 @@ use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, tlsa_owner};
 use hickory_proto::rr::Name;
 use time::OffsetDateTime;
 
-use super::driver::World;
+use super::driver::{LiveSeen, World};
 use super::input::{ActionKind, DiskView, Missing, PropagationReport, ZoneVerdict};
 use super::policy::Propagated;
 use super::store::{HostLock, Store};
@@ -98,6 +100,28 @@ impl Ttls {
     }
 }
 
+/// A record `observation`'s server did not serve, with whether its absence is proven.
+fn missed(
+    observation: &crate::dns::observation::Observation,
+    record: &Tlsa,
+    verdict: &ServerVerdict,
+) -> Missing {
+    let validated = matches!(&observation.answer, Answer::Served(s) if s.dnssec.is_valid());
+    let (proven, answer) = match verdict {
+        ServerVerdict::Stale if validated => (true, "absent, validated".to_string()),
+        ServerVerdict::Stale => (false, "absent, not validated".to_string()),
+        ServerVerdict::NoAnswer(_) => (false, "no answer".to_string()),
+        ServerVerdict::NotAuthoritative(rcode) => (false, format!("not authoritative ({rcode})")),
+        ServerVerdict::Bogus(_) | ServerVerdict::Serving => (false, "bogus".to_string()),
+    };
+    Missing {
+        server: observation.server.to_string(),
+        record: record.clone(),
+        proven,
+        answer,
+    }
+}
+
 /// Aborts the process after the n-th performance of an action (crash tests).
 #[derive(Debug, Clone)]
 struct Failpoint {
@@ -155,6 +179,8 @@ pub struct RealWorld {
     backend: Box<dyn Backend>,
     dns: DnsContext,
     failpoint: Option<Failpoint>,
+    /// The secrets kept out of the commands' environment.
+    child_env: crate::process::ChildEnv,
     /// Print what happens (foreground `rollover`).
     pub verbose: bool,
     /// Put the host's name before every line (several hosts roll at once).
@@ -183,10 +209,16 @@ impl RealWorld {
             backend,
             dns,
             failpoint: Failpoint::from_env(),
+            child_env: crate::process::ChildEnv::default(),
             verbose: false,
             label_lines: false,
             countdown: false,
         })
+    }
+
+    /// Keeps the secrets `child_env` names out of every command the world runs.
+    pub fn set_child_env(&mut self, child_env: crate::process::ChildEnv) {
+        self.child_env = child_env;
     }
 
     /// The host's configuration.
@@ -323,6 +355,14 @@ impl RealWorld {
                 }
             }
         }
+        if !verdict.secure {
+            // What to do at this DNS host, so the refusal names the fix.
+            details.push(format!(
+                "DNSSEC at {}: {}",
+                self.backend.describe(),
+                self.backend.dnssec().how
+            ));
+        }
         verdict.detail = details.join("; ");
         Ok(verdict)
     }
@@ -372,10 +412,7 @@ impl RealWorld {
                     };
                     let verdict = observation.verdict(&expected);
                     if verdict != ServerVerdict::Serving {
-                        missing.push(Missing {
-                            server: observation.server.to_string(),
-                            record: record.clone(),
-                        });
+                        missing.push(missed(observation, record, &verdict));
                     }
                     self.say(&format!(
                         "  {owner} {} at {}: {verdict}",
@@ -404,6 +441,21 @@ impl RealWorld {
             deployed: deployed.map(|c| c.leaf),
             staged: staged.map(|c| c.leaf),
         })
+    }
+
+    /// Finishes an install of separate key and certificate files that a crash interrupted
+    /// between its two renames, before anything reads them (see [`install`]).
+    fn finish_interrupted_install(&self) -> Result<(), WorldError> {
+        if install::finish_interrupted(&self.deploy)? {
+            eprintln!(
+                "daneroll: {}: finished an install interrupted between its renames: {} now \
+                 matches {}",
+                self.host.name,
+                files::deployed_cert_path(&self.deploy).display(),
+                files::deployed_key_path(&self.deploy).display()
+            );
+        }
+        Ok(())
     }
 
     /// A renewed chain not yet deployed: the one the ACME client's hook staged, else the
@@ -442,8 +494,23 @@ impl RealWorld {
             .as_ref()
             .and_then(|s| s.renew_command.clone());
         let store = self.store.clone();
+        let limits = acme::Limits {
+            child_env: self.child_env.clone(),
+            timeout: self
+                .host
+                .source
+                .as_ref()
+                .map_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT, |s| s.timeout()),
+        };
         let staged_here = tokio::task::spawn_blocking(move || {
-            acme::renew(&source, custom.as_deref(), &host, &key.pem, &record)?;
+            acme::renew(
+                &source,
+                custom.as_deref(),
+                &host,
+                &key.pem,
+                &record,
+                &limits,
+            )?;
             acme::stage_renewed(&store, &host, &source, &record)
         })
         .await
@@ -496,36 +563,7 @@ impl RealWorld {
             problem: format!("no private key for {} found", record.short()),
         })
     }
-
-    async fn run_command(&self, argv: &[String], env: &[(&str, String)]) -> Result<(), WorldError> {
-        let shown = argv.join(" ");
-        let error = |problem: String| WorldError::Command {
-            command: shown.clone(),
-            problem,
-        };
-        let (program, args) = argv.split_first().ok_or_else(|| error("is empty".into()))?;
-        let mut command = tokio::process::Command::new(program);
-        command.args(args).stdin(Stdio::null());
-        // The command's output goes to our stderr: stdout is the operator's display.
-        if let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() {
-            command.stdout(Stdio::from(stderr));
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let status = command
-            .status()
-            .await
-            .map_err(|e| error(format!("could not start: {e}")))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(error(format!("failed: {status}")))
-        }
-    }
 }
-
-use std::os::fd::AsFd;
 
 impl World for RealWorld {
     type Error = WorldError;
@@ -557,6 +595,7 @@ impl World for RealWorld {
     }
 
     async fn inspect(&mut self, _host: &str) -> Result<DiskView, WorldError> {
+        self.finish_interrupted_install()?;
         let view = self.disk()?;
         self.hit(ActionKind::Inspect);
         Ok(view)
@@ -650,12 +689,30 @@ impl World for RealWorld {
             ("DANEROLL_NEXT_KEY", key_path.display().to_string()),
             ("DANEROLL_NEXT_TLSA", record.to_string()),
         ];
-        self.run_command(&command, &env).await?;
+        let timeout = self
+            .host
+            .source
+            .as_ref()
+            .map_or(crate::process::DEFAULT_CERTIFICATE_TIMEOUT, |s| s.timeout());
+        self.run_command(&command, &env, timeout).await?;
         self.hit(ActionKind::RequestCertificate);
         Ok(())
     }
 
+    async fn recover_renewal(
+        &mut self,
+        host: &str,
+        record: &Tlsa,
+        lock: &HostLock,
+    ) -> Result<String, WorldError> {
+        match self.host.source.as_ref().and_then(|s| s.acme.as_ref()) {
+            Some(source) => renewal::recover(&self.store, lock, host, source, record),
+            None => Ok("the certificate files are read again".into()),
+        }
+    }
+
     async fn deploy(&mut self, host: &str, record: &Tlsa) -> Result<(), WorldError> {
+        self.finish_interrupted_install()?;
         let deployed = files::deployed(&self.deploy)?;
         let chain = match self.staged(deployed.as_ref())? {
             Some(chain) => chain,
@@ -682,7 +739,7 @@ impl World for RealWorld {
             });
         }
         let key = self.key_for(record)?;
-        files::install(&self.deploy, &key, &chain)?;
+        install::install(&self.deploy, &key, &chain)?;
         if self.host.source.as_ref().is_some_and(|s| s.acme.is_some()) {
             acme::clear(&self.store, host)?;
         }
@@ -692,7 +749,8 @@ impl World for RealWorld {
             files::deployed_cert_path(&self.deploy).display()
         ));
         if let Some(reload) = self.deploy.reload.clone() {
-            self.run_command(&reload, &[("DANEROLL_HOST", host.to_string())])
+            let timeout = self.deploy.reload_timeout();
+            self.run_command(&reload, &[("DANEROLL_HOST", host.to_string())], timeout)
                 .await?;
             self.say(&format!("ran {}", reload.join(" ")));
         }
@@ -700,7 +758,7 @@ impl World for RealWorld {
         Ok(())
     }
 
-    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<Tlsa, WorldError> {
+    async fn verify_live(&mut self, host: &str, expected: &Tlsa) -> Result<LiveSeen, WorldError> {
         let live = match self.host.live_check {
             LiveCheck::Files => {
                 let deployed =
@@ -708,12 +766,19 @@ impl World for RealWorld {
                         host: host.to_string(),
                         problem: "no deployed certificate".into(),
                     })?;
+                let line = format!(
+                    "the MTA's files ({}) hold key {}",
+                    self.deploy_target(),
+                    deployed.leaf.record.short()
+                );
                 self.say(&format!(
-                    "live check: the MTA's files hold key {} (expected {})",
-                    deployed.leaf.record.short(),
+                    "live check: {line} (expected {})",
                     expected.short()
                 ));
-                deployed.leaf.record
+                LiveSeen {
+                    presented: deployed.leaf.record,
+                    seen: vec![line],
+                }
             }
             LiveCheck::Probe => self.probe_live(host, expected).await?,
         };

@@ -34,3 +34,46 @@ fn demo_completes_a_rollover_and_the_independent_check_never_fails() {
     assert!(position("awaiting_live_confirmation") < position("awaiting_retirement"));
     assert!(position("awaiting_retirement") < retired);
 }
+
+/// #13: the demo's files (a TSIG key, a config whose commands run as root) live in a freshly
+/// created private directory: 0700 and not named after the process id.
+#[test]
+fn demo_writes_into_a_fresh_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+    let tmp = crate::util::Dir::new();
+    let mut command = crate::util::daneroll();
+    command.args(["demo", "--keep"]).env("TMPDIR", tmp.path());
+    let (mut child, lines) = crate::util::spawn_lines(&mut command);
+    let started = Instant::now();
+    let mut files = None;
+    while started.elapsed() < Duration::from_secs(240) {
+        match lines.recv_timeout(Duration::from_secs(5)) {
+            Ok(line) => {
+                if let Some(dir) = line.strip_prefix("files: ") {
+                    files = Some(std::path::PathBuf::from(dir));
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(_) => break,
+        }
+    }
+    let files = files.map(|dir| {
+        let mode = std::fs::metadata(&dir).map(|m| m.permissions().mode() & 0o777);
+        (dir, mode)
+    });
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    let (dir, mode) = files.expect("the demo printed where its files are");
+    assert!(dir.starts_with(tmp.path()), "{}", dir.display());
+    assert_eq!(mode.unwrap(), 0o700, "{}", dir.display());
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert_ne!(
+        name,
+        format!("daneroll-demo-{}", child.id()),
+        "a predictable name"
+    );
+    assert!(!dir.exists(), "the directory is removed at the end");
+}

@@ -44,6 +44,12 @@ impl Case {
             "gandi" => fakes::gandi::start(&ZONES),
             "technitium" => fakes::technitium::start(&ZONES),
             "ovh" => fakes::ovh::start(&ZONES),
+            "dnsimple" => fakes::dnsimple::start(&ZONES),
+            "porkbun" => fakes::porkbun::start(&ZONES),
+            "infomaniak" => fakes::infomaniak::start(&ZONES),
+            "cloudns" => fakes::cloudns::start(&ZONES),
+            "netcup" => fakes::netcup::start(&ZONES),
+            "inwx" => fakes::inwx::start(&ZONES),
             // Cloud providers.
             "route53" => fakes::route53::start(&ZONES),
             "google" => fakes::google::start(&ZONES),
@@ -59,12 +65,20 @@ impl Case {
 
     /// The TTL the provider accepts for new RRsets (deSEC's minimum is 3600 s).
     fn ttl(&self) -> u32 {
-        if self.kind == "desec" { 3600 } else { 300 }
+        match self.kind {
+            "desec" => 3600,
+            // Porkbun stores at least 600 s; netcup has one TTL per zone (the fake's: 3600 s).
+            "porkbun" => 600,
+            "netcup" => 3600,
+            _ => 300,
+        }
     }
 
     fn hosted(&self) -> HostedSettings {
+        // netcup's endpoint takes the interface in its query, as its default URL has it.
+        let query = if self.kind == "netcup" { "?JSON" } else { "" };
         HostedSettings {
-            api_url: Some(self.fake.url()),
+            api_url: Some(format!("{}{query}", self.fake.url())),
             token_file: Some(self.fake.token_file(&self.dir)),
             token_env: None,
             zone: None,
@@ -77,6 +91,12 @@ impl Case {
             "desec" => ProviderSettings::Desec(hosted),
             "hetzner" => ProviderSettings::Hetzner(hosted),
             "ovh" => ProviderSettings::Ovh(hosted),
+            "dnsimple" => ProviderSettings::Dnsimple(hosted),
+            "porkbun" => ProviderSettings::Porkbun(hosted),
+            "infomaniak" => ProviderSettings::Infomaniak(hosted),
+            "cloudns" => ProviderSettings::Cloudns(hosted),
+            "netcup" => ProviderSettings::Netcup(hosted),
+            "inwx" => ProviderSettings::Inwx(hosted),
             "route53" => ProviderSettings::Route53(hosted),
             "google" => ProviderSettings::Google(hosted),
             "azure" => ProviderSettings::Azure(hosted),
@@ -94,28 +114,44 @@ impl Case {
     /// A credential of the provider's form that the fake refuses; for OVH the right keys
     /// around a wrong application secret (the signature then fails).
     fn wrong_token(&self, wrong: &str) -> String {
-        if self.kind == "ovh" {
-            let [ak, _, ck] = fakes::ovh::parts(&self.fake);
-            format!("{ak}:{wrong}:{ck}")
-        } else if self.kind == "azure" {
-            fakes::azure::wrong_secret(&self.fake, wrong)
-        } else if self.kind == "google" {
+        match self.kind {
+            "ovh" => {
+                let [ak, _, ck] = fakes::ovh::parts(&self.fake);
+                format!("{ak}:{wrong}:{ck}")
+            }
+            "porkbun" => {
+                let [key, _] = fakes::porkbun::parts(&self.fake);
+                format!("{key}:{wrong}")
+            }
+            "cloudns" => format!("sub:{}:{wrong}", fakes::cloudns::SUB_AUTH_ID),
+            "inwx" => format!("daneroll-api:{wrong}"),
+            "netcup" => {
+                let [customer, key, _] = fakes::netcup::parts(&self.fake);
+                format!("{customer}:{key}:{wrong}")
+            }
+            "route53" => {
+                let [access, _] = fakes::route53::parts(&self.fake);
+                format!("{access}:{wrong}")
+            }
+            "azure" => fakes::azure::wrong_secret(&self.fake, wrong),
             // A key file with another private key: its JWTs do not verify.
-            fakes::google::other_key(&self.fake)
-        } else if self.kind == "route53" {
-            let [access, _] = fakes::route53::parts(&self.fake);
-            format!("{access}:{wrong}")
-        } else {
-            wrong.to_string()
+            "google" => fakes::google::other_key(&self.fake),
+            _ => wrong.to_string(),
         }
     }
 
     /// The query key of the zone list's page number, if the zone list is paginated.
     fn page_key(&self) -> Option<&'static str> {
         match self.kind {
-            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once; Route 53
-            // pages with a marker (checked on its own).
-            "desec" | "ovh" | "route53" | "google" | "azure" => None,
+            // deSEC names the zone (`owns_qname`); OVH lists every zone name at once; Porkbun
+            // pages in the body (`start`, checked in `porkbun_pages_and_raises_small_ttls`).
+            // Infomaniak: each enclosing name is asked for directly.
+            // ClouDNS: 5 zones are one page of 100 (`cloudns_pages_through_its_zone_list`).
+            // netcup: each enclosing name is asked for, as for Infomaniak.
+            // INWX: `page` in the JSON-RPC body (`inwx_pages_and_refuses_a_second_factor`).
+            // Route 53 (marker), Google (pageToken), Azure (nextLink): checked on their own.
+            "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx"
+            | "route53" | "google" | "azure" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -147,6 +183,11 @@ impl Case {
             "hetzner" => fakes::hetzner::rate_limited(seconds),
             "technitium" => fakes::technitium::throttled(seconds),
             "ovh" => fakes::ovh::throttled(seconds),
+            "dnsimple" => fakes::dnsimple::rate_limited(seconds),
+            "porkbun" => fakes::porkbun::throttled(seconds),
+            "infomaniak" => fakes::infomaniak::throttled(seconds),
+            "netcup" => fakes::netcup::throttled(seconds),
+            "inwx" => fakes::inwx::throttled(seconds),
             // Route 53 throttles with HTTP 400 and no Retry-After.
             "route53" => fakes::route53::throttled(),
             // Cloud DNS: 429 without Retry-After (clients back off).
@@ -213,7 +254,37 @@ async fn contract_holds(kind: &'static str) {
         .requests()
         .iter()
         .filter(|r| {
-            let listing = ["/zones", "/domains", "/domains/", "/zones/list"];
+            let listing = [
+                "/zones",
+                "/domains",
+                "/domains/",
+                "/zones/list",
+                "/1010/zones",
+            ];
+            if let Some(zone) = r.path.strip_prefix("/2/zones/") {
+                // Infomaniak: the zone found (the names tried before it are 404).
+                return !zone.contains('/') && r.status == 200;
+            }
+            if r.path.is_empty() && r.query.iter().any(|(k, _)| k == "JSON") {
+                // netcup: the zone found (the names tried before it are other names).
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["action"] == "infoDnsZone"
+                    && body["param"]["domainname"] == "mail.example.com";
+            }
+            if r.path == "/jsonrpc/" {
+                // INWX: the first page of `nameserver.list`.
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["method"] == "nameserver.list" && body["params"]["page"] == 1;
+            }
+            if r.path == "/dns/list-zones.json" {
+                let form = fakes::form_fields(&r.body);
+                return form.iter().any(|(k, v)| k == "page" && v == "1");
+            }
+            if r.path == "/domain/listAll" {
+                // Porkbun: the first page is `start` 0, in the body.
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                return body["start"] == "0";
+            }
             let first_page = r.query.iter().any(|(k, v)| {
                 ((k == "page" || k == "pageNumber") && v == "1") || k == "owns_qname"
             });
@@ -268,6 +339,9 @@ async fn contract_holds(kind: &'static str) {
 }
 
 async fn rate_limits_are_waited_out(kind: &'static str) {
+    if kind == "cloudns" {
+        return cloudns_waits_out_blocked_requests().await;
+    }
     let case = Case::start(kind);
     let backend = case.backend();
     case.fake.fail_next([case.throttled(1)]);
@@ -500,10 +574,22 @@ async fn a_rejected_record_is_named(kind: &'static str) {
     assert!(!err.is_transient());
     assert!(case.values().is_empty(), "{kind}");
     // A TTL below what the provider accepts (deSEC: its minimum of 3600 s). Hetzner, OVH and
-    // Technitium document no minimum.
+    // Technitium document no minimum; Porkbun raises a small TTL to 600 s rather than refusing
+    // it (`porkbun_pages_and_raises_small_ttls`).
+    // ClouDNS raises a TTL to the next value it accepts (`accepted_ttl`).
     if !matches!(
         kind,
-        "hetzner" | "ovh" | "technitium" | "route53" | "google" | "azure"
+        "hetzner"
+            | "ovh"
+            | "technitium"
+            | "porkbun"
+            | "infomaniak"
+            | "cloudns"
+            | "netcup"
+            | "inwx"
+            | "route53"
+            | "google"
+            | "azure"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -595,6 +681,54 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         }
         if kind == "azure" {
             azure_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "netcup" {
+            // In the JSON body: the password for `login` only, the session id after it.
+            let [customer, key, password] = fakes::netcup::parts(&case.fake);
+            for (name, value) in &request.headers {
+                assert!(
+                    !value.contains(&key) && !value.contains(&password),
+                    "{name}"
+                );
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["param"]["customernumber"], customer.as_str());
+            if body["action"] != "login" {
+                assert!(body["param"].get("apipassword").is_none(), "{body}");
+            }
+            continue;
+        }
+        if kind == "inwx" {
+            // The password in `account.login`'s body only; the session in a cookie after it.
+            let password = token.split_once(':').map(|(_, p)| p).unwrap_or_default();
+            for (name, value) in &request.headers {
+                assert!(!value.contains(password), "{name}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            if body["method"] != "account.login" {
+                assert!(!body.to_string().contains(password), "{body}");
+            }
+            continue;
+        }
+        if kind == "cloudns" {
+            // In the form body, as ClouDNS takes it; never in a header or the URL.
+            let password = token.rsplit(':').next().unwrap_or_default();
+            for (name, value) in &request.headers {
+                assert!(!value.contains(password), "{name}");
+            }
+            let form = fakes::form_fields(&request.body);
+            assert!(form.iter().any(|(k, _)| k == "sub-auth-id"), "{form:?}");
+            continue;
+        }
+        if kind == "porkbun" {
+            // In the JSON body, as Porkbun takes it; never in a header.
+            let [key, secret] = fakes::porkbun::parts(&case.fake);
+            for (name, value) in &request.headers {
+                assert!(!value.contains(&key) && !value.contains(&secret), "{name}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["apikey"], key.as_str());
             continue;
         }
         let auth = request.auth.unwrap_or_default();
@@ -723,6 +857,8 @@ macro_rules! each_provider {
 }
 
 each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
+// Hosts of issue #16 (European and registrar DNS).
+each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup, inwx);
 // Cloud providers.
 each_provider!(route53, google, azure);
 
@@ -919,4 +1055,326 @@ fn backends_debug_without_the_token() {
     for text in shown {
         assert!(text.contains("redacted") && !text.contains(token), "{text}");
     }
+}
+
+#[tokio::test]
+async fn porkbun_pages_and_raises_small_ttls() {
+    let case = Case::start("porkbun");
+    let backend = case.backend();
+    // Porkbun stores at least 600 s: the read reports what it holds, not what was asked.
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(600));
+    // The zone list pages through `start` in the body until a page comes back empty.
+    let starts: Vec<String> = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/domain/listAll")
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["start"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(starts, ["0", "2", "4", "5"]);
+
+    // "API ACCESS" switched off for the domain: a permission problem, named as such.
+    fakes::porkbun::opt_out(&case.fake);
+    let err = backend.remove(OWNER, &ee(1)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not allowed") && text.contains("API access"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn porkbun_credential_needs_its_two_parts() {
+    let case = Case::start("porkbun");
+    let mut hosted = case.hosted();
+    let secret = "pk1_only-one-part-7b2f";
+    hosted.token_file = Some(case.dir.write("porkbun.credential", secret));
+    let settings = case.settings(hosted);
+    let err = build_backend_with("porkbun", &settings, quick_retries())
+        .err()
+        .unwrap();
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("porkbun.credential") && text.contains("APIKEY:SECRETAPIKEY"),
+        "{text}"
+    );
+    assert_hidden("porkbun", &text, secret);
+    let check = settings.check("porkbun").unwrap_err().to_string();
+    assert!(
+        check.contains("[dns.porkbun]") && check.contains("SECRETAPIKEY"),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn dnsimple_finds_the_account_of_its_token_once() {
+    let case = Case::start("dnsimple");
+    let backend = case.backend();
+    backend.add(OWNER, &ee(1), 300).await.unwrap();
+    backend.remove(OWNER, &ee(1)).await.unwrap();
+    let log = case.fake.requests();
+    let whoami = log.iter().filter(|r| r.path == "/whoami").count();
+    assert_eq!(whoami, 1, "{log:?}");
+    assert!(
+        log.iter().filter(|r| r.path != "/whoami").all(|r| r
+            .path
+            .starts_with(&format!("/{}/", fakes::dnsimple::ACCOUNT))),
+        "{log:?}"
+    );
+}
+
+/// ClouDNS answers too many requests with HTTP 200 and "Request blocked" (no wait time): retried
+/// after the policy's waits, then reported as a rate limit.
+async fn cloudns_waits_out_blocked_requests() {
+    let case = Case::start("cloudns");
+    let backend = case.backend();
+    case.fake.fail_next([fakes::cloudns::blocked()]);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    let log = case.fake.requests();
+    assert_eq!(log[0].path, log[1].path, "{log:?}");
+    assert_eq!(case.values().len(), 1);
+    // Blocked every time: a rate limit, transient, after the policy's retries.
+    case.fake
+        .fail_next((0..10).map(|_| fakes::cloudns::blocked()));
+    let err = backend.read(OWNER).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("rate limited") && text.contains("4 attempt(s)"),
+        "{text}"
+    );
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn cloudns_pages_through_its_zone_list_and_reads_split_tlsa_fields() {
+    // 230 zones: three pages of 100, the owner's zone on the last.
+    let names: Vec<String> = (0..229)
+        .map(|i| format!("zone{i}.test"))
+        .chain(["mail.example.com".to_string()])
+        .collect();
+    let zones: Vec<&str> = names.iter().map(String::as_str).collect();
+    let fake = fakes::cloudns::start(&zones);
+    let dir = Dir::new();
+    let hosted = HostedSettings {
+        api_url: Some(fake.url()),
+        token_file: Some(fake.token_file(&dir)),
+        token_env: None,
+        zone: None,
+    };
+    let backend = build_backend_with(
+        "cloudns",
+        &ProviderSettings::Cloudns(hosted),
+        quick_retries(),
+    )
+    .unwrap();
+    assert_eq!(backend.zone_of(OWNER).await.unwrap(), ZONE);
+    let pages: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/dns/list-zones.json")
+        .filter_map(|r| {
+            let form = fakes::form_fields(&r.body);
+            form.into_iter().find(|(k, _)| k == "page").map(|(_, v)| v)
+        })
+        .collect();
+    assert_eq!(pages, ["1", "2", "3"]);
+    // The data comes back upper case in `record`, the other fields apart, a TTL of 301 s is
+    // raised to 900 s (the next ClouDNS accepts): the read is what ClouDNS holds.
+    backend.add(OWNER, &ee(0xab), 301).await.unwrap();
+    let rrset = backend.read(OWNER).await.unwrap();
+    assert_eq!(rrset.records(), [ee(0xab)]);
+    assert_eq!(rrset.ttl(), Some(900));
+    assert_eq!(
+        backend.add(OWNER, &ee(0xab), 301).await.unwrap(),
+        Outcome::Unchanged
+    );
+}
+
+#[tokio::test]
+async fn cloudns_credential_is_checked_for_its_form() {
+    let case = Case::start("cloudns");
+    let mut hosted = case.hosted();
+    let secret = "only-a-password-5c1d";
+    hosted.token_file = Some(case.dir.write("cloudns.credential", secret));
+    let settings = case.settings(hosted);
+    let err = build_backend_with("cloudns", &settings, quick_retries())
+        .err()
+        .unwrap();
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("cloudns.credential") && text.contains("sub:SUB_AUTH_ID:PASSWORD"),
+        "{text}"
+    );
+    assert_hidden("cloudns", &text, secret);
+    let check = settings.check("cloudns").unwrap_err().to_string();
+    assert!(
+        check.contains("[dns.cloudns]") && check.contains("AUTH_ID:PASSWORD"),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn netcup_logs_in_once_renews_an_expired_session_and_reports_the_zone_ttl() {
+    let case = Case::start("netcup");
+    let backend = case.backend();
+    // netcup has one TTL per zone: the one asked for is not applied, the read says so.
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(3600));
+    let logins = |case: &Case| {
+        case.fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                body["action"] == "login"
+            })
+            .count()
+    };
+    assert_eq!(logins(&case), 1);
+    // The session ran out (15 minutes at netcup): one new login, and the change goes through.
+    fakes::netcup::expire_sessions(&case.fake);
+    assert_eq!(
+        backend.remove(OWNER, &ee(1)).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(logins(&case), 2);
+    assert!(case.values().is_empty());
+}
+
+// Provider quirks (issue #16): what an API says back is not trusted over what it lists.
+
+#[tokio::test]
+async fn cloudflare_upper_case_data_does_not_churn() {
+    let case = Case::start("cloudflare");
+    let backend = case.backend();
+    // Published in lower case; Cloudflare lists it in upper case, in separate fields.
+    case.fake.publish_other(OWNER, &ee(0x5a), 300);
+    let seen = backend.read(OWNER).await.unwrap();
+    assert_eq!(seen.records(), [ee(0x5a)]);
+    let posts = |case: &Case| {
+        let log = case.fake.requests();
+        log.iter().filter(|r| r.method == "POST").count()
+    };
+    // The same record is the same record: nothing is written.
+    assert_eq!(
+        backend.add(OWNER, &ee(0x5a), 300).await.unwrap(),
+        Outcome::Unchanged
+    );
+    assert_eq!(posts(&case), 0);
+    // A compare-and-swap against the upper-case view is not stale.
+    assert_eq!(
+        backend
+            .remove_if_unchanged(OWNER, &ee(0x5a), &seen)
+            .await
+            .unwrap(),
+        Outcome::Changed
+    );
+    assert!(case.values().is_empty());
+}
+
+#[tokio::test]
+async fn an_add_answered_with_another_record_id_keeps_the_contract() {
+    let case = Case::start("infomaniak");
+    fakes::infomaniak::answer_wrong_ids(&case.fake);
+    let backend = case.backend();
+    let publish_other = |record: &Tlsa| case.fake.publish_other(OWNER, record, 300);
+    let contract = Contract {
+        backend: backend.as_ref(),
+        owner: OWNER.to_string(),
+        publish_other: &publish_other,
+        ttl: 300,
+    };
+    contract.check().await;
+    // Removal went by the ids the list gave, not the ones the creates answered.
+    let deletes: Vec<String> = case
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        !deletes.is_empty() && deletes.iter().all(|p| !p.ends_with("/999999")),
+        "{deletes:?}"
+    );
+}
+
+#[tokio::test]
+async fn hetzner_zones_are_not_signed_and_the_backend_says_what_to_do() {
+    let case = Case::start("hetzner");
+    let backend = case.backend();
+    let dnssec = backend.dnssec();
+    assert!(!dnssec.signs);
+    assert!(
+        dnssec.how.contains("does not sign zones") && dnssec.how.contains("type = \"desec\""),
+        "{}",
+        dnssec.how
+    );
+    let warnings = case.settings(case.hosted()).check("hetzner").unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("[dns.hetzner]") && w.contains("DANE cannot work")),
+        "{warnings:?}"
+    );
+    // Every other backend names how DNSSEC is switched on there.
+    for kind in ["cloudflare", "desec", "gandi", "ovh", "technitium"] {
+        let case = Case::start(kind);
+        let dnssec = case.backend().dnssec();
+        assert!(dnssec.signs && !dnssec.how.is_empty(), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn inwx_pages_renews_its_session_and_refuses_a_second_factor() {
+    let case = Case::start("inwx");
+    let backend = case.backend();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 60).await.unwrap(),
+        Outcome::Changed
+    );
+    // INWX's smallest TTL is 300 s: a smaller one is raised, and the read says so.
+    assert_eq!(backend.read(OWNER).await.unwrap().ttl(), Some(300));
+    let bodies: Vec<serde_json::Value> = case
+        .fake
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+        .collect();
+    let pages: Vec<u64> = bodies
+        .iter()
+        .filter(|b| b["method"] == "nameserver.list")
+        .filter_map(|b| b["params"]["page"].as_u64())
+        .collect();
+    assert_eq!(pages, [1, 2, 3]);
+    let logins = bodies
+        .iter()
+        .filter(|b| b["method"] == "account.login")
+        .count();
+    assert_eq!(logins, 1);
+
+    // A user with a second factor cannot run unattended: refused, with what to do.
+    let case = Case::start("inwx");
+    fakes::inwx::two_factor(&case.fake);
+    let err = case.backend().read(OWNER).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("two-factor") && text.contains("User Management"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
 }

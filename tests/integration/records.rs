@@ -265,6 +265,12 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
     )
     .unwrap();
     daneroll_with(&config, &["records", "add", host, &next, "--ttl", "5"]).ok();
+    // Nothing listens on the host's port 25 in this test: what it presents cannot be verified,
+    // so the removal is refused without --force (issue #13 item 5).
+    let run = daneroll_with(&config, &["records", "remove", host, &current]);
+    run.expect_status(1);
+    assert!(run.stderr.contains("could not be probed"), "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
     let run = daneroll_with(
         &config,
         &[
@@ -272,6 +278,7 @@ fn add_and_remove_go_through_the_backend_and_wait_until_safe() {
             "remove",
             host,
             &current,
+            "--force",
             "--wait",
             "--timeout",
             "60s",
@@ -325,6 +332,12 @@ fn add_refuses_a_zone_without_ds_and_names_the_link() {
         "{}",
         run.stderr
     );
+    // …and says what to do at this DNS host (here a primary reached by RFC 2136).
+    assert!(
+        run.stderr.contains("DNSSEC at RFC 2136") && run.stderr.contains("dnssec-policy"),
+        "{}",
+        run.stderr
+    );
     assert!(
         lab.dig_short(lab.nods.primary(), &lab.nods.tlsa_owner(25), "TLSA")
             .is_empty()
@@ -345,4 +358,45 @@ fn add_refuses_a_zone_without_ds_and_names_the_link() {
         "{}",
         run.stderr
     );
+}
+
+/// #13: `records add` without `--ttl` creates the RRset with the host's configured `ttl` (it
+/// used its own default of 3600 s whatever the config said).
+#[test]
+fn add_takes_the_hosts_configured_ttl() {
+    let lab = Lab::start();
+    let dir = Dir::new();
+    let text = std::fs::read_to_string(config(&lab, &dir)).unwrap();
+    let with_ttl = text.replacen(
+        "dns = \"lab\"\nmail_domains",
+        "dns = \"lab\"\nttl = 7\nmail_domains",
+        1,
+    );
+    assert_ne!(text, with_ttl);
+    let config = dir.write("daneroll.toml", with_ttl);
+    let host = lab.mx.host.as_str();
+    let owner = lab.mx.tlsa_owner(25);
+    let added = record(0x77).to_string();
+    daneroll_with(&config, &["records", "add", host, &added]).ok();
+    let primary = lab.mx.primary();
+    let dig = crate::util::run_tool(
+        "dig",
+        &[
+            "+noall",
+            "+answer",
+            "+norec",
+            &format!("@{}", primary.ip()),
+            "-p",
+            &primary.port().to_string(),
+            &owner,
+            "TLSA",
+        ],
+    );
+    let ttls: Vec<&str> = dig
+        .stdout
+        .lines()
+        .filter(|l| l.contains("TLSA"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(ttls, ["7"], "{}", dig.stdout);
 }

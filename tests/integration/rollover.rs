@@ -69,7 +69,7 @@ fn sh(script: &str) -> String {
 }
 
 /// `3 1 1` digest (upper-case hex) of the first certificate in `pem`.
-fn record_of(pem: &Path) -> String {
+pub fn record_of(pem: &Path) -> String {
     sh(&format!(
         "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1",
         pem.display()
@@ -79,7 +79,7 @@ fn record_of(pem: &Path) -> String {
 
 impl Setup {
     /// A host `LABEL.mx.example` of the shared lab whose MTA is only files (no listener).
-    fn new(lab: &Lab, label: &str) -> Self {
+    pub fn new(lab: &Lab, label: &str) -> Self {
         let dir = Dir::new();
         let host = format!("{label}.mx.example");
         let mta = Mta::files(&dir, &host);

@@ -123,6 +123,23 @@ fn history_lists_intents_and_outcomes_in_order() {
     }
 }
 
+/// #13: `history` reads the config's `state_dir`, as `status` does (it read the default).
+#[test]
+fn history_reads_the_configs_state_dir() {
+    let dir = state_dir();
+    let config = Dir::new();
+    let path = config.write(
+        "daneroll.toml",
+        format!("state_dir = {:?}\n", dir.path().to_str().unwrap()),
+    );
+    let config = path.to_str().unwrap();
+    let out = run(&["--config", config, "history", "--host", HOST]);
+    out.ok();
+    assert_eq!(out.lines().len(), 3, "{}", out.stdout);
+    let status = run(&["--config", config, "status", "--host", HOST]);
+    status.ok();
+}
+
 #[test]
 fn status_with_a_config_that_cannot_be_read_is_bad_input() {
     let dir = state_dir();

@@ -608,3 +608,90 @@ fn out_of_range_values_are_usage_errors() {
         run.expect_status(2);
     }
 }
+
+/// #13: input that OpenSSL and GnuTLS accept: a PEM file starting with a UTF-8 byte-order mark.
+#[test]
+fn a_pem_file_with_a_byte_order_mark_is_read() {
+    let dir = Dir::new();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(std::fs::read(fixture("p256.pub.pem")).unwrap());
+    let path = dir.write("bom.pem", bytes);
+    let run = exec(&["tlsa", path.to_str().unwrap()]);
+    run.ok();
+    assert_eq!(run.stdout.trim(), p256_record());
+}
+
+/// #13: GnuTLS `certtool` writes a SEC1 EC key's private scalar with a leading zero byte when
+/// its top bit is set (33 bytes for P-256); OpenSSL reads it, so daneroll must too.
+#[test]
+fn a_certtool_ec_key_with_a_leading_zero_in_its_scalar_is_read() {
+    let dir = Dir::new();
+    let key = dir.join("certtool.pem");
+    let key = key.to_str().unwrap();
+    // Half of the keys have the top bit set: 40 tries miss one with odds 2^-40.
+    let found = (0..40).any(|_| {
+        run_tool(
+            "certtool",
+            &[
+                "--generate-privkey",
+                "--key-type",
+                "ecdsa",
+                "--curve",
+                "secp256r1",
+                "--outfile",
+                key,
+            ],
+        )
+        .ok();
+        // certtool writes text before the PEM block; asn1parse wants the block alone.
+        let text = std::fs::read_to_string(key).unwrap_or_default();
+        let block = text.find("-----BEGIN").map_or("", |at| &text[at..]);
+        let block_file = dir.write("block.pem", block);
+        let parsed = run_tool(
+            "openssl",
+            &["asn1parse", "-in", block_file.to_str().unwrap()],
+        );
+        parsed
+            .stdout
+            .lines()
+            .any(|l| l.contains("l=  33 prim: OCTET STRING"))
+    });
+    assert!(found, "certtool wrote no key with a 33-byte scalar");
+    let public = dir.join("public.pem");
+    run_tool(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            key,
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let expected = exec(&["tlsa", public.to_str().unwrap()]);
+    expected.ok();
+    let run = exec(&["tlsa", key]);
+    run.ok();
+    assert_eq!(run.stdout, expected.stdout, "{}", run.stderr);
+}
+
+/// #13: a combined file whose encrypted private key comes before the certificate: the
+/// certificate's record is printed and the operator told that the key was skipped.
+#[test]
+fn an_encrypted_key_before_the_certificate_is_skipped_with_a_note() {
+    let dir = Dir::new();
+    let mut bytes = std::fs::read(fixture("encrypted-pkcs8.pem")).unwrap();
+    bytes.extend(std::fs::read(fixture("p256.cert.pem")).unwrap());
+    let path = dir.write("combined.pem", bytes);
+    let run = exec(&["tlsa", path.to_str().unwrap()]);
+    run.ok();
+    let expected = exec(&["tlsa", fixture("p256.cert.pem").to_str().unwrap()]);
+    assert_eq!(run.stdout, expected.stdout);
+    assert!(
+        run.stderr.contains("skipped") && run.stderr.contains("encrypted private key"),
+        "{}",
+        run.stderr
+    );
+}

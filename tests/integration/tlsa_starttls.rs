@@ -139,3 +139,40 @@ async fn unreachable_server_fails_naming_it_and_bad_forms_are_bad_input() {
         assert!(out.stderr.starts_with("daneroll tlsa: "), "{}", out.stderr);
     }
 }
+
+/// #13: `--starttls HOST` resolves HOST through the config's `[validation] resolver`, as every
+/// other command does (it used the system resolver, which does not know the lab's names).
+#[test]
+fn starttls_resolves_through_the_configured_resolver() {
+    use crate::lab::Lab;
+    use crate::lab::postfix::Postfix;
+    use crate::util::Dir;
+    const MAIL: &str = "mail.mx.example";
+    let lab = Lab::start();
+    let cert = TestCert::self_signed(&[MAIL]);
+    let dir = Dir::new();
+    let _postfix = Postfix::start(
+        dir.path(),
+        lab.mx.host_addr,
+        MAIL,
+        &cert.postfix_chain_file(),
+    );
+    let config = dir.write(
+        "daneroll.toml",
+        format!("[validation]\nresolver = \"{}\"\n", lab.resolver),
+    );
+    let out = Run::from_output(
+        daneroll()
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "tlsa",
+                "--starttls",
+                MAIL,
+            ])
+            .output()
+            .expect("run daneroll"),
+    );
+    out.ok();
+    assert_eq!(out.lines(), [cert.dane_ee().to_string()], "{}", out.stderr);
+}

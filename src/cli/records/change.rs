@@ -39,9 +39,10 @@ pub struct AddArgs {
     pub target: Target,
     /// The record, e.g. "3 1 1 0A1B…".
     pub record: String,
-    /// TTL for a new RRset (an existing RRset keeps its TTL).
-    #[arg(long, default_value_t = 3600)]
-    pub ttl: u32,
+    /// TTL for a new RRset (an existing RRset keeps its TTL) [default: the host's configured
+    /// `ttl`, else 3600].
+    #[arg(long)]
+    pub ttl: Option<u32>,
     #[command(flatten)]
     pub options: ChangeOptions,
 }
@@ -52,11 +53,14 @@ pub struct RemoveArgs {
     pub target: Target,
     /// The record, e.g. "3 1 1 0A1B…".
     pub record: String,
-    /// Allow removing the last TLSA record at the name (DANE for the host then stops).
+    /// Allow leaving no usable record at the name: none at all, or only usage 0/1 records,
+    /// which SMTP ignores (RFC 7672 §3.1.3). DANE for the host then stops.
     #[arg(long)]
     pub allow_empty: bool,
-    /// Remove even if an address of the host presents a certificate that only this record
-    /// matches (by default every address is probed first and the removal refused then).
+    /// Remove even the engine's current or next key, even if an address of the host presents
+    /// a certificate that only this record matches or cannot be probed (by default the host's
+    /// lock is taken, the engine's state read, every address probed, and the removal refused
+    /// then).
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
@@ -118,7 +122,12 @@ pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<Ex
         Err(refusal) => return Ok(refusal.exit()),
     };
     if let Err(refusal) = preflight.require_secure() {
-        return Ok(Refusal::action_needed(refusal).exit());
+        let fix = format!(
+            "DNSSEC at {}: {}",
+            p.backend.describe(),
+            p.backend.dnssec().how
+        );
+        return Ok(Refusal::action_needed(format!("{refusal}; {fix}")).exit());
     }
     let before = match p.backend.read(&p.owner).await {
         Ok(rrset) => rrset,
@@ -135,7 +144,11 @@ pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<Ex
         })
         .max();
     let old = old_answer(&before, negative_ttl);
-    match p.backend.add(&p.owner, &p.record, args.ttl).await {
+    let ttl = args
+        .ttl
+        .or_else(|| p.session.host(&p.target.host).map(|h| h.ttl))
+        .unwrap_or(crate::config::DEFAULT_TTL);
+    match p.backend.add(&p.owner, &p.record, ttl).await {
         Ok(Outcome::Changed) => say(&format!(
             "added {} at {} via {}",
             p.record,
@@ -171,21 +184,35 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         ))?;
         return Ok(exit::code(exit::OK));
     }
-    if before.records().len() == 1 && !args.allow_empty {
+    let remaining: Vec<Tlsa> = before
+        .records()
+        .iter()
+        .filter(|r| **r != p.record)
+        .cloned()
+        .collect();
+    // SMTP uses only DANE-TA and DANE-EE (RFC 7672 §3.1.3): usage 0/1 records protect nothing.
+    if !remaining.iter().any(|r| matches!(r.usage, 2 | 3)) && !args.allow_empty {
+        let what = if remaining.is_empty() {
+            "the only TLSA record".to_string()
+        } else {
+            "the last usage 2 or 3 record (SMTP ignores the usage 0/1 records left, RFC 7672 \
+             §3.1.3)"
+                .to_string()
+        };
         return Ok(Refusal::bad_input(format!(
-            "{} is the only TLSA record at {}; removing it ends DANE for {} (senders fall back to \
+            "{} is {what} at {}; removing it ends DANE for {} (senders fall back to \
              unauthenticated TLS). Publish its successor first, or pass --allow-empty",
             p.record, p.owner, p.target.host
         ))
         .exit());
     }
+    // Held until the record is removed: no tick or hook moves the host meanwhile.
+    let lock = match super::held::lock_and_check(&p.session, &p.target.host, &p.record, args.force)
+    {
+        Ok(lock) => lock,
+        Err(refusal) => return Ok(refusal.exit()),
+    };
     if !args.force {
-        let remaining: Vec<Tlsa> = before
-            .records()
-            .iter()
-            .filter(|r| **r != p.record)
-            .cloned()
-            .collect();
         match super::presents::check_removal(&p.session, &p.target, &p.record, &remaining).await {
             Ok(warnings) => {
                 for warning in warnings {
@@ -212,6 +239,7 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         ))?,
         Err(error) => return Ok(Refusal::failed(error).exit()),
     }
+    drop(lock);
     if !args.options.wait {
         return Ok(exit::code(exit::OK));
     }
@@ -220,7 +248,12 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         Err(refusal) => return Ok(refusal.exit()),
     };
     if let Err(refusal) = preflight.require_secure() {
-        return Ok(Refusal::action_needed(refusal).exit());
+        let fix = format!(
+            "DNSSEC at {}: {}",
+            p.backend.describe(),
+            p.backend.dnssec().how
+        );
+        return Ok(Refusal::action_needed(format!("{refusal}; {fix}")).exit());
     }
     let expected = Expected {
         record: p.record.clone(),

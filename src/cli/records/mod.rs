@@ -7,6 +7,7 @@
 //! answer has expired (RFC 7671 §8.1).
 
 mod change;
+mod held;
 mod presents;
 mod show;
 mod wait;

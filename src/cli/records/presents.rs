@@ -6,8 +6,10 @@
 //! drop the record (RFC 7672 §2.2; RFC 7671 §8.1 removes obsolete records only after the new
 //! chain is deployed). So every address is probed (`probe::verify_host_presents`) and the
 //! removal is refused when an address presents a chain that no remaining record matches.
-//! An address that cannot be probed (port closed, timeout) is reported but does not block: the
-//! guard refuses on evidence, and `--force` overrides it either way.
+//! An address that cannot be probed (port closed, outbound port 25 blocked, timeout) blocks the
+//! removal too: nothing was seen, so nothing says the removal is safe. The addresses come from
+//! daneroll's own DNSSEC validation when the host's zone is signed (`dns::addresses`); `--force`
+//! overrides the guard either way.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -15,7 +17,7 @@ use std::time::SystemTime;
 use daneroll_providers::Tlsa;
 
 use super::{Refusal, Resolved, Session};
-use crate::probe::lookup::Dns;
+use crate::dns::addresses::validated_addresses;
 use crate::probe::{AddressOutcome, ProbeSettings, Prober, verify_host_presents};
 
 /// Ok with the warnings to print, or the refusal.
@@ -31,42 +33,49 @@ pub(super) async fn check_removal(
         // required --allow-empty for that); nothing presented can fail to match.
         return Ok(Vec::new());
     }
-    let dns = Dns::new(
+    let cannot_verify = |why: String| {
+        Refusal::failed(format!(
+            "refusing to remove {record}: {why}, so what {host} presents was not verified. Pass \
+             --force to remove it unverified"
+        ))
+    };
+    let owner = hickory_proto::rr::Name::from_ascii(format!("{}.", host.trim_end_matches('.')))
+        .map_err(|e| Refusal::bad_input(format!("{host}: {e}")))?;
+    let mut walker = session.walker();
+    let found = validated_addresses(
+        &mut walker,
         session.transport.as_ref(),
         session.resolver,
-        &session.anchors,
+        &owner,
         SystemTime::now(),
-    );
-    let addresses: Vec<IpAddr> = match dns.addresses(host).await {
-        Ok(answer) if !answer.records.is_empty() => answer.records,
-        Ok(answer) => {
-            return Ok(vec![format!(
-                "{host} has no address ({}); what it presents was not verified",
-                answer.rcode
-            )]);
-        }
-        Err(error) => {
-            return Ok(vec![format!(
-                "cannot look up the addresses of {host} ({error}); what it presents was not verified"
-            )]);
-        }
-    };
+    )
+    .await
+    .map_err(|e| cannot_verify(format!("the addresses could not be established ({e})")))?;
+    let addresses: Vec<IpAddr> = found.addresses;
+    if addresses.is_empty() {
+        return Err(cannot_verify(format!("{host} has no A or AAAA record")));
+    }
     let prober = Prober::new(ProbeSettings::default()).map_err(Refusal::failed)?;
     let verdict = verify_host_presents(&prober, host, &addresses, &[target.port], remaining).await;
-    let mut warnings = Vec::new();
+    let mut unreachable = Vec::new();
     let mut blocking = Vec::new();
     for address in &verdict.addresses {
         match &address.outcome {
             AddressOutcome::Matches(_) => {}
-            AddressOutcome::ProbeFailed(error) => warnings.push(format!(
-                "{}: not verified ({error}); removing anyway",
-                address.target
-            )),
+            AddressOutcome::ProbeFailed(error) => {
+                unreachable.push(format!("{} ({error})", address.target))
+            }
             AddressOutcome::NoMatch { .. } => blocking.push(address.target.to_string()),
         }
     }
+    if blocking.is_empty() && !unreachable.is_empty() {
+        return Err(cannot_verify(format!(
+            "{} could not be probed",
+            unreachable.join(", ")
+        )));
+    }
     if blocking.is_empty() {
-        return Ok(warnings);
+        return Ok(Vec::new());
     }
     Err(Refusal::bad_input(format!(
         "refusing to remove {record}: {} present(s) a certificate that none of the remaining \

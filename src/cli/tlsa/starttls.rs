@@ -8,14 +8,16 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use super::{Settings, records_for};
+use crate::cli::records::Session;
 use crate::exit;
 use crate::output::write_stdout;
 use crate::pki::{Certificate, Item};
+use crate::probe::lookup::Dns;
 use crate::probe::{ProbeSettings, Prober, Target, Timeouts};
 
 /// `--starttls` and its companions.
@@ -80,8 +82,13 @@ fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
     }
 }
 
-/// Probes and prints.
-pub(super) fn run(args: &ServerArgs, settings: Settings) -> anyhow::Result<ExitCode> {
+/// Probes and prints; host names are resolved through the config's `[validation] resolver`
+/// (else the first `nameserver` of /etc/resolv.conf), as every other command resolves.
+pub(super) fn run(
+    args: &ServerArgs,
+    settings: Settings,
+    config_flag: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     // invariant: run is only called when --starttls was given, and validate() parsed it.
     let text = args.starttls.as_deref().expect("--starttls given");
     let (host, _) = match split_host_port(text) {
@@ -105,7 +112,7 @@ pub(super) fn run(args: &ServerArgs, settings: Settings) -> anyhow::Result<ExitC
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(probe_and_print(args, &host, port, &settings))
+    runtime.block_on(probe_and_print(args, &host, port, &settings, config_flag))
 }
 
 async fn probe_and_print(
@@ -113,8 +120,9 @@ async fn probe_and_print(
     host: &str,
     port: u16,
     settings: &Settings,
+    config_flag: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let addresses = match addresses(args, host, port).await {
+    let addresses = match addresses(args, host, config_flag).await {
         Ok(addresses) => addresses,
         Err(message) => {
             eprintln!("daneroll tlsa: {message}");
@@ -188,25 +196,40 @@ async fn probe_and_print(
     Ok(exit::code(status))
 }
 
-/// `--address` values, or the host's addresses from the system resolver.
-async fn addresses(args: &ServerArgs, host: &str, port: u16) -> Result<Vec<IpAddr>, String> {
+/// `--address` values, or the host's A and AAAA records from the configured resolver.
+async fn addresses(
+    args: &ServerArgs,
+    host: &str,
+    config_flag: Option<&std::path::Path>,
+) -> Result<Vec<IpAddr>, String> {
     if !args.addresses.is_empty() {
         return Ok(args.addresses.clone());
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
-    let found = tokio::net::lookup_host((host, port))
+    let session = Session::open(config_flag, false).map_err(|refusal| refusal.message)?;
+    let dns = Dns::new(
+        &*session.transport,
+        session.resolver,
+        &session.anchors,
+        SystemTime::now(),
+    );
+    let answer = dns
+        .addresses(host)
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        .map_err(|e| format!("cannot resolve {host} through {}: {e}", session.resolver))?;
     let mut ips: Vec<IpAddr> = Vec::new();
-    for address in found {
-        if !ips.contains(&address.ip()) {
-            ips.push(address.ip());
+    for ip in answer.records {
+        if !ips.contains(&ip) {
+            ips.push(ip);
         }
     }
     if ips.is_empty() {
-        return Err(format!("{host} has no IPv4 or IPv6 address"));
+        return Err(format!(
+            "{host} has no IPv4 or IPv6 address (resolver {} answered {})",
+            session.resolver, answer.rcode
+        ));
     }
     Ok(ips)
 }

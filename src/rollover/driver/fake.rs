@@ -14,7 +14,7 @@ use daneroll_providers::Tlsa;
 use time::OffsetDateTime;
 
 use crate::rollover::clock::later;
-use crate::rollover::driver::World;
+use crate::rollover::driver::{LiveSeen, World};
 use crate::rollover::input::{CertSeen, DiskView, Input, Missing, PropagationReport, ZoneVerdict};
 use crate::rollover::policy::{Propagated, SafetyFactor};
 use crate::rollover::store::{HostLock, LockWait, Store};
@@ -337,6 +337,8 @@ impl World for FakeWorld {
                 _ => missing.push(Missing {
                     server: "ns2.fake.example. (127.0.3.54)".into(),
                     record: record.clone(),
+                    proven: true,
+                    answer: "absent, validated".into(),
                 }),
             }
         }
@@ -373,6 +375,15 @@ impl World for FakeWorld {
         Ok(())
     }
 
+    async fn recover_renewal(
+        &mut self,
+        _host: &str,
+        _record: &Tlsa,
+        _lock: &HostLock,
+    ) -> Result<String, FakeError> {
+        Ok("nothing to repair".into())
+    }
+
     async fn deploy(&mut self, _host: &str, record: &Tlsa) -> Result<(), FakeError> {
         self.enter(&format!("deploy {}", record.short())).await;
         if self.faults.deploy_fails {
@@ -397,7 +408,7 @@ impl World for FakeWorld {
         Ok(())
     }
 
-    async fn verify_live(&mut self, _host: &str, _expected: &Tlsa) -> Result<Tlsa, FakeError> {
+    async fn verify_live(&mut self, _host: &str, _expected: &Tlsa) -> Result<LiveSeen, FakeError> {
         self.enter("verify live").await;
         if self.faults.live_fails {
             return Err(FakeError("127.0.0.2:25: connection refused".into()));
@@ -411,7 +422,10 @@ impl World for FakeWorld {
             .clone()
             .ok_or_else(|| FakeError("127.0.0.2:25: no certificate".into()))?;
         self.leave().await;
-        Ok(live)
+        Ok(LiveSeen {
+            presented: live,
+            seen: vec!["127.0.0.2:25".into()],
+        })
     }
 
     async fn retire(

@@ -42,6 +42,9 @@ impl Rollover {
             return;
         };
         if deployed.record != current.record {
+            if self.reload_failed_after_install(&deployed.record) {
+                return;
+            }
             if matches!(self.stage, Stage::Ready { .. } | Stage::AwaitingSwap { .. })
                 && self.stage.next_record() == Some(&deployed.record)
             {
@@ -91,6 +94,24 @@ impl Rollover {
             );
         }
         self.check_expiry(&deployed, now, policy, notices);
+    }
+
+    /// The files hold the safe next key because daneroll's deploy installed it, but that deploy
+    /// failed (the reload did): the MTA may still serve the old key, and with `live_check =
+    /// "files"` nothing else would notice. The swap stays pending and the deploy (install and
+    /// reload) is retried after its backoff; the old record stays until a reload succeeds.
+    fn reload_failed_after_install(&mut self, deployed: &Tlsa) -> bool {
+        let deploy_failed = self
+            .retry
+            .as_ref()
+            .is_some_and(|r| r.action == ActionKind::Deploy);
+        match &mut self.stage {
+            Stage::AwaitingSwap { next, swap, .. } if deploy_failed && next.record == *deployed => {
+                swap.staged = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn on_staged(&mut self, staged: &CertSeen, now: OffsetDateTime, notices: &mut Vec<Notice>) {

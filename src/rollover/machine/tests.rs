@@ -10,7 +10,9 @@ use crate::rollover::policy::{Propagated, SafetyFactor};
 use crate::rollover::state::ZoneCheck;
 
 mod certificates;
+mod rechecks;
 mod refusals;
+mod requests;
 
 const A: u8 = 0xA;
 const B: u8 = 0xB;
@@ -112,6 +114,8 @@ fn missing(n: u8, server: &str) -> PropagationReport {
         missing: vec![Missing {
             server: server.into(),
             record: rec(n),
+            proven: true,
+            answer: "absent, validated".into(),
         }],
     }
 }
@@ -392,7 +396,14 @@ fn a_full_swap_confirms_live_before_retiring_the_old_record() {
     // The MTA still presents the old key: keep its record, look again, alert after a few.
     let mut now = 105;
     for attempt in 1..=p.live_check_alert_after {
-        let step = feed(&mut r, Input::Live { presented: rec(A) }, now);
+        let step = feed(
+            &mut r,
+            Input::Live {
+                presented: rec(A),
+                seen: vec![],
+            },
+            now,
+        );
         assert_eq!(wait(&step).waiting_for, Waiting::LiveCheck);
         assert_eq!(
             !alerts(&step).is_empty(),
@@ -405,7 +416,14 @@ fn a_full_swap_confirms_live_before_retiring_the_old_record() {
             &Action::VerifyLive { expected: rec(B) }
         );
     }
-    let step = feed(&mut r, Input::Live { presented: rec(B) }, now);
+    let step = feed(
+        &mut r,
+        Input::Live {
+            presented: rec(B),
+            seen: vec![],
+        },
+        now,
+    );
     assert_eq!(r.stage.name(), StateName::AwaitingRetirement);
     assert_eq!(
         act(&step),

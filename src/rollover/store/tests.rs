@@ -269,7 +269,66 @@ fn a_torn_last_history_line_is_reported_not_fatal() {
     file.write_all(b"{\"at\":\"2026-05-01T12:").unwrap();
     let history = store.read_history(HOST).unwrap();
     assert_eq!(history.entries.len(), 1);
-    assert_eq!(history.damaged_lines, vec![2]);
+    let lines: Vec<usize> = history.damaged_lines.iter().map(|d| d.line).collect();
+    assert_eq!(lines, vec![2]);
+    assert_eq!(history.damaged_lines[0].path, path);
+}
+
+/// #13: the entry appended after a torn line (a crash mid-append) is kept, on its own line.
+#[test]
+fn an_entry_after_a_torn_line_is_not_swallowed() {
+    let dir = temp();
+    let store = Store::open(dir.path()).unwrap();
+    let lock = store.lock(HOST, LockWait::NoWait).unwrap();
+    store.append_history(&lock, &entries()[0]).unwrap();
+    let path = store.history_path(HOST).unwrap();
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(b"{\"at\":\"2026-05-01T12:").unwrap();
+    store.append_history(&lock, &entries()[1]).unwrap();
+    let history = store.read_history(HOST).unwrap();
+    assert_eq!(history.entries, entries()[..2].to_vec());
+    let lines: Vec<usize> = history.damaged_lines.iter().map(|d| d.line).collect();
+    assert_eq!(lines, vec![2]);
+}
+
+/// #13: the history is bounded; reading goes across the rotated files, oldest first.
+#[test]
+fn the_history_rotates_and_reads_across_rotated_files() {
+    use crate::rollover::history::{HISTORY_MAX_BYTES, HISTORY_ROTATED};
+    let dir = temp();
+    let store = Store::open(dir.path()).unwrap();
+    let lock = store.lock(HOST, LockWait::NoWait).unwrap();
+    let path = store.history_path(HOST).unwrap();
+    let entry = entries()[0].clone();
+    let mut line = serde_json::to_vec(&entry).unwrap();
+    line.push(b'\n');
+    let per_file = (HISTORY_MAX_BYTES / line.len() as u64) as usize;
+    // A full history file as years of ticks leave it (written at once: fsyncing each line of
+    // megabytes is slow), then the entry that rotates it.
+    let fill = || {
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&line.repeat(per_file - 1)).unwrap();
+    };
+    store.append_history(&lock, &entry).unwrap();
+    for _ in 0..3 {
+        fill();
+        store.append_history(&lock, &entry).unwrap();
+    }
+    assert!(fs::metadata(&path).unwrap().len() <= HISTORY_MAX_BYTES);
+    assert!(path.with_file_name("history.1.jsonl").exists());
+    assert!(path.with_file_name("history.3.jsonl").exists());
+    let history = store.read_history(HOST).unwrap();
+    assert_eq!(history.entries.len(), 3 * per_file + 1);
+    assert!(history.damaged_lines.is_empty());
+    // Past the bound the oldest file is dropped: the total stays bounded.
+    for _ in 0..HISTORY_ROTATED + 2 {
+        fill();
+        store.append_history(&lock, &entry).unwrap();
+    }
+    let beyond = format!("history.{}.jsonl", HISTORY_ROTATED + 1);
+    assert!(!path.with_file_name(beyond).exists());
+    let kept = store.read_history(HOST).unwrap().entries.len();
+    assert!(kept <= per_file * (HISTORY_ROTATED + 1), "{kept}");
 }
 
 #[test]

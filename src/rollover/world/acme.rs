@@ -31,10 +31,16 @@ use crate::acme::lego::LegoCertificate;
 use crate::acme::staged::StagedCertificate;
 use crate::acme::{Client, RenewCommand, RenewedCertificate, key_type_of_pem, leaf_of, staged};
 use crate::config::AcmeSource;
-use crate::rollover::store::{LockWait, Store};
+use crate::rollover::store::{HostLock, LockWait, Store};
 
 /// The variable naming the host whose engine pass runs the ACME client.
 pub const REQUESTING_ENV: &str = "DANEROLL_REQUESTING";
+
+/// How the client's renewal runs: its timeout and the secrets kept from its environment.
+pub(super) struct Limits {
+    pub child_env: crate::process::ChildEnv,
+    pub timeout: std::time::Duration,
+}
 
 /// Renews through the client with `key_pem` (the key of `next`), with the configured
 /// `renew_command` if any, else the client's stock one. Blocking: run it off the async threads.
@@ -44,12 +50,15 @@ pub(super) fn renew(
     host: &str,
     key_pem: &[u8],
     next: &Tlsa,
+    limits: &Limits,
 ) -> Result<(), WorldError> {
     let command = |stock: RenewCommand| {
         custom
             .and_then(RenewCommand::from_argv)
             .unwrap_or(stock)
             .with_env(REQUESTING_ENV, host)
+            .with_timeout(limits.timeout)
+            .with_child_env(limits.child_env.clone())
     };
     let (result, shown) = match source {
         AcmeSource::Certbot {
@@ -119,13 +128,37 @@ pub(super) fn stage_renewed(
         problem: e.to_string(),
     };
     let certificate = renewed_files(source);
+    let (record, _) = leaf_of(&certificate.cert_path).map_err(|e| WorldError::File {
+        path: certificate.cert_path.clone(),
+        problem: e.to_string(),
+    })?;
+    if &record != next {
+        return Ok(false);
+    }
+    let lock = store
+        .lock(host, LockWait::WaitFor(LOCK_WAIT))
+        .map_err(store_error)?;
+    stage_if_renewed(store, &lock, host, source, next)
+}
+
+/// Under the host's lock: stages the client's current certificate if it carries the key of
+/// `next` and is not staged yet. Returns whether it staged it.
+pub(super) fn stage_if_renewed(
+    store: &Store,
+    lock: &HostLock,
+    host: &str,
+    source: &AcmeSource,
+    next: &Tlsa,
+) -> Result<bool, WorldError> {
+    let store_error = |e: crate::rollover::store::StoreError| WorldError::File {
+        path: Path::new("staged.json").to_path_buf(),
+        problem: e.to_string(),
+    };
+    let certificate = renewed_files(source);
     let (record, not_after) = leaf_of(&certificate.cert_path).map_err(|e| WorldError::File {
         path: certificate.cert_path.clone(),
         problem: e.to_string(),
     })?;
-    let lock = store
-        .lock(host, LockWait::WaitFor(LOCK_WAIT))
-        .map_err(store_error)?;
     let staged = staged::read(store, host).map_err(store_error)?;
     if &record != next || staged.is_some_and(|s| &s.record == next) {
         return Ok(false);
@@ -136,11 +169,11 @@ pub(super) fn stage_renewed(
         received_at: time::OffsetDateTime::now_utc(),
         certificate,
     };
-    staged::write(store, &lock, &staged).map_err(store_error)
+    staged::write(store, lock, &staged).map_err(store_error)
 }
 
 /// The client's files for its current certificate, as its deploy hook would name them.
-fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
+pub(super) fn renewed_files(source: &AcmeSource) -> RenewedCertificate {
     let (client, cert, key, fullchain, chain) = match source {
         AcmeSource::Certbot {
             config_dir,

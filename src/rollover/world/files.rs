@@ -2,13 +2,7 @@
 //! ACME client or the swap command wrote (staged), the keys daneroll generated, and installing
 //! a chain so the MTA never loads a key beside the wrong certificate.
 //!
-//! Installing: every file is written to a temp file in its directory, fsynced, renamed over
-//! the old one, and the directory fsynced (a crash leaves the old or the new file, never half
-//! of one). A combined file (Postfix `smtpd_tls_chain_files`: key then chain) changes key and
-//! certificate in one rename. With separate files there are two renames; both temp files are
-//! complete before the first rename, so the window where an MTA process starting at that
-//! instant could read a new key with the old certificate is two back-to-back renames long;
-//! the combined file avoids it entirely and is recommended.
+//! Installing is in [`super::install`].
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +11,9 @@ use data_encoding::BASE64;
 
 use crate::config::{CertSource, Deploy, DeployFiles};
 use crate::pki::Item;
-use crate::pki::input::{Source, parse_items, read_source};
+use crate::pki::input::{Source, parse_items, private_key_pem, read_source};
 use crate::pki::tlsa::tlsa_for;
 use crate::rollover::input::CertSeen;
-use crate::rollover::store::write_atomically;
 
 use super::WorldError;
 
@@ -103,33 +96,21 @@ pub(super) fn read_key(path: &Path) -> Result<Option<KeyFile>, WorldError> {
         path: path.to_path_buf(),
         problem: e.to_string(),
     })?;
-    Ok(Some(KeyFile {
-        record,
-        pem: private_key_pem_only(&bytes),
-    }))
+    // The key re-encoded from its parsed DER: a DER file, an indented block or a combined
+    // file all give one clean PEM block the MTA reads.
+    let pem = private_key_pem(&bytes)
+        .map_err(|e| WorldError::File {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?
+        .ok_or_else(|| WorldError::File {
+            path: path.to_path_buf(),
+            problem: "holds no private key".into(),
+        })?;
+    Ok(Some(KeyFile { record, pem }))
 }
 
-/// The first `PRIVATE KEY` PEM block of `bytes` (a combined file also holds certificates).
-fn private_key_pem_only(bytes: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        if line.starts_with("-----BEGIN") && line.contains("PRIVATE KEY") {
-            inside = true;
-        }
-        if inside {
-            out.push_str(line);
-            out.push('\n');
-            if line.starts_with("-----END") {
-                break;
-            }
-        }
-    }
-    out.into_bytes()
-}
-
-fn certificate_pem(der: &[u8]) -> String {
+pub(super) fn certificate_pem(der: &[u8]) -> String {
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
     let encoded = BASE64.encode(der);
     for chunk in encoded.as_bytes().chunks(64) {
@@ -171,37 +152,6 @@ pub(super) fn staged(
     };
     let chain = read_chain(path)?;
     Ok(chain.filter(|c| deployed.is_none_or(|d| d.leaf_der != c.leaf_der)))
-}
-
-/// Installs `key` and `chain` into the MTA's files (see the module docs for the order).
-pub(super) fn install(deploy: &Deploy, key: &KeyFile, chain: &Chain) -> Result<(), WorldError> {
-    let mut pem = String::new();
-    for der in &chain.certificates {
-        pem.push_str(&certificate_pem(der));
-    }
-    let write = |path: &Path, contents: &[u8], mode: u32| {
-        write_atomically(path, contents, mode).map_err(|e| WorldError::Install {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        })
-    };
-    match &deploy.files {
-        DeployFiles::Combined(path) => {
-            let mut contents = key.pem.clone();
-            if !contents.ends_with(b"\n") {
-                contents.push(b'\n');
-            }
-            contents.extend_from_slice(pem.as_bytes());
-            write(path, &contents, 0o600)
-        }
-        DeployFiles::Separate {
-            key_file,
-            cert_file,
-        } => {
-            write(key_file, &key.pem, 0o600)?;
-            write(cert_file, pem.as_bytes(), 0o644)
-        }
-    }
 }
 
 /// The key files in a host's key directory (`key-HEX.pem`), not those moved to `retired/`.

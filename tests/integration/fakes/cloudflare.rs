@@ -13,7 +13,8 @@
 //! PR #4465 for 9109): 9109 "Invalid access token" (HTTP 403 here; the backend goes by the
 //! code), 6003/6111 for a malformed `Authorization` header, 7003 for an unknown zone id, 81044
 //! "Record does not exist.", 81058 "An identical record already exists.", 971 for throttling.
-//! The fake serves at most 2 items per page, so clients must follow pagination.
+//! The fake serves at most 2 items per page, so clients must follow pagination. Like Cloudflare it
+//! answers the TLSA data (`certificate`, and `content`) in upper case, whatever case was sent.
 
 use serde_json::{Value, json};
 
@@ -116,10 +117,12 @@ fn record_object(zone: &Zone, owner: &str, id: &str, value: &str, ttl: u32) -> V
     let record = parse_value(value).expect("stored TLSA value");
     json!({
         "id": id, "zone_id": zone.id, "zone_name": zone.name,
-        "name": owner.trim_end_matches('.'), "type": "TLSA", "content": value,
+        // Cloudflare keeps TLSA as separate fields and answers the data in upper case,
+        // whatever case it was sent in.
+        "name": owner.trim_end_matches('.'), "type": "TLSA", "content": record.to_string(),
         "data": {
             "usage": record.usage, "selector": record.selector,
-            "matching_type": record.mtype, "certificate": record.data_hex().to_lowercase(),
+            "matching_type": record.mtype, "certificate": record.data_hex(),
         },
         "ttl": ttl, "proxiable": false, "proxied": false,
         "created_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z",

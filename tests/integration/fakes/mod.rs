@@ -19,10 +19,16 @@
 //! ```
 
 pub mod cloudflare;
+pub mod cloudns;
 pub mod desec;
+pub mod dnsimple;
 pub mod gandi;
 pub mod hetzner;
+pub mod infomaniak;
+pub mod inwx;
+pub mod netcup;
 pub mod ovh;
+pub mod porkbun;
 // Cloud providers.
 pub mod azure;
 pub mod google;
@@ -37,7 +43,7 @@ use std::sync::{Arc, Mutex};
 
 use daneroll_providers::Tlsa;
 
-pub use server::{FakeServer, Logged, Request, Response};
+pub use server::{FakeServer, Logged, Request, Response, form_fields};
 pub use store::{Store, Zone};
 
 /// Something that happens to the zone state right after the next write the fake applies.
@@ -63,6 +69,8 @@ pub struct Actions {
     pub statuses: Vec<String>,
     /// The next action ends in `error` instead of `success`.
     pub fail_next: bool,
+    /// Answers a create with an id that is not the new record's (Infomaniak's fake).
+    pub wrong_ids: bool,
 }
 
 impl Shared {

@@ -111,6 +111,8 @@ pub struct Logged {
     pub auth: Option<String>,
     /// Every header (names in lower case), for schemes with several (OVH).
     pub headers: Vec<(String, String)>,
+    /// The request body (Porkbun and ClouDNS carry the credential there).
+    pub body: Vec<u8>,
     pub status: u16,
 }
 
@@ -263,6 +265,7 @@ fn answer(inner: &Inner, request: Result<&Request, &String>) -> Response {
         query: request.query.clone(),
         auth,
         headers: request.headers.clone(),
+        body: request.body.clone(),
         status: response.status,
     });
     response
@@ -351,6 +354,18 @@ fn encode(response: &Response, close: bool) -> Vec<u8> {
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(&response.body);
     bytes
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body (RFC 1866 §8.2.1).
+pub fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k, true), decode(v, true))
+        })
+        .collect()
 }
 
 /// Percent-decoding (RFC 3986 §2.1); in a `query`, `+` is a space (HTML form encoding).

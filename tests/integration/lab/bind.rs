@@ -11,7 +11,7 @@
 //! stale data, as a broken transfer does in production.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -119,8 +119,25 @@ impl ZoneKey {
 
 /// Writes the policy file `named.conf` and `dnssec-keygen -l` both read.
 pub fn write_policy(dir: &Path) -> Result<PathBuf, String> {
+    write_policy_text(dir, POLICY)
+}
+
+/// The lab policy with a KSK and a ZSK, both RSA/SHA-256 (RFC 5702) of `bits` bits: a DNSKEY
+/// RRset too large for a 1232-byte UDP answer when `bits` is 4096.
+pub fn rsa_policy(bits: u32) -> String {
+    POLICY.replace(
+        "csk key-directory lifetime unlimited algorithm ecdsap256sha256;",
+        &format!(
+            "ksk key-directory lifetime unlimited algorithm rsasha256 {bits}; \
+             zsk key-directory lifetime unlimited algorithm rsasha256 {bits};"
+        ),
+    )
+}
+
+/// Writes `text` (a `dnssec-policy "lab"` statement) as the policy file of `dir`.
+pub fn write_policy_text(dir: &Path, text: &str) -> Result<PathBuf, String> {
     let path = dir.join("policy.conf");
-    write(&path, POLICY)?;
+    write(&path, text)?;
     Ok(path)
 }
 
@@ -174,6 +191,8 @@ pub struct Bind {
     dir: PathBuf,
     /// The addresses it listens on (port 53; rndc on the first, port 953).
     pub addrs: Vec<Ipv4Addr>,
+    /// Its IPv6 addresses (port 53).
+    pub v6: Vec<Ipv6Addr>,
     rndc_key: PathBuf,
 }
 
@@ -189,6 +208,20 @@ impl Bind {
         keys: &[&TsigKey],
         rndc: &TsigKey,
     ) -> Result<Self, String> {
+        Self::start_dual(label, dir, addrs, &[], zones, keys, rndc)
+    }
+
+    /// As [`Bind::start`], also listening on the IPv6 addresses `v6` (port 53). A policy file
+    /// already in `dir` (keys made for it) is kept.
+    pub fn start_dual(
+        label: &str,
+        dir: &Path,
+        addrs: &[Ipv4Addr],
+        v6: &[Ipv6Addr],
+        zones: &[Zone],
+        keys: &[&TsigKey],
+        rndc: &TsigKey,
+    ) -> Result<Self, String> {
         let transfers_to: Vec<Ipv4Addr> = zones
             .iter()
             .flat_map(|zone| match &zone.role {
@@ -197,8 +230,10 @@ impl Bind {
             })
             .collect();
         write_transfer_acl(dir, &transfers_to)?;
-        write_policy(dir)?;
-        let mut conf = options(dir, addrs);
+        if !dir.join("policy.conf").exists() {
+            write_policy(dir)?;
+        }
+        let mut conf = options(dir, addrs, v6);
         for key in keys.iter().chain([&rndc]) {
             conf.push_str(&format!("include \"{}\";\n", key.bind_file.display()));
         }
@@ -216,13 +251,17 @@ impl Bind {
         run(check).map_err(|e| format!("{label}: invalid named.conf: {e}"))?;
 
         let mut named = Command::new("named");
-        named.args(["-g", "-4", "-n", "1", "-U", "1", "-c"]);
-        named.arg(&conf_path);
+        named.args(["-g", "-n", "1", "-U", "1"]);
+        if v6.is_empty() {
+            named.arg("-4");
+        }
+        named.arg("-c").arg(&conf_path);
         let daemon = Daemon::spawn(&format!("named ({label})"), named, &dir.join("named.log"))?;
         Ok(Self {
             daemon,
             dir: dir.to_path_buf(),
             addrs: addrs.to_vec(),
+            v6: v6.to_vec(),
             rndc_key: rndc.bind_file.clone(),
         })
     }
@@ -234,10 +273,9 @@ impl Bind {
 
     /// Every listening address at port 53.
     pub fn sockets(&self) -> Vec<SocketAddr> {
-        self.addrs
-            .iter()
-            .map(|a| SocketAddr::from((*a, 53)))
-            .collect()
+        let v4 = self.addrs.iter().map(|a| IpAddr::V4(*a));
+        let v6 = self.v6.iter().map(|a| IpAddr::V6(*a));
+        v4.chain(v6).map(|a| SocketAddr::new(a, 53)).collect()
     }
 
     pub fn daemon(&self) -> &Daemon {
@@ -281,14 +319,19 @@ impl Bind {
     }
 }
 
-fn options(dir: &Path, addrs: &[Ipv4Addr]) -> String {
+fn options(dir: &Path, addrs: &[Ipv4Addr], v6: &[Ipv6Addr]) -> String {
     let listen: String = addrs.iter().map(|a| format!("{a}; ")).collect();
+    let listen6: String = if v6.is_empty() {
+        "none; ".into()
+    } else {
+        v6.iter().map(|a| format!("{a}; ")).collect()
+    };
     let d = dir.display();
     format!(
         r#"options {{
     directory "{d}";
     listen-on port 53 {{ {listen}}};
-    listen-on-v6 {{ none; }};
+    listen-on-v6 port 53 {{ {listen6}}};
     pid-file none;
     session-keyfile "{d}/session.key";
     managed-keys-directory "{d}";

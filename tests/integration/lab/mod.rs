@@ -23,6 +23,12 @@
 //! | `nods` | `nods.example.` | BIND (misc) | signed, no DS at parent | `keys.mx`, `keys.other` |
 //! | `knot` | `knot.example.` | Knot | secure, NSEC3 | `keys.knot`, `keys.other` TLSA |
 //!
+//! Tests add zones of their own with [`Lab::add_zone`] ([`extra`]): a BIND per zone on IPv4
+//! and IPv6 addresses of the lab's block (`fd64:6e72:6c00:N::/64`, [`net`]), signed with the
+//! lab's ECDSA CSK or RSA/SHA-256 KSK + ZSK, delegated from `example.` with NS, A/AAAA glue and
+//! DS; an NS may point at a hostile proxy ([`crate::hostile`]) in front of that BIND. unbound
+//! queries over IPv6 too, so AAAA-only name servers resolve.
+//!
 //! Each [`LabZone`] has a mail host (`mail.<zone>`, or `mail.mx.example.` for `corp`) with an
 //! address on `lo`, so an MTA can listen there.
 //!
@@ -65,6 +71,7 @@
 #![allow(dead_code)]
 
 pub mod bind;
+pub mod extra;
 pub mod knot;
 pub mod net;
 pub mod pebble;
@@ -607,7 +614,7 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
         rndc,
     )?;
     let delegations = [format!(
-        "grant \"{}\" subdomain example. NS DS A;",
+        "grant \"{}\" subdomain example. NS DS A AAAA;",
         keys.parent.name
     )];
     let tld = Bind::start(
@@ -652,7 +659,13 @@ fn start_primaries(dir: &Path, plan: &Plan, keys: &LabKeys) -> Result<Primaries,
                 &tlsa_grants("mx.example."),
                 &secondary_notify,
             ),
-            primary("corp.example.", zones::corp(), true, &[], &secondary_notify),
+            primary(
+                "corp.example.",
+                zones::corp(plan),
+                true,
+                &[],
+                &secondary_notify,
+            ),
         ],
         &updaters,
         rndc,

@@ -9,10 +9,16 @@
 //! addresses carry the label `lo:dnrl`, so a block whose owner crashed is recognised and cleaned
 //! by the next lab that starts. Blocks holding addresses without our label are skipped: they
 //! belong to someone else.
+//!
+//! IPv6: the same claim covers `fd64:6e72:6c00:N::/64` (a ULA prefix, RFC 4193; `6e72:6c` is
+//! "nrl"), added to `lo` as /128s with `nodad` so they are usable at once. IPv6 addresses carry
+//! no label, so the prefix itself marks them as ours: the lab that takes block `N`'s lock
+//! removes any address left under that /64 by a crashed lab. Port-53 NS discovery needs a
+//! distinct address per server, which `::1` alone cannot give.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -24,6 +30,9 @@ use hickory_proto::rr::{Name, RecordType};
 
 /// The `ip addr` label on every lab address (an interface label must start with the device).
 pub const LABEL: &str = "lo:dnrl";
+
+/// The first 48 bits of every lab IPv6 address; the block's octet follows.
+const V6_PREFIX: [u16; 3] = [0xfd64, 0x6e72, 0x6c00];
 
 /// The second octet of lab blocks: `127.FIRST.0.0/16` to `127.LAST.0.0/16`.
 const FIRST: u8 = 20;
@@ -38,7 +47,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 /// A claimed `127.N.0.0/16` block; dropping it removes the addresses it added to `lo`.
 pub struct AddrBlock {
     octet: u8,
-    added: Mutex<Vec<Ipv4Addr>>,
+    added: Mutex<Vec<IpAddr>>,
     // Held for the block's lifetime: the flock is the claim.
     _lock: File,
 }
@@ -73,7 +82,14 @@ impl AddrBlock {
                 continue; // a live lab holds it
             };
             // We hold the lock, so labelled addresses here were left by a lab that crashed.
+            let labelled: Vec<IpAddr> = labelled.into_iter().map(IpAddr::V4).collect();
             ip_batch("del", &labelled)?;
+            let stale6: Vec<IpAddr> = lo_addresses6()?
+                .into_iter()
+                .filter(|a| in_v6_block(a, octet))
+                .map(IpAddr::V6)
+                .collect();
+            ip_batch("del", &stale6)?;
             if claimed.is_none() {
                 claimed = Some((octet, lock));
             }
@@ -93,12 +109,29 @@ impl AddrBlock {
         Ipv4Addr::new(127, self.octet, x, y)
     }
 
+    /// The IPv6 address `fd64:6e72:6c00:N::host` of this block.
+    pub fn addr6(&self, host: u16) -> Ipv6Addr {
+        let [a, b, c] = V6_PREFIX;
+        Ipv6Addr::new(a, b, c, u16::from(self.octet), 0, 0, 0, host)
+    }
+
     /// Adds addresses of this block to `lo` (one `ip -batch` for all of them).
     pub fn add(&self, addrs: &[Ipv4Addr]) -> Result<(), String> {
-        if let Some(foreign) = addrs.iter().find(|a| a.octets()[..2] != [127, self.octet]) {
+        let all: Vec<IpAddr> = addrs.iter().copied().map(IpAddr::V4).collect();
+        self.add_any(&all)
+    }
+
+    /// Adds IPv4 or IPv6 addresses of this block to `lo`.
+    pub fn add_any(&self, addrs: &[IpAddr]) -> Result<(), String> {
+        let foreign = addrs.iter().find(|a| match a {
+            IpAddr::V4(v4) => v4.octets()[..2] != [127, self.octet],
+            IpAddr::V6(v6) => !in_v6_block(v6, self.octet),
+        });
+        if let Some(foreign) = foreign {
             return Err(format!(
-                "{foreign} is outside the lab block 127.{}/16",
-                self.octet
+                "{foreign} is outside the lab block 127.{0}/16, {1}",
+                self.octet,
+                self.addr6(0)
             ));
         }
         ip_batch("add", addrs)?;
@@ -159,14 +192,42 @@ fn lo_addresses() -> Result<Vec<(Ipv4Addr, bool)>, String> {
         .collect())
 }
 
-/// `ip addr add|del ADDR/32 dev lo label lo:dnrl` for each address, in one process.
-fn ip_batch(verb: &str, addrs: &[Ipv4Addr]) -> Result<(), String> {
+/// Whether `addr` lies in block `octet`'s IPv6 /64.
+fn in_v6_block(addr: &Ipv6Addr, octet: u8) -> bool {
+    let s = addr.segments();
+    s[..3] == V6_PREFIX && s[3] == u16::from(octet)
+}
+
+/// Every IPv6 address on `lo`.
+fn lo_addresses6() -> Result<Vec<Ipv6Addr>, String> {
+    let output = Command::new("ip")
+        .args(["-o", "-6", "addr", "show", "dev", "lo"])
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet6")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect())
+}
+
+/// `ip addr add|del ADDR/32 dev lo label lo:dnrl` for each IPv4 address (`ADDR/128 dev lo
+/// nodad` for IPv6), in one process.
+fn ip_batch(verb: &str, addrs: &[IpAddr]) -> Result<(), String> {
     if addrs.is_empty() {
         return Ok(());
     }
+    let nodad = if verb == "add" { " nodad" } else { "" };
     let script: String = addrs
         .iter()
-        .map(|a| format!("addr {verb} {a}/32 dev lo label {LABEL}\n"))
+        .map(|a| match a {
+            IpAddr::V4(a) => format!("addr {verb} {a}/32 dev lo label {LABEL}\n"),
+            IpAddr::V6(a) => format!("addr {verb} {a}/128 dev lo{nodad}\n"),
+        })
         .collect();
     let mut child = Command::new("ip")
         .args(["-force", "-batch", "-"])
@@ -213,7 +274,11 @@ pub fn query(
         .map_err(|e| format!("encode query {name} {rtype}: {e}"))?;
     let context = |e: std::io::Error| format!("query {name} {rtype} @{server}: {e}");
 
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(context)?;
+    let local: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local).map_err(context)?;
     socket
         .set_read_timeout(Some(QUERY_TIMEOUT))
         .map_err(context)?;

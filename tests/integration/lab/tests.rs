@@ -92,3 +92,26 @@ fn lab_secondary_goes_silent_or_stale_on_demand() {
     lab.resume_secondary();
     assert!(lab.serial(secondary, "mx.example.").is_some());
 }
+
+#[test]
+fn ipv6_addresses_stay_in_the_labs_block() {
+    let lab = Lab::shared();
+    let inside = lab.addr6(0x7001);
+    let resolver_octet = match lab.resolver {
+        std::net::SocketAddr::V4(v4) => v4.ip().octets()[1],
+        std::net::SocketAddr::V6(_) => unreachable!("the lab resolver listens on IPv4"),
+    };
+    assert_eq!(
+        inside.segments()[..4],
+        [0xfd64, 0x6e72, 0x6c00, u16::from(resolver_octet)]
+    );
+    let foreign: std::net::IpAddr = "fd64:6e72:6c00:ffff::1".parse().unwrap();
+    let error = lab.add_any(&[foreign]).unwrap_err();
+    assert!(error.contains("outside the lab block"), "{error}");
+    lab.add_any(&[inside.into()]).unwrap();
+    let shown = std::process::Command::new("ip")
+        .args(["-6", "addr", "show", "dev", "lo"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&inside.to_string()));
+}

@@ -44,7 +44,7 @@ impl Unbound {
             r#"server:
     interface: {addr}
     port: 53
-    do-ip6: no
+    do-ip6: yes
     do-daemonize: no
     username: ""
     chroot: ""

@@ -6,7 +6,8 @@
 //!    ├─ mx.example.     BIND  127.N.3.1 + 127.N.3.11   primary, signed, dynamic (TLSA)
 //!    │                  BIND  127.N.3.2 + 127.N.3.12   secondary (NOTIFY + IXFR)
 //!    ├─ corp.example.   same servers as mx.example.    signed; MX 10 mail.mx.example.;
-//!    │                                                  relay.corp.example. CNAME mail.mx.example.
+//!    │                                                  relay.corp.example. CNAME mail.mx.example.;
+//!    │                                                  sts.corp.example. (MTA-STS, TLS-RPT)
 //!    ├─ insecure.example.  BIND 127.N.4.1              unsigned, dynamic
 //!    ├─ bogus.example.     BIND 127.N.4.1              signed, dynamic, DS at parent wrong
 //!    ├─ nods.example.      BIND 127.N.4.1              signed, dynamic, no DS at parent
@@ -139,11 +140,20 @@ fn bench_prefix(plan: &Plan) -> String {
     format!("127.{n}.26.")
 }
 
-pub fn corp() -> String {
+/// `corp.example.` also holds `sts.corp.example.`, a mail domain (MX mail.mx.example.) with
+/// MTA-STS (RFC 8461: `_mta-sts` TXT, `mta-sts.` on mail.mx.example.'s address, where a test
+/// serves the policy on port 443) and TLS-RPT (RFC 8460: `_smtp._tls` TXT) records.
+pub fn corp(plan: &Plan) -> String {
+    let mail = plan.hosts[0];
     format!(
         "{soa}corp.example. NS ns1.mx.example.\ncorp.example. NS ns2.mx.example.\n\
          corp.example. MX 10 mail.mx.example.\n\
-         relay.corp.example. CNAME mail.mx.example.\n",
+         _smtp._tls.corp.example. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@corp.example\"\n\
+         relay.corp.example. CNAME mail.mx.example.\n\
+         sts.corp.example. MX 10 mail.mx.example.\n\
+         _mta-sts.sts.corp.example. TXT \"v=STSv1; id=20261203T1\"\n\
+         _smtp._tls.sts.corp.example. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@sts.corp.example\"\n\
+         mta-sts.sts.corp.example. A {mail}\n",
         soa = soa("corp.example.", "ns1.mx.example."),
     )
 }

@@ -128,7 +128,10 @@ fn inputs_in_the_wrong_state_are_typed_errors_and_change_nothing() {
             vec![AwaitingSwap, AwaitingLiveConfirmation, AwaitingRetirement],
         ),
         (
-            Input::Live { presented: rec(B) },
+            Input::Live {
+                presented: rec(B),
+                seen: vec![],
+            },
             vec![AwaitingLiveConfirmation],
         ),
         (
