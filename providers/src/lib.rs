@@ -24,7 +24,8 @@
 //! # Fitting REST providers to it
 //!
 //! The trait speaks of records, not of a wire protocol, so REST backends implement it unchanged:
-//! - per-record APIs (Cloudflare, Hetzner, Technitium, OVH): `read` lists the TLSA records at
+//! - per-record APIs (Cloudflare, Hetzner, Technitium, OVH, Infomaniak, netcup, Porkbun,
+//!   ClouDNS, DNSimple, INWX): `read` lists the TLSA records at
 //!   the name; `add` creates one unless present; `remove` deletes the one whose content matches.
 //! - whole-RRset APIs (PowerDNS `PATCH … changetype: REPLACE`, deSEC, Gandi): `add`/`remove`
 //!   read the RRset, change one member and write the set back, then re-read to verify; they keep

@@ -19,10 +19,11 @@
 //!   has one) sees the loss. A compare-and-swap ([`crate::DnsBackend::remove_if_unchanged`])
 //!   checks the fresh read against what the caller saw, so it too is exact up to this window.
 //!
-//! # Per-record APIs (Cloudflare, Hetzner, Technitium, OVH): one record at a time
+//! # Per-record APIs: one record at a time
 //!
-//! These APIs add and delete single records ([`record_add`], [`record_remove`]), so other records
-//! are never rewritten and there is no lost-update window. Compare-and-swap compares a fresh list
+//! Cloudflare, Hetzner, Technitium, OVH, Infomaniak, netcup, Porkbun, ClouDNS, DNSimple and INWX
+//! add and delete single records ([`record_add`], [`record_remove`]), so other records are never
+//! rewritten and there is no lost-update window. Compare-and-swap compares a fresh list
 //! with what the caller saw and then deletes one record; a record someone adds in between
 //! survives (it is never touched), the caller just does not learn about it before deleting.
 

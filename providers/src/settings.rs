@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [dns.hosted]
-//! type = "desec"     # "powerdns" | "technitium" | "cloudflare" | "desec" | "hetzner" | "gandi" | "ovh"
+//! type = "desec"     # one of `ProviderSettings::TYPES`
 //! token_file = "/etc/daneroll/desec.token"   # or: token_env = "DESEC_TOKEN"
 //! # zone = "example.com"            # optional: otherwise found in the account's zone list
 //! # api_url = "https://desec.io/api/v1"      # optional for hosted providers
