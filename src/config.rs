@@ -303,12 +303,6 @@ impl Config {
         let wanted = normalize_host(name);
         self.hosts.iter().find(|h| h.name == wanted)
     }
-
-    /// The safety factor as the DNS wait loop takes it (whole numbers; rounded up, so never
-    /// shorter than the policy).
-    pub fn wait_factor(&self) -> u32 {
-        self.policy.safety_factor.value().ceil() as u32
-    }
 }
 
 /// A host name as daneroll stores it: lower case, no trailing dot.

@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 use super::engine::{Engine, StateDirFlag, print_report};
 use crate::config::Host;
+use crate::dns::safe_time::{SafetyFactor, TtlBound};
 use crate::exit;
 use crate::output::write_line;
 use crate::rollover::driver::{Command, Driver, Mode};
@@ -34,7 +35,7 @@ use crate::rollover::dry_run::{Assumptions, Planned, plan_rollover};
 use crate::rollover::input::{Action, Waiting};
 use crate::rollover::state::{Rollover, Trigger};
 use crate::rollover::store::{LockWait, Store};
-use crate::rollover::world::{RealWorld, Ttls};
+use crate::rollover::world::RealWorld;
 
 #[derive(Debug, Args)]
 pub struct RolloverArgs {
@@ -187,7 +188,7 @@ async fn dry_run(engine: &Engine, host: &Host) -> Result<u8, String> {
     {
         records.push(deployed.record.clone());
     }
-    let (_, ttls) = world.look(&records).await.map_err(|e| e.to_string())?;
+    let (_, bound) = world.look(&records).await.map_err(|e| e.to_string())?;
     let now = OffsetDateTime::now_utc();
     say(format!(
         "state: {}; zone {}: {}",
@@ -203,12 +204,19 @@ async fn dry_run(engine: &Engine, host: &Host) -> Result<u8, String> {
         &Assumptions {
             zone,
             disk,
-            resolver_ttl_bound: ttls.bound(),
+            bound: bound.clone(),
         },
     )
     .map_err(|e| e.to_string())?;
     for step in &plan {
-        for line in describe(step, &world, ttls, policy.safety_factor.value(), now) {
+        for line in describe(
+            step,
+            &world,
+            &bound,
+            policy.safety_factor,
+            policy.poll_interval,
+            now,
+        ) {
             say(line)?;
         }
     }
@@ -219,23 +227,25 @@ async fn dry_run(engine: &Engine, host: &Host) -> Result<u8, String> {
 fn describe(
     step: &Planned,
     world: &RealWorld,
-    ttls: Ttls,
-    factor: f64,
+    bound: &TtlBound,
+    factor: SafetyFactor,
+    poll: std::time::Duration,
     now: OffsetDateTime,
 ) -> Vec<String> {
     let host = world.host();
     let offset = |at: OffsetDateTime| format!("T+{}s", (at - now).whole_seconds().max(0));
     match step {
         Planned::Wait {
-            from, waiting_for, ..
+            from,
+            until,
+            waiting_for,
         } => {
             let length = step.length().as_secs();
             let why = match waiting_for {
                 Waiting::CacheExpiry => format!(
-                    " = safety factor {factor} × {}s (TLSA RRset TTL {}s, negative TTL {}s)",
-                    ttls.bound().as_secs(),
-                    ttls.rrset,
-                    ttls.negative
+                    ", safe at {}: {factor} × {bound}, polling every {}s meanwhile",
+                    offset(*until),
+                    poll.as_secs()
                 ),
                 _ => String::new(),
             };

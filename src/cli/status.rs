@@ -82,6 +82,9 @@ pub struct KeyStatus {
     /// Servers that did not serve it at the last look.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// What set the wait: `2 × TTL 3600 (RRSIG original TTL at ns2.example. (…))`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
 }
 
 /// What happens next: an action due now, or a wait.
@@ -199,6 +202,7 @@ pub fn host_status(saved: &SavedState, now: OffsetDateTime, policy: &Policy) -> 
         since: Some(current.live_since),
         safe_at: None,
         missing: Vec::new(),
+        wait_reason: None,
     });
     let next_step = match rollover.plan(now, policy) {
         Next::Act(action) => NextStep {
@@ -235,6 +239,7 @@ fn next_status(stage: &Stage, policy: &Policy) -> Option<KeyStatus> {
         since,
         safe_at,
         missing: missing.to_vec(),
+        wait_reason: None,
     };
     Some(match stage {
         Stage::AwaitingPublication { incoming, .. } => key(
@@ -260,13 +265,16 @@ fn next_status(stage: &Stage, policy: &Policy) -> Option<KeyStatus> {
             incoming,
             propagated,
             ..
-        } => key(
-            &incoming.next.record,
-            "propagated",
-            Some(propagated.first_served_everywhere_at),
-            Some(propagated.safe_at(policy.safety_factor)),
-            &[],
-        ),
+        } => KeyStatus {
+            wait_reason: Some(propagated.wait_reason(policy.safety_factor)),
+            ..key(
+                &incoming.next.record,
+                "propagated",
+                Some(propagated.first_served_everywhere_at),
+                Some(propagated.safe_at(policy.safety_factor)),
+                &[],
+            )
+        },
         Stage::Ready { next, .. } | Stage::AwaitingSwap { next, .. } => key(
             &next.record,
             "safe",
@@ -323,6 +331,9 @@ pub fn render_text(statuses: &[HostStatus], now: OffsetDateTime) -> String {
             ));
             if let Some(safe_at) = next.safe_at.filter(|_| next.status != "safe") {
                 out.push_str(&format!(", safe at {}", when(safe_at, now)));
+                if let Some(reason) = &next.wait_reason {
+                    out.push_str(&format!(": {reason}"));
+                }
             }
             if !next.missing.is_empty() {
                 out.push_str(&format!(", not yet on {}", next.missing.join(", ")));
@@ -460,6 +471,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::dns::safe_time::{TtlBound, TtlKind};
     use crate::rollover::Propagated;
     use crate::rollover::Rollover;
     use crate::rollover::state::{CurrentKey, Incoming, KeyOrigin, NextKey};
@@ -496,6 +508,13 @@ mod tests {
             propagated: Propagated {
                 first_served_everywhere_at: datetime!(2026-05-01 12:00 UTC),
                 resolver_ttl_bound: Duration::from_secs(300),
+                bound_set_by: Some(TtlBound::new(
+                    300,
+                    TtlKind::RrsigOriginal,
+                    Some("ns2.example.net. (192.0.2.2:53)".into()),
+                )),
+                confirmed_at: Some(NOW),
+                unconfirmed_at: None,
             },
         }
     }
@@ -520,12 +539,16 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("safe at 2026-05-01T12:10:00Z (in 5m)"),
+            text.contains(
+                "safe at 2026-05-01T12:10:00Z (in 5m): 2 × TTL 300 (RRSIG original TTL at \
+                 ns2.example.net. (192.0.2.2:53))"
+            ),
             "{text}"
         );
+        // Meanwhile a look every poll_interval: a server that stops serving restarts the clock.
         assert!(
             text.contains(
-                "waiting   resolver caches to expire, until 2026-05-01T12:10:00Z (in 5m)"
+                "waiting   resolver caches to expire, until 2026-05-01T12:06:00Z (in 1m)"
             ),
             "{text}"
         );
@@ -549,6 +572,10 @@ mod tests {
         assert_eq!(json["next"]["record"], rec(0xB).to_string());
         assert_eq!(json["next"]["safe_at"], "2026-05-01T12:10:00Z");
         assert_eq!(json["next_step"]["waiting_for"], "cache_expiry");
+        assert_eq!(
+            json["next"]["wait_reason"],
+            "2 × TTL 300 (RRSIG original TTL at ns2.example.net. (192.0.2.2:53))"
+        );
     }
 
     #[test]

@@ -242,6 +242,11 @@ impl<'a, T: Transport> ChainWalker<'a, T> {
         }
     }
 
+    /// The time signatures are judged at.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
     /// The trust anchors this walker starts from.
     pub fn anchors(&self) -> &'a TrustAnchors {
         self.anchors

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::denial::{DenialKind, verify_answer, verify_denial};
 use super::dnssec::{ZoneKeys, rrset_of};
-use super::safe_time::{OldAnswer, ServerState};
+use super::safe_time::{ServerState, TtlEvidence};
 use super::transport::QueryError;
 
 /// The change being watched: `record` present at the name, or absent from it.
@@ -109,9 +109,12 @@ impl fmt::Display for Dnssec {
 pub struct Served {
     /// The TLSA records at the name (empty: no RRset).
     pub records: Vec<Tlsa>,
-    /// The RRset's TTL as served, if there is one.
+    /// The RRset's TTL as served, if there is one (no signature covers it).
     pub rrset_ttl: Option<u32>,
-    /// The negative TTL from the SOA in a negative answer (RFC 2308 §5).
+    /// The original TTL of the RRSIG that verified the RRset (RFC 4034 §3.1.4).
+    pub original_ttl: Option<u32>,
+    /// The negative TTL, min(SOA TTL, MINIMUM) (RFC 2308 §5), from the SOA in a negative
+    /// answer, only if that SOA's RRSIG verified.
     pub negative_ttl: Option<u32>,
     /// The DNSSEC verdict.
     pub dnssec: Dnssec,
@@ -133,8 +136,9 @@ pub enum Answer {
 pub struct SoaSeen {
     /// The serial: which version of the zone the address serves.
     pub serial: u32,
-    /// min(SOA TTL, MINIMUM): how long resolvers cache a negative answer (RFC 2308 §5).
-    pub negative_ttl: u32,
+    /// min(SOA TTL, MINIMUM): how long resolvers cache a negative answer (RFC 2308 §5); only
+    /// when the SOA's RRSIG verified against the zone's keys.
+    pub negative_ttl: Option<u32>,
     /// The SOA RRset's TTL.
     pub ttl: u32,
 }
@@ -200,26 +204,35 @@ impl Observation {
         }
     }
 
-    /// The same, as the safe-time tracker needs it.
-    pub fn state(&self, expected: &Expected) -> ServerState {
+    /// The TTLs this answer shows, if it validated (an unverified number never sets a wait).
+    pub fn ttl_evidence(&self) -> Option<TtlEvidence> {
         let Answer::Served(served) = &self.answer else {
+            return None;
+        };
+        if !served.dnssec.is_valid() {
+            return None;
+        }
+        let negative = match (served.negative_ttl, self.soa.and_then(|s| s.negative_ttl)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Some(TtlEvidence {
+            served: served.rrset_ttl.filter(|_| !served.records.is_empty()),
+            rrsig_original: served.original_ttl,
+            negative,
+        })
+    }
+
+    /// The same, as the safe-time rule needs it: only a validated answer is evidence. A
+    /// validated answer without the change restarts the address's clock; anything else
+    /// (silence, a lame or bogus answer) leaves it unconfirmed.
+    pub fn state(&self, expected: &Expected) -> ServerState {
+        let Some(evidence) = self.ttl_evidence() else {
             return ServerState::Unconfirmed;
         };
         match self.verdict(expected) {
-            ServerVerdict::Serving => ServerState::Serving {
-                rrset_ttl: served.rrset_ttl,
-            },
-            ServerVerdict::Stale => ServerState::Stale {
-                old: match served.rrset_ttl {
-                    Some(ttl) if !served.records.is_empty() => OldAnswer::Rrset { ttl },
-                    _ => OldAnswer::NoRrset {
-                        negative_ttl: served
-                            .negative_ttl
-                            .or(self.soa.map(|s| s.negative_ttl))
-                            .unwrap_or(0),
-                    },
-                },
-            },
+            ServerVerdict::Serving => ServerState::Serving(evidence),
+            ServerVerdict::Stale => ServerState::Stale(evidence),
             _ => ServerState::Unconfirmed,
         }
     }
@@ -263,11 +276,20 @@ pub fn tlsa_records(owner: &Name, answers: &[Record]) -> Vec<Tlsa> {
     records
 }
 
-fn negative_ttl_of(record: &Record) -> Option<u32> {
-    match &record.data {
-        RData::SOA(soa) => Some(record.ttl.min(soa.minimum)),
-        _ => None,
-    }
+/// min(SOA TTL, MINIMUM) of the SOA of `zone` in `records` (RFC 2308 §5), only if its RRSIG
+/// verifies against `keys`. The TTL is the larger of the one served and the RRSIG's original
+/// TTL: a server may send a lowered one (RFC 2308 §3 has it send min(TTL, MINIMUM) in negative
+/// answers), and no signature covers it.
+pub fn validated_negative_ttl(records: &[Record], keys: &ZoneKeys, now: SystemTime) -> Option<u32> {
+    let zone = keys.zone();
+    let verified = keys.verify(zone, RecordType::SOA, records, now).ok()?;
+    records
+        .iter()
+        .filter(|r| r.name == *zone && r.dns_class == DNSClass::IN)
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(r.ttl.max(verified.original_ttl).min(soa.minimum)),
+            _ => None,
+        })
 }
 
 /// Judges a server's reply to `owner TLSA` against the zone's validated keys (if secure).
@@ -291,11 +313,7 @@ pub fn judge_tlsa(
     let rrset_ttl = rrset_of(&reply.answers, owner, RecordType::TLSA)
         .map(|r| r.ttl)
         .max();
-    let negative_ttl = reply
-        .authorities
-        .iter()
-        .filter(|r| r.record_type() == RecordType::SOA)
-        .find_map(negative_ttl_of);
+    let negative_ttl = keys.and_then(|keys| validated_negative_ttl(&reply.authorities, keys, now));
     let has_cname = rrset_of(&reply.answers, owner, RecordType::CNAME)
         .next()
         .is_some();
@@ -303,6 +321,7 @@ pub fn judge_tlsa(
         .answers
         .iter()
         .find(|r| r.name == *owner && r.dns_class != DNSClass::IN);
+    let mut original_ttl = None;
     let dnssec = match keys {
         None => Dnssec::ZoneNotSecure,
         Some(_) if foreign.is_some() => Dnssec::Failed(format!(
@@ -323,10 +342,13 @@ pub fn judge_tlsa(
                 now,
             );
             match verified {
-                Ok(verified) => Dnssec::Signed {
-                    key_tag: verified.key_tag,
-                    expires: verified.expires,
-                },
+                Ok(verified) => {
+                    original_ttl = Some(verified.original_ttl);
+                    Dnssec::Signed {
+                        key_tag: verified.key_tag,
+                        expires: verified.expires,
+                    }
+                }
                 Err(problem) => Dnssec::Failed(problem.to_string()),
             }
         }
@@ -350,16 +372,26 @@ pub fn judge_tlsa(
     Answer::Served(Served {
         records,
         rrset_ttl,
+        original_ttl,
         negative_ttl,
         dnssec,
     })
 }
 
-/// Reads the SOA of `zone` from a server's reply to `zone SOA`.
-pub fn judge_soa(zone: &Name, reply: &Message) -> Option<SoaSeen> {
+/// Reads the SOA of `zone` from a server's reply to `zone SOA`. The serial is shown as served;
+/// the negative TTL only if the SOA's RRSIG verifies against `keys`.
+pub fn judge_soa(
+    zone: &Name,
+    reply: &Message,
+    keys: Option<&ZoneKeys>,
+    now: SystemTime,
+) -> Option<SoaSeen> {
     if !reply.metadata.authoritative {
         return None;
     }
+    let negative_ttl = keys
+        .filter(|k| k.zone() == zone)
+        .and_then(|keys| validated_negative_ttl(&reply.answers, keys, now));
     reply
         .answers
         .iter()
@@ -367,7 +399,7 @@ pub fn judge_soa(zone: &Name, reply: &Message) -> Option<SoaSeen> {
         .find_map(|r| match &r.data {
             RData::SOA(soa) => Some(SoaSeen {
                 serial: soa.serial,
-                negative_ttl: r.ttl.min(soa.minimum),
+                negative_ttl,
                 ttl: r.ttl,
             }),
             _ => None,
@@ -395,7 +427,7 @@ mod tests {
             answer,
             soa: Some(SoaSeen {
                 serial: 7,
-                negative_ttl: 60,
+                negative_ttl: Some(60),
                 ttl: 3600,
             }),
         }
@@ -423,23 +455,18 @@ mod tests {
             present: true,
         };
         assert_eq!(obs.verdict(&publish), ServerVerdict::Serving);
-        assert_eq!(
-            obs.state(&publish),
-            ServerState::Serving {
-                rrset_ttl: Some(300)
-            }
-        );
+        let evidence = TtlEvidence {
+            served: Some(300),
+            rrsig_original: Some(300),
+            negative: Some(60),
+        };
+        assert_eq!(obs.state(&publish), ServerState::Serving(evidence));
         let retire = Expected {
             record: tlsa(2),
             present: false,
         };
         assert_eq!(obs.verdict(&retire), ServerVerdict::Stale);
-        assert_eq!(
-            obs.state(&retire),
-            ServerState::Stale {
-                old: OldAnswer::Rrset { ttl: 300 }
-            }
-        );
+        assert_eq!(obs.state(&retire), ServerState::Stale(evidence));
     }
 
     #[test]
@@ -462,9 +489,10 @@ mod tests {
         assert_eq!(obs.verdict(&publish), ServerVerdict::Stale);
         assert_eq!(
             obs.state(&publish),
-            ServerState::Stale {
-                old: OldAnswer::NoRrset { negative_ttl: 60 }
-            }
+            ServerState::Stale(TtlEvidence {
+                negative: Some(60),
+                ..TtlEvidence::default()
+            })
         );
         let retire = Expected {
             record: tlsa(1),
@@ -610,21 +638,86 @@ mod tests {
     }
 
     #[test]
-    fn soa_gives_serial_and_negative_ttl() {
-        let zone = name("example.test.");
-        let message = reply(
+    fn soa_gives_serial_and_the_negative_ttl_only_when_signed() {
+        let zone = TestZone::new("example.test.");
+        let apex = zone.apex().clone();
+        let signed = reply(
             ResponseCode::NoError,
             true,
-            vec![soa_record(&zone, 3600, 42, 300)],
+            zone.signed(vec![soa_record(&apex, 3600, 42, 300)]),
             vec![],
         );
         assert_eq!(
-            judge_soa(&zone, &message),
+            judge_soa(&apex, &signed, Some(&zone.keys()), zone.now()),
             Some(SoaSeen {
                 serial: 42,
-                negative_ttl: 300,
+                negative_ttl: Some(300),
                 ttl: 3600
             })
         );
+        // An SOA without its RRSIG (or forged) gives the serial for display, no TTL.
+        let bare = reply(
+            ResponseCode::NoError,
+            true,
+            vec![soa_record(&apex, 3600, 42, 86400)],
+            vec![],
+        );
+        let seen = judge_soa(&apex, &bare, Some(&zone.keys()), zone.now()).unwrap();
+        assert_eq!((seen.serial, seen.negative_ttl), (42, None));
+    }
+
+    #[test]
+    fn a_lowered_ttl_is_shown_with_the_rrsig_original_ttl_that_bounds_the_wait() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let mut answers = zone.signed(vec![tlsa_record(&owner, 3600, 1)]);
+        for record in answers.iter_mut() {
+            record.ttl = 30;
+        }
+        let message = reply(ResponseCode::NoError, true, answers, vec![]);
+        let Answer::Served(served) = judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now())
+        else {
+            panic!("not served");
+        };
+        assert!(served.dnssec.is_valid(), "{}", served.dnssec);
+        assert_eq!(
+            (served.rrset_ttl, served.original_ttl),
+            (Some(30), Some(3600))
+        );
+    }
+
+    #[test]
+    fn a_negative_answer_with_a_forged_soa_gives_no_negative_ttl() {
+        let zone = TestZone::new("example.test.");
+        let owner = name(OWNER);
+        let nsec = zone.signed(vec![nsec_record(
+            &name("mail.example.test."),
+            zone.apex(),
+            &[A],
+            60,
+        )]);
+        // The SOA's signature was made over MINIMUM 60; the answer claims 86400.
+        let mut forged = zone.signed(vec![soa_record(zone.apex(), 3600, 7, 60)]);
+        for record in forged.iter_mut() {
+            if let RData::SOA(soa) = &mut record.data {
+                soa.minimum = 86400;
+            }
+        }
+        forged.extend(nsec.clone());
+        let message = reply(ResponseCode::NXDomain, true, vec![], forged);
+        let Answer::Served(served) = judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now())
+        else {
+            panic!("not served");
+        };
+        assert_eq!(served.negative_ttl, None);
+        // The same answer with the genuine SOA: min(SOA TTL, MINIMUM).
+        let mut genuine = zone.signed(vec![soa_record(zone.apex(), 3600, 7, 60)]);
+        genuine.extend(nsec);
+        let message = reply(ResponseCode::NXDomain, true, vec![], genuine);
+        let Answer::Served(served) = judge_tlsa(&owner, &message, Some(&zone.keys()), zone.now())
+        else {
+            panic!("not served");
+        };
+        assert_eq!(served.negative_ttl, Some(60));
     }
 }

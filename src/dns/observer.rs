@@ -2,24 +2,31 @@
 //!
 //! Resolvers answer from whichever authoritative server they reach, so a change is out only
 //! when *every* address of *every* NS name serves it (RFC 7671 §8.1 asks us to wait for the
-//! slowest). Discovery (the zone, its chain of trust, its NS RRset and every A/AAAA of every NS
-//! name) is done once per run through the resolver; each poll then sends one TLSA query (and
-//! one SOA query, for the serial) to each address, with DO set, all concurrently, and judges
-//! the answers against the validated DNSKEY RRset (`observation`). The validating resolver is
-//! asked once per poll as a second signal: its AD flag (RFC 4035 §3.2.3) and what it caches.
+//! slowest). A resolver learns the servers from two places: the parent's delegation (the NS
+//! RRset and glue a parent server returns in a referral, RFC 1034 §4.2.2, which no signature
+//! covers) and the child's apex NS RRset (signed; RFC 4035 §2.2). A server listed only at the
+//! parent (a stale delegation to a secondary that no longer transfers) is still asked by
+//! resolvers, so daneroll polls the union: the delegation asked from the parent zone's own
+//! servers, glue included, and the child's NS RRset, verified against the zone's validated
+//! DNSKEY RRset; every A and AAAA address of every name. Discovery is done once per run; each
+//! poll then sends one TLSA query (and one SOA query, for the serial and the negative TTL) to
+//! each address, with DO set, all concurrently, and judges the answers against the validated
+//! DNSKEY RRset (`observation`). The validating resolver is asked once per poll as a second
+//! signal: its AD flag (RFC 4035 §3.2.3) and what it caches.
 //!
 //! A wait can outlast the signature over the zone's DNSKEY RRset. The validated key set is
 //! only proven until that RRSIG expires (RFC 4035 §5.3.1), so a poll that finds it expired
 //! walks the chain again first; if that fails, every answer is judged against the expired set
 //! and fails with a message saying so, instead of resting on keys nobody vouches for any more.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use daneroll_providers::Tlsa;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::task::JoinSet;
 
 use super::chain::{ChainError, ChainWalker, ZoneStatus};
@@ -42,6 +49,17 @@ pub enum DiscoveryError {
     NoNameServers { resolver: SocketAddr, zone: Name },
     #[error("none of the name servers of {zone} ({names}) has an IPv4 or IPv6 address")]
     NoAddresses { zone: Name, names: String },
+    #[error("the NS RRset of {zone} does not verify against its DNSKEY RRset: {problem}")]
+    UnverifiedNs { zone: Name, problem: String },
+    #[error(
+        "cannot read the delegation of {zone} from its parent zone {parent}: {problem}; \
+         daneroll must also poll the servers the parent lists"
+    )]
+    Delegation {
+        zone: Name,
+        parent: Name,
+        problem: String,
+    },
 }
 
 /// The validating resolver's view of the name.
@@ -93,20 +111,18 @@ impl<T: Transport> Observer<T> {
         let (zone, soa) = walker.zone_of(&owner).await?;
         let status = walker.validate(&zone).await?;
         let ns_reply = ask(&*transport, resolver, &zone, RecordType::NS).await?;
-        let mut names: Vec<Name> = ns_reply
-            .answers
-            .iter()
-            .filter(|r| r.name == zone)
-            .filter_map(|r| match &r.data {
-                RData::NS(ns) => Some(ns.0.clone()),
-                _ => None,
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        if names.is_empty() {
+        let child_names = ns_names(&zone, &ns_reply.answers);
+        if child_names.is_empty() {
             return Err(DiscoveryError::NoNameServers { resolver, zone });
         }
+        if let Some(keys) = status.keys() {
+            keys.verify(&zone, RecordType::NS, &ns_reply.answers, walker.now())
+                .map_err(|problem| DiscoveryError::UnverifiedNs {
+                    zone: zone.clone(),
+                    problem: problem.to_string(),
+                })?;
+        }
+        let delegation = parent_delegation(&*transport, walker, resolver, &zone).await?;
         let mut zone_ttl = soa.map(|r| r.ttl).unwrap_or(0);
         for record in &ns_reply.answers {
             zone_ttl = zone_ttl.max(record.ttl);
@@ -114,16 +130,33 @@ impl<T: Transport> Observer<T> {
         if let Some(keys) = status.keys() {
             zone_ttl = zone_ttl.max(keys.ttl());
         }
+        let mut addresses: BTreeMap<Name, BTreeSet<IpAddr>> = delegation;
+        for name in child_names {
+            addresses.entry(name).or_default();
+        }
+        let names: Vec<Name> = addresses.keys().cloned().collect();
         let mut servers = Vec::new();
-        for ns in &names {
+        for (ns, glue) in &mut addresses {
             for rtype in [RecordType::A, RecordType::AAAA] {
-                let reply = ask(&*transport, resolver, ns, rtype).await?;
-                for addr in reply.answers.iter().filter_map(|r| r.data.ip_addr()) {
-                    servers.push(AuthServer {
-                        ns: ns.to_string(),
-                        addr: SocketAddr::new(addr, DNS_PORT),
-                    });
-                }
+                // A name only the parent lists may not resolve; its glue is enough.
+                let reply = match ask(&*transport, resolver, ns, rtype).await {
+                    Ok(reply) => reply,
+                    Err(_) if !glue.is_empty() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                glue.extend(
+                    reply
+                        .answers
+                        .iter()
+                        .filter(|r| r.name == *ns)
+                        .filter_map(|r| r.data.ip_addr()),
+                );
+            }
+            for addr in glue.iter() {
+                servers.push(AuthServer {
+                    ns: ns.to_string(),
+                    addr: SocketAddr::new(*addr, DNS_PORT),
+                });
             }
         }
         servers.sort();
@@ -230,7 +263,9 @@ impl<T: Transport> Observer<T> {
                     Ok(reply) => judge_tlsa(&self.owner, &reply, keys.as_ref(), now),
                     Err(error) => super::observation::Answer::NoAnswer(error),
                 },
-                soa: soa.ok().and_then(|reply| judge_soa(&self.zone, &reply)),
+                soa: soa
+                    .ok()
+                    .and_then(|reply| judge_soa(&self.zone, &reply, keys.as_ref(), now)),
             })
             .collect()
     }
@@ -279,6 +314,115 @@ impl<T: Transport> Observer<T> {
             outcome,
         }
     }
+}
+
+/// The NS names at `zone` in `records`, sorted, without duplicates.
+fn ns_names(zone: &Name, records: &[Record]) -> Vec<Name> {
+    let mut names: Vec<Name> = records
+        .iter()
+        .filter(|r| r.name == *zone)
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The delegation of `zone` as its parent zone's own servers give it: the NS names of the
+/// referral and their glue addresses (RFC 1034 §4.2.2). Every parent server that answers adds
+/// to the set; none answering is an error (the set would be incomplete).
+async fn parent_delegation<T: Transport>(
+    transport: &T,
+    walker: &ChainWalker<'_, T>,
+    resolver: SocketAddr,
+    zone: &Name,
+) -> Result<BTreeMap<Name, BTreeSet<IpAddr>>, DiscoveryError> {
+    let mut delegation: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
+    if zone.is_root() {
+        return Ok(delegation);
+    }
+    // At a trust anchor for the zone itself (a private tree like the demo's), the chain daneroll
+    // trusts starts at the zone: a parent the resolver cannot find is not an error there.
+    let anchored_here = walker.anchors().closest_to(zone).as_ref() == Some(zone);
+    let parent = match walker.zone_of(&zone.base_name()).await {
+        Ok((parent, _)) => parent,
+        Err(_) if anchored_here => return Ok(delegation),
+        Err(e) => return Err(e.into()),
+    };
+    let error = |problem: String| DiscoveryError::Delegation {
+        zone: zone.clone(),
+        parent: parent.clone(),
+        problem,
+    };
+    let parent_ns = ask(transport, resolver, &parent, RecordType::NS).await?;
+    let mut parent_servers = Vec::new();
+    for ns in ns_names(&parent, &parent_ns.answers) {
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            let reply = ask(transport, resolver, &ns, rtype).await?;
+            parent_servers.extend(
+                reply
+                    .answers
+                    .iter()
+                    .filter(|r| r.name == ns)
+                    .filter_map(|r| r.data.ip_addr())
+                    .map(|ip| SocketAddr::new(ip, DNS_PORT)),
+            );
+        }
+    }
+    parent_servers.sort();
+    parent_servers.dedup();
+    if parent_servers.is_empty() {
+        return Err(error("the parent's name servers have no address".into()));
+    }
+    let mut problems = Vec::new();
+    let mut answered = false;
+    for server in parent_servers {
+        let question = Question::authoritative(zone.clone(), RecordType::NS);
+        let reply = match transport.query(server, question).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        if reply.metadata.response_code != ResponseCode::NoError {
+            let rcode = super::observation::rcode_name(reply.metadata.response_code);
+            problems.push(format!("{server} answered {rcode}"));
+            continue;
+        }
+        // A referral (NS in the authority section), or the child's own NS RRset when the same
+        // server also serves the child.
+        let names: Vec<Name> = reply
+            .answers
+            .iter()
+            .chain(reply.authorities.iter())
+            .filter(|r| r.name == *zone)
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.to_lowercase()),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            problems.push(format!("{server} gave no NS records for {zone}"));
+            continue;
+        }
+        answered = true;
+        for name in names {
+            let glue = reply
+                .additionals
+                .iter()
+                .filter(|r| r.name.to_lowercase() == name)
+                .filter_map(|r| r.data.ip_addr());
+            delegation.entry(name.clone()).or_default().extend(glue);
+        }
+    }
+    if !answered {
+        return Err(error(problems.join("; ")));
+    }
+    Ok(delegation)
 }
 
 async fn ask<T: Transport>(

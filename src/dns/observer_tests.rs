@@ -8,7 +8,7 @@ use super::*;
 use crate::dns::chain::ChainWalker;
 use crate::dns::clock::ManualClock;
 use crate::dns::observation::{Expected, ServerVerdict};
-use crate::dns::safe_time::{HoldSource, Status};
+use crate::dns::safe_time::{SafetyFactor, Status, TtlKind};
 use crate::dns::testing::{
     FakeNet, NOW, TestZone, a_record, addr, at, name, ns_record, nsec_record, reply, soa_record,
     tlsa, tlsa_record,
@@ -20,6 +20,8 @@ const RESOLVER: &str = "127.0.9.1:53";
 const OWNER: &str = "_25._tcp.mail.example.test.";
 const NS1: &str = "127.0.3.1:53";
 const NS2: &str = "127.0.3.2:53";
+const NS3: &str = "127.0.3.3:53";
+const PARENT: &str = "127.0.8.1:53";
 
 struct Lab {
     net: Arc<FakeNet>,
@@ -47,15 +49,53 @@ impl Lab {
             DNSKEY,
             reply(ResponseCode::NoError, false, zone.dnskey_answer(), vec![]),
         );
-        let ns = vec![
+        let ns = zone.signed(vec![
             ns_record(&apex, &name("ns1.example.test.")),
             ns_record(&apex, &name("ns2.example.test.")),
-        ];
+        ]);
         net.answer(
             resolver,
             &apex,
             NS,
             reply(ResponseCode::NoError, false, ns, vec![]),
+        );
+        // The parent zone test., served by ns.test. at PARENT, delegates to ns1 and ns2.
+        let parent = name("test.");
+        net.answer(
+            resolver,
+            &parent,
+            SOA,
+            reply(
+                ResponseCode::NoError,
+                false,
+                vec![soa_record(&parent, 3600, 1, 60)],
+                vec![],
+            ),
+        );
+        let parent_ns = vec![ns_record(&parent, &name("ns.test."))];
+        net.answer(
+            resolver,
+            &parent,
+            NS,
+            reply(ResponseCode::NoError, false, parent_ns, vec![]),
+        );
+        let parent_host = name("ns.test.");
+        net.answer(
+            resolver,
+            &parent_host,
+            A,
+            reply(
+                ResponseCode::NoError,
+                false,
+                vec![a_record(&parent_host, [127, 0, 8, 1])],
+                vec![],
+            ),
+        );
+        net.answer(
+            resolver,
+            &parent_host,
+            AAAA,
+            reply(ResponseCode::NoError, false, vec![], vec![]),
         );
         for (host, ip) in [
             ("ns1.example.test.", [127, 0, 3, 1]),
@@ -86,7 +126,27 @@ impl Lab {
         }
         let key = zone.ksk().to_string();
         let anchors = TrustAnchors::parse(&format!("example.test. DNSKEY {key}"), "t").unwrap();
-        Self { net, zone, anchors }
+        let lab = Self { net, zone, anchors };
+        lab.delegation(&[
+            ("ns1.example.test.", [127, 0, 3, 1]),
+            ("ns2.example.test.", [127, 0, 3, 2]),
+        ]);
+        lab
+    }
+
+    /// Scripts the parent's referral for example.test.: these NS names with this glue.
+    fn delegation(&self, servers: &[(&str, [u8; 4])]) {
+        let apex = self.zone.apex();
+        let ns = servers
+            .iter()
+            .map(|(host, _)| ns_record(apex, &name(host)))
+            .collect();
+        let mut referral = reply(ResponseCode::NoError, false, vec![], ns);
+        referral.additionals = servers
+            .iter()
+            .map(|(host, ip)| a_record(&name(host), *ip))
+            .collect();
+        self.net.answer(addr(PARENT), apex, NS, referral);
     }
 
     fn serving(&self) -> Result<hickory_proto::op::Message, crate::dns::QueryError> {
@@ -132,6 +192,90 @@ async fn discovery_finds_the_zone_its_keys_and_every_address() {
 }
 
 #[tokio::test]
+async fn a_server_only_the_parent_lists_is_polled_by_its_glue() {
+    let lab = Lab::new();
+    lab.delegation(&[
+        ("ns1.example.test.", [127, 0, 3, 1]),
+        ("ns3.example.test.", [127, 0, 3, 3]),
+    ]);
+    // ns3.example.test. does not exist in the child: the resolver says NXDOMAIN.
+    for rtype in [A, AAAA] {
+        lab.net.answer(
+            addr(RESOLVER),
+            &name("ns3.example.test."),
+            rtype,
+            reply(ResponseCode::NXDomain, false, vec![], vec![]),
+        );
+    }
+    let observer = lab.observer().await;
+    let servers: Vec<_> = observer
+        .servers()
+        .iter()
+        .map(|s| (s.ns.as_str(), s.addr))
+        .collect();
+    assert_eq!(
+        servers,
+        vec![
+            ("ns1.example.test.", addr(NS1)),
+            ("ns2.example.test.", addr(NS2)),
+            ("ns3.example.test.", addr(NS3)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_unsigned_child_ns_rrset_or_a_silent_parent_stops_discovery() {
+    let lab = Lab::new();
+    let apex = lab.zone.apex().clone();
+    let bare = vec![ns_record(&apex, &name("ns1.example.test."))];
+    lab.net.answer(
+        addr(RESOLVER),
+        &apex,
+        NS,
+        reply(ResponseCode::NoError, false, bare, vec![]),
+    );
+    let mut walker = ChainWalker::new(&*lab.net, addr(RESOLVER), &lab.anchors, at(NOW));
+    let error = Observer::discover(
+        Arc::clone(&lab.net),
+        &mut walker,
+        addr(RESOLVER),
+        name(OWNER),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        matches!(&error, DiscoveryError::UnverifiedNs { zone, .. } if *zone == apex),
+        "{error}"
+    );
+
+    let lab = Lab::new();
+    let silent = crate::dns::QueryError::Timeout {
+        server: addr(PARENT),
+        question: "example.test. NS".into(),
+        attempts: 3,
+        timeout: Duration::from_secs(1),
+    };
+    lab.net.on(addr(PARENT), &apex, NS, vec![Err(silent)]);
+    let mut walker = ChainWalker::new(&*lab.net, addr(RESOLVER), &lab.anchors, at(NOW));
+    let error = Observer::discover(
+        Arc::clone(&lab.net),
+        &mut walker,
+        addr(RESOLVER),
+        name(OWNER),
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("delegation of example.test. from its parent zone test."),
+        "{error}"
+    );
+    assert!(error.contains("127.0.8.1"), "{error}");
+}
+
+#[tokio::test]
 async fn one_poll_sends_one_tlsa_and_one_soa_query_per_address() {
     let lab = Lab::new();
     lab.net
@@ -153,7 +297,7 @@ async fn one_poll_sends_one_tlsa_and_one_soa_query_per_address() {
 }
 
 #[tokio::test]
-async fn waits_for_the_laggard_then_two_negative_ttls() {
+async fn waits_for_the_laggard_then_two_of_the_longest_ttl_seen() {
     let lab = Lab::new();
     lab.net
         .on(addr(NS1), &name(OWNER), TLSA, vec![lab.serving()]);
@@ -181,7 +325,7 @@ async fn waits_for_the_laggard_then_two_negative_ttls() {
     let WaitOutcome::Safe {
         served_at,
         safe_at,
-        hold,
+        bound,
         factor,
     } = outcome
     else {
@@ -192,11 +336,17 @@ async fn waits_for_the_laggard_then_two_negative_ttls() {
         at(NOW + 4),
         "the third poll, two intervals later"
     );
+    // The stale server's negative TTL (60, validated SOA) and the new RRset's TTL (300, its
+    // RRSIG's original TTL): the longest rules.
     assert_eq!(
-        (hold.ttl, hold.source, factor),
-        (60, HoldSource::Negative, 2)
+        (bound.ttl, bound.kind, factor),
+        (300, TtlKind::RrsigOriginal, SafetyFactor::DEFAULT)
     );
-    assert_eq!(safe_at, served_at + Duration::from_secs(120));
+    assert_eq!(
+        bound.server.as_deref(),
+        Some("ns1.example.test (127.0.3.1:53)")
+    );
+    assert_eq!(safe_at, served_at + Duration::from_secs(600));
     assert!(clock.now() >= safe_at);
     assert!(
         matches!(&statuses[0], Status::Propagating { waiting_for } if waiting_for == &vec![addr(NS2)])

@@ -12,29 +12,30 @@ use super::chain::ZoneStatus;
 use super::clock::Clock;
 use super::observation::{AuthServer, Expected, Observation, ServerVerdict};
 use super::observer::{Observer, ResolverView};
-use super::safe_time::{DEFAULT_SAFETY_FACTOR, Hold, OldAnswer, Propagation, Status};
+use super::safe_time::{Propagation, SafetyFactor, Status, TtlBound};
 use super::transport::Transport;
 
 /// How to wait.
 #[derive(Debug, Clone)]
 pub struct WaitSettings {
-    /// Multiplier of the hold time (RFC 7671 §8.1: at least 2).
-    pub safety_factor: u32,
+    /// Multiplier of the TTL bound (RFC 7671 §8.1: at least 2).
+    pub safety_factor: SafetyFactor,
     /// Time between polls while the change propagates.
     pub interval: Duration,
     /// Give up after this long.
     pub timeout: Option<Duration>,
-    /// The old answer, if the caller knows it (it read the RRset before changing it).
-    pub old_answer: Option<OldAnswer>,
+    /// What the caller knew before the change (the old RRset's TTL as it read it, or the
+    /// validated TTLs of a poll made before the change): the bound starts there.
+    pub known: Option<TtlBound>,
 }
 
 impl Default for WaitSettings {
     fn default() -> Self {
         Self {
-            safety_factor: DEFAULT_SAFETY_FACTOR,
+            safety_factor: SafetyFactor::DEFAULT,
             interval: Duration::from_secs(2),
             timeout: None,
-            old_answer: None,
+            known: None,
         }
     }
 }
@@ -48,10 +49,10 @@ pub struct PollReport<'a> {
     pub resolver: &'a ResolverView,
     /// Where the propagation stands.
     pub status: &'a Status,
-    /// The hold time the safe time uses.
-    pub hold: Hold,
+    /// The TTL bound the safe time uses, and what set it.
+    pub bound: TtlBound,
     /// The safety factor.
-    pub factor: u32,
+    pub factor: SafetyFactor,
     /// DNS messages sent so far.
     pub queries_sent: u64,
     /// When the poll was judged.
@@ -59,14 +60,14 @@ pub struct PollReport<'a> {
 }
 
 /// How a wait ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WaitOutcome {
     /// Served everywhere since `served_at`; every cache has expired at `safe_at`.
     Safe {
         served_at: SystemTime,
         safe_at: SystemTime,
-        hold: Hold,
-        factor: u32,
+        bound: TtlBound,
+        factor: SafetyFactor,
     },
     /// The deadline passed first.
     TimedOut {
@@ -86,14 +87,20 @@ pub enum WaitError {
     NotSecure { zone: String, status: String },
 }
 
-fn pause(status: &Status, hold: Hold, interval: Duration) -> Duration {
+fn pause(status: &Status, bound: &TtlBound, interval: Duration) -> Duration {
     match status {
-        Status::Propagating { .. } | Status::Safe { .. } => interval,
-        Status::Holding { remaining, .. } => {
+        Status::Holding {
+            remaining,
+            unconfirmed,
+            ..
+        } if unconfirmed.is_empty() && !remaining.is_zero() => {
+            // Keep polling while caches drain (a server that stops serving restarts the clock),
+            // a little less often for long TTLs, and never past the safe time.
             let relaxed =
-                Duration::from_secs(u64::from(hold.ttl) / 10).min(Duration::from_secs(60));
+                Duration::from_secs(u64::from(bound.ttl) / 10).min(Duration::from_secs(60));
             (*remaining).min(interval.max(relaxed))
         }
+        _ => interval,
     }
 }
 
@@ -111,8 +118,12 @@ pub async fn wait_until_safe<T: Transport>(
             status: observer.zone_status().to_string(),
         });
     }
-    let addresses: Vec<SocketAddr> = observer.servers().iter().map(|s| s.addr).collect();
-    let mut tracker = Propagation::new(addresses, settings.safety_factor, settings.old_answer);
+    let servers: Vec<(SocketAddr, String)> = observer
+        .servers()
+        .iter()
+        .map(|s| (s.addr, s.to_string()))
+        .collect();
+    let mut tracker = Propagation::new(servers, settings.safety_factor, settings.known.clone());
     tracker.note_zone_ttl(observer.zone_ttl());
     let deadline = settings.timeout.map(|timeout| clock.now() + timeout);
     loop {
@@ -124,18 +135,16 @@ pub async fn wait_until_safe<T: Transport>(
                 observation.at,
                 observation.state(expected),
             );
-            if let Some(soa) = observation.soa {
-                tracker.note_negative_ttl(soa.negative_ttl);
-            }
         }
+        tracker.settle();
         let now = clock.now();
         let status = tracker.status(now);
-        let hold = tracker.hold();
+        let bound = tracker.bound();
         on_poll(&PollReport {
             observations: &observations,
             resolver: &resolver,
             status: &status,
-            hold,
+            bound: bound.clone(),
             factor: tracker.factor(),
             queries_sent: observer.transport().queries_sent(),
             now,
@@ -145,11 +154,11 @@ pub async fn wait_until_safe<T: Transport>(
                 // invariant: Safe implies every address serves the change.
                 served_at: tracker.served_everywhere_at().expect("served everywhere"),
                 safe_at,
-                hold,
+                bound,
                 factor: tracker.factor(),
             });
         }
-        let mut next = pause(&status, hold, settings.interval);
+        let mut next = pause(&status, &bound, settings.interval);
         if let Some(deadline) = deadline {
             match deadline.duration_since(now) {
                 Ok(left) if !left.is_zero() => next = next.min(left),

@@ -13,15 +13,16 @@ use super::input::{Action, DiskView, Input, Next, PropagationReport, Waiting, Zo
 use super::machine::MachineError;
 use super::policy::{Policy, Propagated};
 use super::state::{Rollover, Stage};
+use crate::dns::safe_time::TtlBound;
 
 /// What the dry run assumes about the world (read, not changed, by the caller).
 #[derive(Clone, Debug)]
 pub struct Assumptions {
     pub zone: ZoneVerdict,
     pub disk: DiskView,
-    /// The longest TTL a resolver may hold an answer without the new record (old RRset TTL,
-    /// new TTL, negative TTL), as the observer measured it.
-    pub resolver_ttl_bound: Duration,
+    /// The longest TTL a resolver may hold an answer without the new record, and what set it,
+    /// as the observer measured it (the one safe-time rule, `dns::safe_time`).
+    pub bound: TtlBound,
 }
 
 /// One step of the plan.
@@ -93,12 +94,21 @@ pub fn plan_rollover(
                 {
                     break;
                 }
+                // The real run polls every poll_interval while caches drain; with instant,
+                // steady propagation assumed, those polls change nothing: one wait to the
+                // safe time.
+                let until = match &sim.stage {
+                    Stage::AwaitingCacheExpiry { propagated, .. } => {
+                        propagated.safe_at(policy.safety_factor).max(wait.until)
+                    }
+                    _ => wait.until,
+                };
                 plan.push(Planned::Wait {
                     from: now,
-                    until: wait.until,
+                    until,
                     waiting_for: wait.waiting_for,
                 });
-                now = now.max(wait.until);
+                now = now.max(until);
                 Input::Tick
             }
             Next::Act(action) => {
@@ -146,10 +156,7 @@ fn assume(
         },
         Action::Observe { records } => Input::Propagation {
             records: records.clone(),
-            report: PropagationReport::Everywhere(Propagated {
-                first_served_everywhere_at: now,
-                resolver_ttl_bound: assumed.resolver_ttl_bound,
-            }),
+            report: PropagationReport::Everywhere(Propagated::new(now, assumed.bound.clone())),
         },
         Action::RequestCertificate { record } => {
             let not_after = disk
@@ -211,7 +218,11 @@ mod tests {
                 }),
                 staged: None,
             },
-            resolver_ttl_bound: Duration::from_secs(ttl),
+            bound: TtlBound::new(
+                u32::try_from(ttl).unwrap(),
+                crate::dns::safe_time::TtlKind::RrsigOriginal,
+                Some("ns2.example.net. (192.0.2.2:53)".into()),
+            ),
         }
     }
 

@@ -425,10 +425,12 @@ impl Rollover {
                 Stage::AwaitingCacheExpiry {
                     current,
                     incoming,
-                    propagated,
+                    mut propagated,
                 },
-                PropagationReport::Everywhere(_),
+                PropagationReport::Everywhere(seen),
             ) => {
+                // The clock keeps its start; the TTL bound only grows (`dns::safe_time`).
+                propagated.absorb(&seen, now);
                 let safe_at = propagated.safe_at(policy.safety_factor);
                 if now < safe_at {
                     Stage::AwaitingCacheExpiry {
@@ -456,12 +458,28 @@ impl Rollover {
             }
             (
                 Stage::AwaitingCacheExpiry {
-                    current, incoming, ..
+                    current,
+                    incoming,
+                    mut propagated,
                 },
                 PropagationReport::Incomplete { missing },
             ) => {
-                notices.push(vanished(&incoming.next.record, &missing));
-                Stage::AwaitingPublication { current, incoming }
+                if missing.iter().any(|m| m.proven) {
+                    // A validated answer without the record: that server stopped serving it,
+                    // a resolver may cache that, so its clock restarts (`dns::safe_time`).
+                    notices.push(vanished(&incoming.next.record, &missing));
+                    Stage::AwaitingPublication { current, incoming }
+                } else {
+                    // Silence or an answer that does not validate is no evidence either way:
+                    // the clock keeps its start, but the record is not confirmed by this look,
+                    // so it is not safe until a later look confirms it.
+                    propagated.looked_without_confirmation(now);
+                    Stage::AwaitingCacheExpiry {
+                        current,
+                        incoming,
+                        propagated,
+                    }
+                }
             }
             (Stage::Ready { current, mut next }, PropagationReport::Everywhere(_)) => {
                 next.checked_at = now;

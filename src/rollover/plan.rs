@@ -79,11 +79,22 @@ impl Rollover {
                 propagated,
                 ..
             } => {
+                // Keep looking while caches drain: a server that stops serving the record
+                // restarts the clock, and a longer TTL seen meanwhile lengthens the wait. At
+                // the safe time, one more look confirms it before calling it safe.
                 let safe_at = propagated.safe_at(policy.safety_factor);
-                if now < safe_at {
-                    too_early(safe_at, Waiting::CacheExpiry)
+                let next_look = later(propagated.last_look(), policy.poll_interval);
+                let due = if now < safe_at {
+                    safe_at.min(next_look)
+                } else if propagated.unconfirmed_at.is_some() {
+                    // The last look could not confirm it: look again a poll_interval later.
+                    next_look
                 } else {
-                    // Confirm the record is still served before calling it safe.
+                    now
+                };
+                if now < due {
+                    too_early(due, Waiting::CacheExpiry)
+                } else {
                     Next::Act(Action::Observe {
                         records: vec![incoming.next.record.clone()],
                     })

@@ -14,23 +14,54 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::clock::{later, secs};
+pub use crate::dns::safe_time::{BadSafetyFactor, SafetyFactor};
+use crate::dns::safe_time::{TtlBound, TtlKind};
 
 /// What the propagation observer established about a record (or a set of records): every
 /// authoritative server serves it, DNSSEC-validated, since `first_served_everywhere_at`.
 ///
-/// *Stored type*: part of the state file; change it only with a schema upgrade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// *Stored type*: part of the state file; new fields need `#[serde(default)]` (state files
+/// written before them must still load).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Propagated {
     /// The moment the observer first saw every authoritative server serve the record.
     #[serde(with = "time::serde::rfc3339")]
     pub first_served_everywhere_at: OffsetDateTime,
-    /// The longest time a resolver may keep an answer that lacks the record: the largest of the
-    /// old TLSA RRset's TTL, the new one's, and the zone's negative TTL (SOA minimum).
+    /// The longest time a resolver may keep an answer that lacks the record: the largest TTL
+    /// seen so far (served, RRSIG original, validated negative TTL). It only grows.
     #[serde(with = "secs")]
     pub resolver_ttl_bound: Duration,
+    /// What set `resolver_ttl_bound`, for `status` and `--dry-run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_set_by: Option<TtlBound>,
+    /// The last look that found every server serving it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// The last look that could not confirm it (a server silent or bogus), if later.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub unconfirmed_at: Option<OffsetDateTime>,
 }
 
 impl Propagated {
+    /// Served everywhere since `at` (confirmed then), with the TTL bound `bound`.
+    pub fn new(at: OffsetDateTime, bound: TtlBound) -> Self {
+        Self {
+            first_served_everywhere_at: at,
+            resolver_ttl_bound: bound.duration(),
+            bound_set_by: Some(bound),
+            confirmed_at: Some(at),
+            unconfirmed_at: None,
+        }
+    }
+
     /// The moment from which no validating resolver can still hold an answer without the record:
     /// `first_served_everywhere_at + safety_factor × resolver_ttl_bound`.
     pub fn safe_at(&self, factor: SafetyFactor) -> OffsetDateTime {
@@ -39,62 +70,46 @@ impl Propagated {
             factor.scale(self.resolver_ttl_bound),
         )
     }
-}
 
-/// How many times the resolver TTL bound to wait after propagation (RFC 7671 §8.1 asks for at
-/// least two TTLs; 1.0 is the bare minimum a cache needs).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "f64", into = "f64")]
-pub struct SafetyFactor(f64);
-
-/// A safety factor outside `1.0..=100.0` (or not a number).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "safety_factor {0} is out of range: it must be a number from 1.0 to 100.0 (RFC 7671 §8.1 suggests 2)"
-)]
-pub struct BadSafetyFactor(pub f64);
-
-impl SafetyFactor {
-    /// RFC 7671 §8.1: "at least two TTLs".
-    pub const DEFAULT: SafetyFactor = SafetyFactor(2.0);
-
-    /// A factor from 1.0 to 100.0.
-    pub fn new(factor: f64) -> Result<Self, BadSafetyFactor> {
-        if factor.is_finite() && (1.0..=100.0).contains(&factor) {
-            Ok(Self(factor))
-        } else {
-            Err(BadSafetyFactor(factor))
+    /// A later look, at `now`, that found the record served everywhere again: the clock keeps
+    /// its start, the bound grows to anything longer the look saw (it never shrinks).
+    pub fn absorb(&mut self, later: &Propagated, now: OffsetDateTime) {
+        if later.resolver_ttl_bound > self.resolver_ttl_bound {
+            self.resolver_ttl_bound = later.resolver_ttl_bound;
+            self.bound_set_by = later.bound_set_by.clone();
         }
+        self.confirmed_at = Some(self.confirmed_at.map_or(now, |at| at.max(now)));
+        self.unconfirmed_at = None;
     }
 
-    /// The factor as a number.
-    pub fn value(self) -> f64 {
-        self.0
+    /// A look at `now` that could not confirm the record everywhere, without proof that any
+    /// server stopped serving it (silence, a lame or bogus answer).
+    pub fn looked_without_confirmation(&mut self, now: OffsetDateTime) {
+        self.unconfirmed_at = Some(now);
     }
 
-    /// `duration` × factor, rounded up to whole seconds (so a wait is never shorter).
-    pub fn scale(self, duration: Duration) -> Duration {
-        let scaled = (duration.as_secs_f64() * self.0).ceil();
-        Duration::try_from_secs_f64(scaled).unwrap_or(Duration::MAX)
+    /// When the last look was made, confirmed or not.
+    pub fn last_look(&self) -> OffsetDateTime {
+        self.last_confirmed()
+            .max(self.unconfirmed_at.unwrap_or(OffsetDateTime::UNIX_EPOCH))
     }
-}
 
-impl TryFrom<f64> for SafetyFactor {
-    type Error = BadSafetyFactor;
-    fn try_from(value: f64) -> Result<Self, Self::Error> {
-        Self::new(value)
+    /// The last time the record was confirmed served everywhere.
+    pub fn last_confirmed(&self) -> OffsetDateTime {
+        self.confirmed_at.unwrap_or(self.first_served_everywhere_at)
     }
-}
 
-impl From<SafetyFactor> for f64 {
-    fn from(factor: SafetyFactor) -> f64 {
-        factor.0
-    }
-}
-
-impl Default for SafetyFactor {
-    fn default() -> Self {
-        Self::DEFAULT
+    /// What set the wait, in the operator's words: `2 × TTL 3600 (RRSIG original TTL at …)`.
+    pub fn wait_reason(&self, factor: SafetyFactor) -> String {
+        let bound = self.bound_set_by.clone().unwrap_or_else(|| {
+            let ttl = u32::try_from(self.resolver_ttl_bound.as_secs()).unwrap_or(u32::MAX);
+            TtlBound::new(ttl, TtlKind::Served, None)
+        });
+        if self.bound_set_by.is_some() {
+            format!("{factor} × {bound}")
+        } else {
+            format!("{factor} × TTL {}", bound.ttl)
+        }
     }
 }
 
@@ -157,6 +172,9 @@ mod tests {
         let propagated = Propagated {
             first_served_everywhere_at: datetime!(2026-05-01 12:00 UTC),
             resolver_ttl_bound: Duration::from_secs(3600),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         };
         assert_eq!(
             propagated.safe_at(SafetyFactor::DEFAULT),
@@ -167,33 +185,16 @@ mod tests {
     }
 
     #[test]
-    fn scale_rounds_up_to_whole_seconds() {
-        let factor = SafetyFactor::new(1.1).unwrap();
-        assert_eq!(factor.scale(Duration::from_secs(5)), Duration::from_secs(6));
-        assert_eq!(SafetyFactor::DEFAULT.scale(Duration::ZERO), Duration::ZERO);
-    }
-
-    #[test]
     fn huge_bounds_saturate_instead_of_panicking() {
         let propagated = Propagated {
             first_served_everywhere_at: datetime!(2026-05-01 12:00 UTC),
             resolver_ttl_bound: Duration::MAX,
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         };
         let safe = propagated.safe_at(SafetyFactor::new(100.0).unwrap());
         assert!(safe > datetime!(9000-01-01 0:00 UTC));
-    }
-
-    #[test]
-    fn safety_factor_rejects_out_of_range() {
-        assert!(SafetyFactor::new(0.5).is_err());
-        assert!(SafetyFactor::new(f64::NAN).is_err());
-        assert!(SafetyFactor::new(1000.0).is_err());
-        let err = serde_json::from_str::<SafetyFactor>("0.1").unwrap_err();
-        assert!(err.to_string().contains("safety_factor"), "{err}");
-        assert_eq!(
-            serde_json::from_str::<SafetyFactor>("3").unwrap().value(),
-            3.0
-        );
     }
 
     #[test]
@@ -209,6 +210,9 @@ mod tests {
         let propagated = Propagated {
             first_served_everywhere_at: datetime!(2026-05-01 12:00 UTC),
             resolver_ttl_bound: Duration::from_secs(300),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         };
         let json = serde_json::to_string(&propagated).unwrap();
         assert_eq!(
@@ -219,5 +223,33 @@ mod tests {
             serde_json::from_str::<Propagated>(&json).unwrap(),
             propagated
         );
+    }
+
+    #[test]
+    fn a_state_file_from_before_the_ttl_source_still_loads_and_keeps_its_bound() {
+        let old =
+            r#"{"first_served_everywhere_at":"2026-05-01T12:00:00Z","resolver_ttl_bound":300}"#;
+        let mut propagated: Propagated = serde_json::from_str(old).unwrap();
+        assert_eq!(propagated.bound_set_by, None);
+        assert_eq!(propagated.wait_reason(SafetyFactor::DEFAULT), "2 × TTL 300");
+        // A later look with a shorter TTL does not lower what was stored.
+        let shorter = Propagated::new(
+            datetime!(2026-05-01 12:01 UTC),
+            TtlBound::new(
+                60,
+                TtlKind::RrsigOriginal,
+                Some("ns1 (127.0.0.1:53)".into()),
+            ),
+        );
+        propagated.absorb(&shorter, datetime!(2026-05-01 12:01 UTC));
+        assert_eq!(propagated.resolver_ttl_bound, Duration::from_secs(300));
+        assert_eq!(
+            propagated.safe_at(SafetyFactor::DEFAULT),
+            datetime!(2026-05-01 12:10 UTC)
+        );
+        let json = serde_json::to_string(&propagated).unwrap();
+        let again: Propagated = serde_json::from_str(&json).unwrap();
+        assert_eq!(again, propagated);
+        assert_eq!(again.last_confirmed(), datetime!(2026-05-01 12:01 UTC));
     }
 }

@@ -40,6 +40,7 @@ use crate::dns::net::HickoryTransport;
 use crate::dns::observation::{Answer, Expected, ServerVerdict};
 use crate::dns::observer::Observer;
 use crate::dns::preflight::Preflight;
+use crate::dns::safe_time::{TtlBound, TtlKind};
 use crate::dns::trust_anchor::TrustAnchors;
 use crate::output::write_line;
 use crate::pki::keygen::generate_key;
@@ -84,20 +85,6 @@ pub struct DnsContext {
     pub transport: Arc<HickoryTransport>,
     pub resolver: SocketAddr,
     pub anchors: Arc<TrustAnchors>,
-}
-
-/// The TTLs a look found: the largest served TLSA RRset TTL and negative TTL (RFC 2308 §5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ttls {
-    pub rrset: u32,
-    pub negative: u32,
-}
-
-impl Ttls {
-    /// The longest a resolver may hold an answer without a new record.
-    pub fn bound(self) -> Duration {
-        Duration::from_secs(u64::from(self.rrset.max(self.negative)))
-    }
 }
 
 /// A record `observation`'s server did not serve, with whether its absence is proven.
@@ -367,10 +354,18 @@ impl RealWorld {
         Ok(verdict)
     }
 
-    /// One look at every authoritative server for `records` (read-only).
-    pub async fn look(&self, records: &[Tlsa]) -> Result<(PropagationReport, Ttls), WorldError> {
+    /// One look at every authoritative server for `records` (read-only). The TTL bound follows
+    /// the one safe-time rule (`dns::safe_time`): only validated answers count, the larger of the
+    /// served TTL and the RRSIG's original TTL, the negative TTL of the validated SOA; the
+    /// report names what set it. The machine keeps the largest bound across looks.
+    pub async fn look(
+        &self,
+        records: &[Tlsa],
+    ) -> Result<(PropagationReport, TtlBound), WorldError> {
         let mut missing = Vec::new();
-        let mut ttls = Ttls::default();
+        let mut bound: Option<TtlBound> = None;
+        let mut rrset_ttl_seen = false;
+        let mut zone_ttl = 0;
         let mut first_served = OffsetDateTime::UNIX_EPOCH;
         for owner in self.owners() {
             let mut walker = ChainWalker::new(
@@ -394,14 +389,13 @@ impl RealWorld {
                     observer.zone_status()
                 )));
             }
+            zone_ttl = zone_ttl.max(observer.zone_ttl());
             let observations = observer.poll(&SystemClock).await;
             for observation in &observations {
-                if let Answer::Served(served) = &observation.answer {
-                    ttls.rrset = ttls.rrset.max(served.rrset_ttl.unwrap_or(0));
-                    ttls.negative = ttls.negative.max(served.negative_ttl.unwrap_or(0));
-                }
-                if let Some(soa) = observation.soa {
-                    ttls.negative = ttls.negative.max(soa.negative_ttl);
+                if let Some(evidence) = observation.ttl_evidence() {
+                    rrset_ttl_seen |=
+                        evidence.served.is_some() || evidence.rrsig_original.is_some();
+                    TtlBound::raise_from(&mut bound, &observation.server.to_string(), evidence);
                 }
                 let at = OffsetDateTime::from(observation.at);
                 first_served = first_served.max(at);
@@ -422,15 +416,16 @@ impl RealWorld {
                 }
             }
         }
+        if !rrset_ttl_seen {
+            TtlBound::raise(&mut bound, TtlBound::new(zone_ttl, TtlKind::Zone, None));
+        }
+        let bound = bound.unwrap_or(TtlBound::new(0, TtlKind::Zone, None));
         let report = if missing.is_empty() {
-            PropagationReport::Everywhere(Propagated {
-                first_served_everywhere_at: first_served,
-                resolver_ttl_bound: ttls.bound(),
-            })
+            PropagationReport::Everywhere(Propagated::new(first_served, bound.clone()))
         } else {
             PropagationReport::Incomplete { missing }
         };
-        Ok((report, ttls))
+        Ok((report, bound))
     }
 
     /// The certificates on disk (read-only).

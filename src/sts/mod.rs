@@ -119,14 +119,17 @@ pub fn review(gathered: Gathered, cx: &Context<'_>) -> (StsReport, TlsRptReport,
     } else {
         Status::Warning
     };
+    // A fact MTA-STS or TLS-RPT could not obtain does not make a DANE verdict UNKNOWN either.
+    let unknown = if cx.require {
+        Status::Unknown
+    } else {
+        Status::Warning
+    };
     let mut sts = StsReport::default();
     let owner = format!("_mta-sts.{domain}");
     let record = match &gathered.sts_txt {
         Err(error) => {
-            add(
-                Status::Unknown,
-                format!("{owner}: TXT lookup failed: {error}"),
-            );
+            add(unknown, format!("{owner}: TXT lookup failed: {error}"));
             None
         }
         Ok(answer) if answer.is_servfail() => {
@@ -160,7 +163,7 @@ pub fn review(gathered: Gathered, cx: &Context<'_>) -> (StsReport, TlsRptReport,
     if let Some(record) = &record {
         match (&gathered.fetched, cx.trust) {
             (_, Err(why)) => add(
-                Status::Unknown,
+                unknown,
                 format!("{domain}: cannot check the MTA-STS policy: {why}"),
             ),
             (None, Ok(_)) => {}
@@ -191,10 +194,7 @@ pub fn review(gathered: Gathered, cx: &Context<'_>) -> (StsReport, TlsRptReport,
     let mut tlsrpt = TlsRptReport::default();
     let owner = format!("_smtp._tls.{domain}");
     match &gathered.tlsrpt_txt {
-        Err(error) => add(
-            Status::Unknown,
-            format!("{owner}: TXT lookup failed: {error}"),
-        ),
+        Err(error) => add(unknown, format!("{owner}: TXT lookup failed: {error}")),
         Ok(answer) => match records::tlsrpt_record(&answer.records) {
             Txt::Valid(record) => {
                 add(

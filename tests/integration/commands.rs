@@ -132,3 +132,46 @@ fn commands_never_see_the_token_variable() {
         "{env}"
     );
 }
+
+/// #13: a tick waits for a host another process holds at most `[policy] lock_wait`, then
+/// reports it busy (exit 3); it used to wait as long as the holder (a hung reload: for ever).
+#[test]
+fn a_tick_waits_for_a_busy_host_at_most_lock_wait_then_exits_3() {
+    let lab = Lab::shared();
+    let setup = setup_with_reload(lab, "busy1", &["/bin/true"], "");
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let text = text.replacen("[policy]\n", "[policy]\nlock_wait = \"2s\"\n", 1);
+    std::fs::write(&setup.config, text).unwrap();
+    let host_dir = setup.dir.join(&format!("state/hosts/{}", setup.host));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let lock = host_dir.join("lock");
+    let held = host_dir.join("held");
+    // Another process holds the host's lock (flock(1), as a hung daneroll would).
+    let mut holder = std::process::Command::new("flock");
+    holder
+        .arg("-x")
+        .arg(&lock)
+        .args(["sh", "-c"])
+        .arg(format!("touch {}; sleep 300", held.display()));
+    std::os::unix::process::CommandExt::process_group(&mut holder, 0);
+    let mut holder = holder.spawn().unwrap();
+    let started = Instant::now();
+    while !held.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "flock did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut tick = setup
+        .daneroll(&["tick", "--host", &setup.host])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_at_most(&mut tick, Duration::from_secs(120));
+    // SAFETY: kill(2) on the process group this test started.
+    unsafe { libc::kill(-(holder.id() as i32), libc::SIGKILL) };
+    let _ = holder.wait();
+    assert_eq!(status, Some(3), "the tick did not give up on the busy host");
+}

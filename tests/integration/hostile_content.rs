@@ -11,8 +11,8 @@
 //! tampered answer "stale"), and the wait must not end safe.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -30,6 +30,8 @@ use crate::hostile::{Rules, Tamper};
 use crate::hostile_transport::{FastClock, HostileZone, observer, runtime, transport};
 use crate::lab::Lab;
 use crate::lab::extra::{ExtraZoneSpec, NsHost};
+use crate::rollover::{Backend, Mta, Setup};
+use crate::util::Dir;
 
 fn record(byte: u8) -> Tlsa {
     Tlsa::new(3, 1, 1, vec![byte; 32])
@@ -47,6 +49,12 @@ fn rdata(tlsa: &Tlsa) -> RData {
 /// A signed zone `LABEL.example.` holding `ours` at `_25._tcp.mail` and a wildcard TXT, with
 /// BIND at `127.N.X.1` (NS `ns1`) and the hostile proxy at `127.N.X.2` (NS `ns2`).
 fn content_zone(lab: &Lab, label: &str, x: u8, ours: &Tlsa) -> HostileZone {
+    zone_with(lab, label, x, &ours.to_string(), false)
+}
+
+/// The same, holding `TLSA {record}` (text after the type) and, with `updates`, letting the
+/// lab's `keys.mx` change TLSA records.
+fn zone_with(lab: &Lab, label: &str, x: u8, record: &str, updates: bool) -> HostileZone {
     let bind = lab.addr(x, 1).into();
     let proxy = lab.addr(x, 2).into();
     let spare = lab.addr(x, 3).into();
@@ -65,10 +73,10 @@ fn content_zone(lab: &Lab, label: &str, x: u8, ours: &Tlsa) -> HostileZone {
             listen: vec![bind],
             ns: vec![NsHost::new("ns1", &[bind]), NsHost::new("ns2", &[proxy])],
             records: format!(
-                "mail A {}\n{owner} TLSA {ours}\n* TXT \"wildcard\"\n",
+                "mail A {}\n{owner} TLSA {record}\n* TXT \"wildcard\"\n",
                 lab.addr(x, 25)
             ),
-            tlsa_updates: false,
+            tlsa_updates: updates,
         })
         .unwrap_or_else(|e| panic!("zone {name}: {e}"));
     HostileZone {
@@ -496,4 +504,84 @@ fn a_wildcards_nsec_replayed_at_the_tlsa_name_is_not_absence() {
         assert!(verdict.contains(&hz.hostile.addr.to_string()), "{verdict}");
         assert!(verdict.contains("replayed"), "{verdict}");
     });
+}
+
+#[test]
+fn the_engine_does_not_advance_on_a_ch_class_copy_of_the_next_record() {
+    // Found on the old main: the hostile address replayed the TLSA RRset it served before the
+    // next key's record was published (genuinely signed) plus a CH-class copy of that record,
+    // and the engine counted it as serving: the rollover reached `ready` on forged evidence.
+    let lab = Lab::shared();
+    let dir = Dir::new();
+    let (label, x) = ("hostile-engine", 65);
+    let host = format!("mail.{label}.example");
+    let mta = Mta::files(&dir, &host);
+    let bind = std::net::SocketAddr::new(lab.addr(x, 1).into(), 53);
+    let backend = Backend {
+        name: "lab",
+        table: format!(
+            "type = \"rfc2136\"\nserver = \"{bind}\"\ntsig_key_file = \"{}\"\n",
+            lab.keys.mx.bind_file.display()
+        ),
+    };
+    let setup = Setup::configure(lab, dir, &host, mta, &backend);
+    let hz = zone_with(lab, label, x, &format!("3 1 1 {}", setup.deployed()), true);
+    assert_eq!(hz.owner, setup.owner());
+    let first: Arc<Mutex<Option<Vec<Record>>>> = Arc::default();
+    let seen = Arc::clone(&first);
+    hz.hostile.set(
+        Rules::both(Tamper::Modify(Arc::new(move |reply: &mut Message| {
+            // invariant: the lock is held only inside this closure.
+            let mut first = seen.lock().expect("first answer");
+            let old = first.get_or_insert_with(|| reply.answers.clone()).clone();
+            let new: Vec<Record> = reply
+                .answers
+                .iter()
+                .filter(|r| r.record_type() == RecordType::TLSA && !old.contains(r))
+                .map(|r| {
+                    let mut copy = r.clone();
+                    copy.dns_class = DNSClass::CH;
+                    copy
+                })
+                .collect();
+            reply.answers = old;
+            reply.answers.extend(new);
+        })))
+        .only(RecordType::TLSA),
+    );
+    // Ticks for 20 s: the next record's safe time would be 2 × 5 s after it is served.
+    let start = Instant::now();
+    let mut said = String::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        let run = setup.run(&["tick"]);
+        assert!(matches!(run.status, Some(0)), "tick: {}\n{}", run.stdout, run.stderr);
+        said.push_str(&run.stdout);
+        assert_ne!(
+            setup.stage(),
+            "ready",
+            "the engine advanced on forged evidence:\n{said}\n{}",
+            setup.history()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // `status` names the server; the history says it answered bogus (the observer's verdict,
+    // with the reason, is what `records show`/`records wait` print).
+    let hostile = hz.hostile.addr.to_string();
+    let status = setup.run(&["status"]);
+    assert!(
+        status.stdout.contains(&format!("not yet on ns2.{label}.example ({hostile})")),
+        "{}",
+        status.stdout
+    );
+    let history = setup.history();
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains(&hostile) && l.contains(r#""answer":"bogus""#)),
+        "the history must say what {hostile} answered:\n{history}"
+    );
+    drop(said);
+    // Once that server tells the truth, the same rollover goes on.
+    hz.hostile.set(Rules::pass_through());
+    setup.tick_until_ready();
 }

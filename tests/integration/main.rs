@@ -17,6 +17,7 @@ mod fakes;
 mod fuzz_seeds;
 mod hostile;
 mod hostile_content;
+mod hostile_safe_time;
 mod hostile_transport;
 mod http_redirect;
 mod keygen;

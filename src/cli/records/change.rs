@@ -16,8 +16,8 @@ use daneroll_providers::{DnsBackend as Backend, Outcome, Tlsa, TlsaRrset};
 use super::wait::wait_and_report;
 use super::{Refusal, Resolved, Session, Target, parse_duration, parse_record, survey};
 use crate::dns::clock::Clock;
-use crate::dns::observation::{Answer, Expected};
-use crate::dns::safe_time::OldAnswer;
+use crate::dns::observation::Expected;
+use crate::dns::safe_time::{TtlBound, TtlKind};
 use crate::dns::wait::WaitSettings;
 use crate::exit;
 use crate::output::write_line;
@@ -133,17 +133,14 @@ pub async fn add(args: AddArgs, config_flag: Option<&Path>) -> anyhow::Result<Ex
         Ok(rrset) => rrset,
         Err(error) => return Ok(Refusal::failed(error).exit()),
     };
-    // What resolvers may hold now: the RRset as it is, or (none yet) the negative answer.
-    let negative_ttl = observer
-        .poll(&p.session.clock as &dyn Clock)
-        .await
-        .iter()
-        .filter_map(|o| match (&o.answer, o.soa) {
-            (Answer::Served(served), soa) => served.negative_ttl.or(soa.map(|s| s.negative_ttl)),
-            (_, soa) => soa.map(|s| s.negative_ttl),
-        })
-        .max();
-    let old = old_answer(&before, negative_ttl);
+    // What resolvers may hold now: the RRset as it is, or (none yet) the negative answer, as
+    // validated answers show it before the change.
+    let mut old = old_answer(&before);
+    for observation in observer.poll(&p.session.clock as &dyn Clock).await {
+        if let Some(evidence) = observation.ttl_evidence() {
+            TtlBound::raise_from(&mut old, &observation.server.to_string(), evidence);
+        }
+    }
     let ttl = args
         .ttl
         .or_else(|| p.session.host(&p.target.host).map(|h| h.ttl))
@@ -259,29 +256,22 @@ pub async fn remove(args: RemoveArgs, config_flag: Option<&Path>) -> anyhow::Res
         record: p.record.clone(),
         present: false,
     };
-    finish(
-        &p,
-        &observer,
-        expected,
-        old_answer(&before, None),
-        &args.options,
-    )
-    .await
+    finish(&p, &observer, expected, old_answer(&before), &args.options).await
 }
 
-fn old_answer(before: &TlsaRrset, negative_ttl: Option<u32>) -> Option<OldAnswer> {
-    match (before.ttl(), negative_ttl) {
-        (Some(ttl), _) if !before.is_empty() => Some(OldAnswer::Rrset { ttl }),
-        (_, Some(negative_ttl)) => Some(OldAnswer::NoRrset { negative_ttl }),
-        _ => None,
-    }
+/// The old RRset's TTL as the backend read it before the change.
+fn old_answer(before: &TlsaRrset) -> Option<TtlBound> {
+    before
+        .ttl()
+        .filter(|_| !before.is_empty())
+        .map(|ttl| TtlBound::new(ttl, TtlKind::Declared, None))
 }
 
 async fn finish(
     p: &Prepared,
     observer: &crate::dns::observer::Observer<crate::dns::net::HickoryTransport>,
     expected: Expected,
-    old: Option<OldAnswer>,
+    old: Option<TtlBound>,
     options: &ChangeOptions,
 ) -> anyhow::Result<ExitCode> {
     if !options.wait {
@@ -294,9 +284,9 @@ async fn finish(
         return Ok(exit::code(exit::OK));
     }
     let settings = WaitSettings {
-        safety_factor: p.session.config.wait_factor(),
+        safety_factor: p.session.config.policy.safety_factor,
         timeout: options.timeout,
-        old_answer: old,
+        known: old,
         ..WaitSettings::default()
     };
     wait_and_report(&p.session, observer, &expected, &settings).await

@@ -18,7 +18,7 @@ use crate::dns::clock::{Clock, stamp};
 use crate::dns::net::HickoryTransport;
 use crate::dns::observation::{Expected, ServerVerdict};
 use crate::dns::observer::Observer;
-use crate::dns::safe_time::{OldAnswer, Status};
+use crate::dns::safe_time::{Status, TtlBound, TtlKind};
 use crate::dns::wait::{PollReport, WaitOutcome, WaitSettings, wait_until_safe};
 use crate::exit;
 use crate::output::{write_line, write_stdout};
@@ -65,9 +65,11 @@ pub async fn run(args: WaitArgs, config_flag: Option<&Path>) -> anyhow::Result<E
         present: !args.absent,
     };
     let settings = WaitSettings {
-        safety_factor: session.config.wait_factor(),
+        safety_factor: session.config.policy.safety_factor,
         timeout: args.timeout,
-        old_answer: args.old_ttl.map(|ttl| OldAnswer::Rrset { ttl }),
+        known: args
+            .old_ttl
+            .map(|ttl| TtlBound::new(ttl, TtlKind::Declared, None)),
         ..WaitSettings::default()
     };
     wait_and_report(&session, &observer, &expected, &settings).await
@@ -103,11 +105,11 @@ pub(crate) async fn wait_and_report(
         WaitOutcome::Safe {
             served_at,
             safe_at,
-            hold,
+            bound,
             factor,
         } => {
             write_line(&format!(
-                "safe: {expected} at every authoritative address since {}; caches expired at {} ({factor} × {hold})",
+                "safe: {expected} at every authoritative address since {}; caches expired at {}: {factor} × {bound}",
                 stamp(served_at),
                 stamp(safe_at)
             ))?;
@@ -222,7 +224,7 @@ impl Display {
                 None => self.rows.push((addr, line, serial)),
             }
         }
-        self.hold_text = format!("{} × {}", report.factor, report.hold);
+        self.hold_text = format!("{} × {}", report.factor, report.bound);
         self.resolver_text = match &report.resolver.outcome {
             Ok(answer) => format!(
                 "resolver {}: {} AD={} {} records",
@@ -240,7 +242,7 @@ impl Display {
                 } if self.holding_announced != Some(*served_at) => {
                     self.holding_announced = Some(*served_at);
                     let _ = write_line(&format!(
-                        "{}  every address serves the change since {}; safe at {} ({})",
+                        "{}  every address serves the change since {}; safe at {}: {}",
                         stamp(report.now),
                         stamp(*served_at),
                         stamp(*safe_at),
@@ -278,8 +280,18 @@ impl Display {
                     waiting_for.len()
                 )
             }
+            Some(Status::Holding {
+                safe_at,
+                unconfirmed,
+                ..
+            }) if !unconfirmed.is_empty() && *safe_at <= now => format!(
+                "  served everywhere; safe at {}: {}, once {} address(es) confirm again",
+                stamp(*safe_at),
+                self.hold_text,
+                unconfirmed.len()
+            ),
             Some(Status::Holding { safe_at, .. }) => format!(
-                "  served everywhere; safe in {} at {} ({})",
+                "  served everywhere; safe in {} at {}: {}",
                 countdown(safe_at.duration_since(now).unwrap_or_default()),
                 stamp(*safe_at),
                 self.hold_text

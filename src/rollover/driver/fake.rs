@@ -348,6 +348,9 @@ impl World for FakeWorld {
             PropagationReport::Everywhere(Propagated {
                 first_served_everywhere_at: served_since,
                 resolver_ttl_bound: self.ttl,
+                bound_set_by: None,
+                confirmed_at: None,
+                unconfirmed_at: None,
             })
         } else {
             PropagationReport::Incomplete { missing }

@@ -106,6 +106,9 @@ fn everywhere(since: u64, ttl: u64) -> PropagationReport {
     PropagationReport::Everywhere(Propagated {
         first_served_everywhere_at: at(since),
         resolver_ttl_bound: Duration::from_secs(ttl),
+        bound_set_by: None,
+        confirmed_at: None,
+        unconfirmed_at: None,
     })
 }
 
@@ -252,8 +255,19 @@ fn next_key_goes_from_generated_to_ready_only_after_cache_expiry() {
 
     let step = feed(&mut r, observed(&[B], everywhere(62, 300)), 62);
     assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
+    // Caches drain until 62 + 2 × 300 = 662; meanwhile a look every poll_interval (60 s).
     let w = wait(&step);
-    assert_eq!((w.until, w.waiting_for), (at(662), Waiting::CacheExpiry));
+    assert_eq!((w.until, w.waiting_for), (at(122), Waiting::CacheExpiry));
+    assert_eq!(
+        act(&feed(&mut r, Input::Tick, 122)),
+        &Action::Observe {
+            records: vec![rec(B)]
+        }
+    );
+    let step = feed(&mut r, observed(&[B], everywhere(122, 300)), 122);
+    assert_eq!(wait(&step).until, at(182));
+    let step = feed(&mut r, observed(&[B], everywhere(640, 300)), 640);
+    assert_eq!(wait(&step).until, at(662), "never past the safe time");
     assert_eq!(wait(&feed(&mut r, Input::Tick, 661)).until, at(662));
 
     // Time is up: confirm the record is still served before calling it safe.
@@ -276,12 +290,16 @@ fn next_key_goes_from_generated_to_ready_only_after_cache_expiry() {
 fn safe_time_follows_the_safety_factor() {
     let mut policy = policy();
     policy.safety_factor = SafetyFactor::new(3.0).unwrap();
+    policy.poll_interval = Duration::from_secs(86_400);
     let r = with(Stage::AwaitingCacheExpiry {
         current: current(A),
         incoming: incoming(B),
         propagated: Propagated {
             first_served_everywhere_at: at(100),
             resolver_ttl_bound: Duration::from_secs(3600),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     assert_eq!(
@@ -301,12 +319,102 @@ fn a_clock_that_jumps_back_never_makes_a_key_safe_early() {
         propagated: Propagated {
             first_served_everywhere_at: at(1000),
             resolver_ttl_bound: Duration::from_secs(300),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
-    // An observation fed while the clock reads before the safe time changes nothing.
+    // An observation fed while the clock reads before the safe time changes nothing but the
+    // time of the next look.
     let step = feed(&mut r, observed(&[B], everywhere(1000, 300)), 500);
     assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
+    assert_eq!(wait(&step).until, at(560));
+    let step = feed(&mut r, observed(&[B], everywhere(1000, 300)), 1590);
+    assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
     assert_eq!(wait(&step).until, at(1600));
+}
+
+#[test]
+fn while_caches_drain_a_timeout_keeps_the_clock_and_a_validated_absence_restarts_it() {
+    let hold = || {
+        with(Stage::AwaitingCacheExpiry {
+            current: current(A),
+            incoming: incoming(B),
+            propagated: Propagated {
+                first_served_everywhere_at: at(1000),
+                resolver_ttl_bound: Duration::from_secs(300),
+                bound_set_by: None,
+                confirmed_at: None,
+                unconfirmed_at: None,
+            },
+        })
+    };
+    let silent = || PropagationReport::Incomplete {
+        missing: vec![Missing {
+            server: "ns2.example.net. (192.0.2.2:53)".into(),
+            record: rec(B),
+            proven: false,
+            answer: "no answer".into(),
+        }],
+    };
+    // One timeout: the clock keeps its start, the next look comes a poll_interval later...
+    let mut r = hold();
+    let step = feed(&mut r, observed(&[B], silent()), 1100);
+    assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
+    assert_eq!(wait(&step).until, at(1160));
+    // ...and at the safe time an unconfirmed look does not make the key safe.
+    let step = feed(&mut r, observed(&[B], silent()), 1600);
+    assert_eq!(r.stage.name(), StateName::AwaitingCacheExpiry);
+    assert_eq!(wait(&step).until, at(1660));
+    let step = feed(&mut r, observed(&[B], everywhere(1660, 300)), 1660);
+    let Stage::Ready { next, .. } = &r.stage else {
+        panic!("{:?}", r.stage)
+    };
+    assert_eq!(next.safe_since, at(1600));
+    assert_eq!(wait(&step).waiting_for, Waiting::Steady);
+
+    // A validated answer without the record (a server stopped serving it, or replays the old
+    // RRset with its still-valid RRSIG): the clock restarts from publication.
+    let mut r = hold();
+    feed(&mut r, observed(&[B], missing(B, "ns2.example.net.")), 1100);
+    assert_eq!(r.stage.name(), StateName::AwaitingPublication);
+}
+
+#[test]
+fn a_longer_ttl_seen_while_caches_drain_lengthens_the_wait_and_a_shorter_one_does_not() {
+    let mut r = with(Stage::AwaitingCacheExpiry {
+        current: current(A),
+        incoming: incoming(B),
+        propagated: Propagated {
+            first_served_everywhere_at: at(1000),
+            resolver_ttl_bound: Duration::from_secs(300),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
+        },
+    });
+    // Found broken on the old main: a later look's TTL was dropped, the wait stayed 2 × 300.
+    let step = feed(&mut r, observed(&[B], everywhere(1060, 900)), 1060);
+    assert_eq!(wait(&step).until, at(1120));
+    let step = feed(&mut r, observed(&[B], everywhere(1120, 60)), 1610);
+    assert_eq!(
+        r.stage.name(),
+        StateName::AwaitingCacheExpiry,
+        "{:?}",
+        r.stage
+    );
+    assert_eq!(wait(&step).until, at(1670));
+    let Stage::AwaitingCacheExpiry { propagated, .. } = &r.stage else {
+        unreachable!()
+    };
+    assert_eq!(propagated.resolver_ttl_bound, Duration::from_secs(900));
+    assert_eq!(propagated.first_served_everywhere_at, at(1000));
+    let step = feed(&mut r, observed(&[B], everywhere(2800, 60)), 2800);
+    let Stage::Ready { next, .. } = &r.stage else {
+        panic!("{:?}", r.stage)
+    };
+    assert_eq!(next.safe_since, at(2800));
+    assert_eq!(wait(&step).waiting_for, Waiting::Steady);
 }
 
 #[test]
@@ -553,6 +661,9 @@ fn a_record_that_vanished_before_the_swap_is_published_again() {
         propagated: Propagated {
             first_served_everywhere_at: at(0),
             resolver_ttl_bound: Duration::from_secs(300),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     feed(&mut r, observed(&[B], missing(B, "ns1")), 600);

@@ -15,9 +15,10 @@
 //!
 //! Ownership and mode: an installed file takes the owner, group and mode of the file it
 //! replaces (Debian's Exim reads its key as group `Debian-exim` with mode 0640; Postfix reads
-//! as root). New files are root's, 0600 for anything holding the key and 0644 for a
-//! certificate. The temp file is created 0600 and only gets its final owner and mode once
-//! complete, so the key is never readable by anyone else in between.
+//! as root), except that a file holding the private key never keeps permissions for others
+//! (a 0644 key file becomes 0640). New files are root's, 0600 for anything holding the key and
+//! 0644 for a certificate. The temp file is created 0600 and only gets its final owner and mode
+//! once complete, so the key is never readable by anyone else in between.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -52,15 +53,15 @@ pub(super) fn install(deploy: &Deploy, key: &KeyFile, chain: &Chain) -> Result<(
                 contents.push(b'\n');
             }
             contents.extend_from_slice(certificates.as_bytes());
-            prepare(path, &contents, 0o600)?;
+            prepare(path, &contents, Holds::Key)?;
             commit(path)
         }
         DeployFiles::Separate {
             key_file,
             cert_file,
         } => {
-            prepare(key_file, &key.pem, 0o600)?;
-            prepare(cert_file, certificates.as_bytes(), 0o644)?;
+            prepare(key_file, &key.pem, Holds::Key)?;
+            prepare(cert_file, certificates.as_bytes(), Holds::Certificates)?;
             commit(key_file)?;
             if std::env::var("DANEROLL_FAILPOINT").is_ok_and(|f| f == BETWEEN_RENAMES) {
                 eprintln!("daneroll: failpoint {BETWEEN_RENAMES}: killing this process (SIGKILL)");
@@ -113,9 +114,18 @@ pub(super) fn finish_interrupted(deploy: &Deploy) -> Result<bool, WorldError> {
     }
 }
 
+/// What an installed file holds, for its mode.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holds {
+    /// The private key (a key file or a combined file): 0600 when new, never readable by others.
+    Key,
+    /// Certificates only: 0644 when new.
+    Certificates,
+}
+
 /// Writes `contents` to `path`'s pending file: complete, fsynced, with the owner, group and
-/// mode of `path` if it exists (else root's and `new_mode`).
-fn prepare(path: &Path, contents: &[u8], new_mode: u32) -> Result<(), WorldError> {
+/// mode of `path` if it exists (else root's), as the module docs say.
+pub(super) fn prepare(path: &Path, contents: &[u8], holds: Holds) -> Result<(), WorldError> {
     let failed = |e: io::Error| WorldError::Install {
         path: path.to_path_buf(),
         problem: e.to_string(),
@@ -139,9 +149,12 @@ fn prepare(path: &Path, contents: &[u8], new_mode: u32) -> Result<(), WorldError
         if let Some(meta) = &existing {
             std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))?;
         }
-        let mode = existing
-            .as_ref()
-            .map_or(new_mode, |meta| meta.mode() & 0o7777);
+        let mode = match (existing.as_ref(), holds) {
+            (Some(meta), Holds::Key) => meta.mode() & 0o7770,
+            (Some(meta), Holds::Certificates) => meta.mode() & 0o7777,
+            (None, Holds::Key) => 0o600,
+            (None, Holds::Certificates) => 0o644,
+        };
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()
     })();
@@ -154,7 +167,7 @@ fn prepare(path: &Path, contents: &[u8], new_mode: u32) -> Result<(), WorldError
 }
 
 /// Renames `path`'s pending file over it and makes the rename durable.
-fn commit(path: &Path) -> Result<(), WorldError> {
+pub(super) fn commit(path: &Path) -> Result<(), WorldError> {
     let failed = |e: io::Error| WorldError::Install {
         path: path.to_path_buf(),
         problem: e.to_string(),

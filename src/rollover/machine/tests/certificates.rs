@@ -52,6 +52,9 @@ fn a_staged_renewal_expiring_before_the_safe_time_is_loud_but_kept() {
         propagated: Propagated {
             first_served_everywhere_at: at(0),
             resolver_ttl_bound: Duration::from_secs(86400),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     let view = DiskView {
@@ -190,6 +193,9 @@ fn a_deployment_behind_our_back_is_adopted_as_an_emergency() {
         propagated: Propagated {
             first_served_everywhere_at: at(0),
             resolver_ttl_bound: Duration::from_secs(300),
+            bound_set_by: None,
+            confirmed_at: None,
+            unconfirmed_at: None,
         },
     });
     // B went live before it was safe: not our doing, but its record must be served now.

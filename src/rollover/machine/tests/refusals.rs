@@ -8,6 +8,9 @@ fn one_of_each() -> Vec<Rollover> {
     let propagated = Propagated {
         first_served_everywhere_at: at(0),
         resolver_ttl_bound: Duration::from_secs(300),
+        bound_set_by: None,
+        confirmed_at: None,
+        unconfirmed_at: None,
     };
     let swap = SwapRequest {
         trigger: Trigger::Operator,

@@ -89,6 +89,11 @@ fn installed_files_keep_owner_group_and_mode() {
         (65534, group, 0o444)
     );
     assert!(!pending_path(&key_file).exists() && !pending_path(&cert_file).exists());
+
+    // A key file readable by others keeps its group read, not the others' read.
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o644)).unwrap();
+    install(&deploy, &key, &chain).unwrap();
+    assert_eq!(fs::metadata(&key_file).unwrap().mode() & 0o7777, 0o640);
 }
 
 /// #13: after a crash between the two renames (new key, old certificate), the next run
@@ -104,7 +109,7 @@ fn an_install_interrupted_between_the_renames_is_finished() {
     let key = read_key(&fixture("p256.key.pem")).unwrap().unwrap();
     let chain = read_chain(&fixture("p256.cert.pem")).unwrap().unwrap();
     // What the crash leaves: both prepared, the key renamed, the certificate not.
-    prepare(&key_file, &key.pem, 0o600).unwrap();
+    prepare(&key_file, &key.pem, Holds::Key).unwrap();
     prepare(
         &cert_file,
         certificate_pem(&chain.leaf_der).as_bytes(),
@@ -124,7 +129,7 @@ fn an_install_interrupted_between_the_renames_is_finished() {
     assert!(!finish_interrupted(&deploy).unwrap());
 
     // A crash before the first rename: the old pair stays, the pending files go.
-    prepare(&key_file, &old_key.pem, 0o600).unwrap();
+    prepare(&key_file, &old_key.pem, Holds::Key).unwrap();
     prepare(
         &cert_file,
         certificate_pem(&old_chain.leaf_der).as_bytes(),
