@@ -331,13 +331,13 @@ impl Route53 {
                     held.values.push(value.value);
                 }
             }
-            if page.is_truncated && !past {
-                if let (Some(name), Some(kind)) = (page.next_record_name, page.next_record_type)
-                    && xml::unescape_name(&name) == owner
-                    && kind == "TLSA"
-                {
-                    start = Some((name, kind, page.next_record_identifier));
-                }
+            if page.is_truncated
+                && !past
+                && let (Some(name), Some(kind)) = (page.next_record_name, page.next_record_type)
+                && xml::unescape_name(&name) == owner
+                && kind == "TLSA"
+            {
+                start = Some((name, kind, page.next_record_identifier));
             }
         }
         held.rrset = TlsaRrset::new(records, Some(held.ttl));
