@@ -110,6 +110,8 @@ pub(crate) struct Call<'a> {
     pub signed: bool,
     /// A body that is not JSON (Route 53's XML, an OAuth2 form) with its content type.
     pub raw: Option<(&'static str, Vec<u8>)>,
+    /// Further request headers (Azure's `If-Match`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Call<'a> {
@@ -125,7 +127,14 @@ impl<'a> Call<'a> {
             record: None,
             signed: true,
             raw: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a request header (a conditional request's `If-Match`, RFC 9110 §13.1.1).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn get(path: impl Into<String>, zone: &'a str) -> Self {
@@ -684,6 +693,9 @@ impl Api {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some((name, value)) = &self.auth {
             request = request.header(name.clone(), value.clone());
+        }
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
         }
         if let Some(cookie) = &call.cookie {
             let mut value = HeaderValue::from_str(cookie.expose())

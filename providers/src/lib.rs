@@ -39,6 +39,7 @@
 //! The trait is object-safe: the engine holds `Box<dyn DnsBackend>` chosen from configuration.
 
 mod api_error;
+pub mod azure;
 mod cas;
 pub mod cloudflare;
 pub mod cloudns;
@@ -48,11 +49,13 @@ pub mod dnsimple;
 mod error;
 mod exchange;
 pub mod gandi;
+pub mod google;
 pub mod hetzner;
 pub mod http;
 pub mod infomaniak;
 pub mod inwx;
 pub mod netcup;
+mod oauth;
 pub mod ovh;
 pub mod porkbun;
 pub mod powerdns;

@@ -23,6 +23,12 @@
 //! type = "ovh"                      # token: APPLICATION_KEY:APPLICATION_SECRET:CONSUMER_KEY
 //! token_file = "/etc/daneroll/ovh.credential"
 //! # api_url = "https://ca.api.ovh.com/1.0"   # default: OVH Europe
+//!
+//! [dns.aws]                         # cloud: the file holds what the cloud issues
+//! type = "route53"                  # ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]
+//! token_file = "/etc/daneroll/route53.credential"
+//! # type = "google"                 # the service account's JSON key file
+//! # type = "azure"                  # the JSON of `az ad sp create-for-rbac --sdk-auth`
 //! ```
 //!
 //! Exactly one of `token_file` / `token_env` names where the token is: never the token itself
@@ -41,7 +47,7 @@ use crate::{cloudflare, desec, gandi, hetzner, ovh, technitium};
 // Hosts of issue #16 (European and registrar DNS).
 use crate::{cloudns, dnsimple, infomaniak, inwx, netcup, porkbun};
 // Cloud providers.
-use crate::route53;
+use crate::{azure, google, route53};
 
 /// One `[dns.NAME]` section of a REST provider, selected by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -63,6 +69,8 @@ pub enum ProviderSettings {
     Porkbun(HostedSettings),
     // Cloud providers.
     Route53(HostedSettings),
+    Google(HostedSettings),
+    Azure(HostedSettings),
 }
 
 /// A hosted provider's settings.
@@ -160,7 +168,7 @@ pub enum SettingsError {
 
 impl ProviderSettings {
     /// The `type` values this crate handles.
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 16] = [
         "powerdns",
         "technitium",
         "cloudflare",
@@ -177,6 +185,8 @@ impl ProviderSettings {
         "porkbun",
         // Cloud providers.
         "route53",
+        "google",
+        "azure",
     ];
 
     /// The settings of section `[dns.SECTION]` with `type = KIND` from its keys: checks that the
@@ -227,7 +237,7 @@ impl ProviderSettings {
             // Hosts of issue #16 (European and registrar DNS).
             | "cloudns" | "dnsimple" | "infomaniak" | "inwx" | "netcup" | "porkbun"
             // Cloud providers.
-            | "route53" => {
+            | "route53" | "google" | "azure" => {
                 if server_id.is_some() {
                     return Err(SettingsError::NotApplicable {
                         section: section.to_string(),
@@ -254,6 +264,8 @@ impl ProviderSettings {
                     "netcup" => Self::Netcup(hosted),
                     "porkbun" => Self::Porkbun(hosted),
                     "route53" => Self::Route53(hosted),
+                    "google" => Self::Google(hosted),
+                    "azure" => Self::Azure(hosted),
                     _ => Self::Gandi(hosted),
                 }
             }
@@ -287,6 +299,8 @@ impl ProviderSettings {
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "porkbun",
             Self::Route53(_) => "route53",
+            Self::Google(_) => "google",
+            Self::Azure(_) => "azure",
         }
     }
 
@@ -308,6 +322,8 @@ impl ProviderSettings {
             Self::Netcup(_) => "netcup",
             Self::Porkbun(_) => "Porkbun",
             Self::Route53(_) => "Route 53",
+            Self::Google(_) => "Google Cloud DNS",
+            Self::Azure(_) => "Azure DNS",
         }
     }
 
@@ -329,6 +345,8 @@ impl ProviderSettings {
             Self::Netcup(s) => s.api_url.as_deref().unwrap_or(netcup::DEFAULT_API_URL),
             Self::Porkbun(s) => s.api_url.as_deref().unwrap_or(porkbun::DEFAULT_API_URL),
             Self::Route53(s) => s.api_url.as_deref().unwrap_or(route53::DEFAULT_API_URL),
+            Self::Google(s) => s.api_url.as_deref().unwrap_or(google::DEFAULT_API_URL),
+            Self::Azure(s) => s.api_url.as_deref().unwrap_or(azure::DEFAULT_API_URL),
         }
     }
 
@@ -349,6 +367,8 @@ impl ProviderSettings {
             Self::Netcup(_) => netcup::DNSSEC,
             Self::Porkbun(_) => porkbun::DNSSEC,
             Self::Route53(_) => crate::route53::DNSSEC,
+            Self::Google(_) => google::DNSSEC,
+            Self::Azure(_) => azure::DNSSEC,
             // A backend added without its module's `DNSSEC` here: the generic advice.
             #[allow(unreachable_patterns)]
             _ => crate::DnssecSupport::PRIMARY,
@@ -371,7 +391,9 @@ impl ProviderSettings {
             | Self::Inwx(s)
             | Self::Netcup(s)
             | Self::Porkbun(s)
-            | Self::Route53(s) => (&s.token_file, &s.token_env),
+            | Self::Route53(s)
+            | Self::Google(s)
+            | Self::Azure(s) => (&s.token_file, &s.token_env),
         };
         TokenSource::from_fields(section, file.clone(), env.clone()).map_err(|source| {
             SettingsError::Credential {
@@ -396,7 +418,9 @@ impl ProviderSettings {
             | Self::Inwx(s)
             | Self::Netcup(s)
             | Self::Porkbun(s)
-            | Self::Route53(s) => s.zone.clone(),
+            | Self::Route53(s)
+            | Self::Google(s)
+            | Self::Azure(s) => s.zone.clone(),
         }
     }
 
@@ -407,10 +431,33 @@ impl ProviderSettings {
         let mut warnings = Vec::new();
         let url = self.checked_url(section)?;
         let source = self.token_source(section)?;
-        let secret = source.load().map_err(|source| SettingsError::Credential {
+        let loaded = match self {
+            // Documents, not tokens: line breaks inside are theirs.
+            Self::Google(_) | Self::Azure(_) => source.load_document(),
+            _ => source.load(),
+        };
+        let secret = loaded.map_err(|source| SettingsError::Credential {
             section: section.to_string(),
             source,
         })?;
+        if matches!(self, Self::Azure(_)) && !azure::check_credential(&secret) {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected: azure::CREDENTIAL_FORMAT,
+                },
+            });
+        }
+        if matches!(self, Self::Google(_)) && !google::check_key(&secret) {
+            return Err(SettingsError::Credential {
+                section: section.to_string(),
+                source: CredentialError::BadFormat {
+                    source_name: source.to_string(),
+                    expected: google::KEY_FORMAT,
+                },
+            });
+        }
         if matches!(self, Self::Ovh(_)) && secret.split(3).is_none() {
             return Err(SettingsError::Credential {
                 section: section.to_string(),
@@ -561,6 +608,8 @@ pub fn build_backend_with(
         ProviderSettings::Porkbun(_) => Box::new(porkbun::Porkbun::new(config).map_err(client)?),
         // Cloud providers.
         ProviderSettings::Route53(_) => Box::new(route53::Route53::new(config).map_err(client)?),
+        ProviderSettings::Google(_) => Box::new(google::GoogleDns::new(config).map_err(client)?),
+        ProviderSettings::Azure(_) => Box::new(azure::AzureDns::new(config).map_err(client)?),
     })
 }
 

@@ -52,6 +52,8 @@ impl Case {
             "inwx" => fakes::inwx::start(&ZONES),
             // Cloud providers.
             "route53" => fakes::route53::start(&ZONES),
+            "google" => fakes::google::start(&ZONES),
+            "azure" => fakes::azure::start(&ZONES),
             other => panic!("no fake for {other}"),
         };
         Self {
@@ -96,6 +98,8 @@ impl Case {
             "netcup" => ProviderSettings::Netcup(hosted),
             "inwx" => ProviderSettings::Inwx(hosted),
             "route53" => ProviderSettings::Route53(hosted),
+            "google" => ProviderSettings::Google(hosted),
+            "azure" => ProviderSettings::Azure(hosted),
             "technitium" => ProviderSettings::Technitium(SelfHostedSettings {
                 // invariant: every case's settings name the fake's URL.
                 api_url: hosted.api_url.expect("the fake's URL"),
@@ -129,6 +133,9 @@ impl Case {
                 let [access, _] = fakes::route53::parts(&self.fake);
                 format!("{access}:{wrong}")
             }
+            "azure" => fakes::azure::wrong_secret(&self.fake, wrong),
+            // A key file with another private key: its JWTs do not verify.
+            "google" => fakes::google::other_key(&self.fake),
             _ => wrong.to_string(),
         }
     }
@@ -142,9 +149,9 @@ impl Case {
             // ClouDNS: 5 zones are one page of 100 (`cloudns_pages_through_its_zone_list`).
             // netcup: each enclosing name is asked for, as for Infomaniak.
             // INWX: `page` in the JSON-RPC body (`inwx_pages_and_refuses_a_second_factor`).
-            // Route 53 pages with a marker (checked on its own).
+            // Route 53 (marker), Google (pageToken), Azure (nextLink): checked on their own.
             "desec" | "ovh" | "porkbun" | "infomaniak" | "cloudns" | "netcup" | "inwx"
-            | "route53" => None,
+            | "route53" | "google" | "azure" => None,
             "technitium" => Some("pageNumber"),
             _ => Some("page"),
         }
@@ -162,7 +169,10 @@ impl Case {
 
     /// Whether the provider replaces whole RRsets (read-modify-write) rather than records.
     fn whole_rrset(&self) -> bool {
-        matches!(self.kind, "desec" | "gandi" | "route53")
+        matches!(
+            self.kind,
+            "desec" | "gandi" | "route53" | "google" | "azure"
+        )
     }
 
     /// The provider's rate-limit answer asking to wait `seconds`.
@@ -180,6 +190,9 @@ impl Case {
             "inwx" => fakes::inwx::throttled(seconds),
             // Route 53 throttles with HTTP 400 and no Retry-After.
             "route53" => fakes::route53::throttled(),
+            // Cloud DNS: 429 without Retry-After (clients back off).
+            "google" => fakes::google::throttled(),
+            "azure" => fakes::azure::throttled(seconds),
             _ => Response::json(429, serde_json::json!({ "code": 429, "message": "Too Many Requests", "object": "HTTPTooManyRequests", "cause": "Too Many Requests" }))
                 .header("Retry-After", seconds.to_string()),
         }
@@ -277,9 +290,15 @@ async fn contract_holds(kind: &'static str) {
             });
             let route53_first =
                 r.path == "/hostedzone" && !r.query.iter().any(|(k, _)| k == "marker");
+            let google_first =
+                r.path.ends_with("/managedZones") && !r.query.iter().any(|(k, _)| k == "pageToken");
+            let azure_first =
+                r.path.ends_with("/dnszones") && !r.query.iter().any(|(k, _)| k == "$skipToken");
             (listing.contains(&r.path.as_str()) && first_page)
                 || r.path == "/domain/zone"
                 || route53_first
+                || google_first
+                || azure_first
         })
         .count();
     assert_eq!(lookups, 1, "{kind}");
@@ -294,6 +313,28 @@ async fn contract_holds(kind: &'static str) {
             markers, 2,
             "route53: zone list not followed to its third page"
         );
+    }
+    if kind == "google" {
+        let pages = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/managedZones") && r.query.iter().any(|(k, _)| k == "pageToken")
+            })
+            .count();
+        assert_eq!(pages, 2, "google: zone list not followed to its third page");
+    }
+    if kind == "azure" {
+        let pages = case
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/dnszones") && r.query.iter().any(|(k, _)| k == "$skipToken")
+            })
+            .count();
+        assert_eq!(pages, 2, "azure: nextLink not followed to the third page");
     }
 }
 
@@ -310,6 +351,7 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
     );
     let log = case.fake.requests();
     let throttling = if kind == "route53" { 400 } else { 429 };
+    let names_no_wait = matches!(kind, "route53" | "google");
     assert_eq!(log[0].status, throttling, "{kind}: {log:?}");
     assert_eq!(
         (log[0].method.as_str(), &log[0].path),
@@ -317,15 +359,13 @@ async fn rate_limits_are_waited_out(kind: &'static str) {
     );
     assert_eq!(case.values().len(), 1);
 
-    if kind == "route53" {
+    if names_no_wait {
         // No Retry-After: throttling that outlasts the retries is reported as such.
         case.fake.fail_next((0..4).map(|_| case.throttled(1)));
         let err = backend.read(OWNER).await.unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("rate limited (HTTP 400) after 4 attempt(s)"),
-            "{text}"
-        );
+        let expected = format!("rate limited (HTTP {throttling}) after 4 attempt(s)");
+        assert!(text.contains(&expected), "{kind}: {text}");
         assert!(err.is_transient());
         return;
     }
@@ -548,6 +588,8 @@ async fn a_rejected_record_is_named(kind: &'static str) {
             | "netcup"
             | "inwx"
             | "route53"
+            | "google"
+            | "azure"
     ) {
         let err = backend.add(OWNER, &ee(1), 30).await.unwrap_err();
         assert!(
@@ -572,17 +614,29 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         }),
         Box::new(|| {
             // Route 53 names no wait: throttled until the retries run out.
-            let times = if kind == "route53" { 4 } else { 1 };
+            let times = if matches!(kind, "route53" | "google") {
+                4
+            } else {
+                1
+            };
             case.fake
                 .fail_next((0..times).map(|_| case.throttled(3600)))
         }),
         Box::new(|| {
-            case.fake.fail_next([Response::json(
-                400,
-                serde_json::json!({ "echo": token.clone() }),
-            )])
+            // Google's credential is a key file: an API would echo the access token.
+            let echoed = match kind {
+                "google" => fakes::google::issued(&case.fake).pop().unwrap_or_default(),
+                "azure" => fakes::azure::issued(&case.fake).pop().unwrap_or_default(),
+                _ => token.clone(),
+            };
+            case.fake
+                .fail_next([Response::json(400, serde_json::json!({ "echo": echoed }))])
         }),
     ];
+    if matches!(kind, "google" | "azure") {
+        // The access token first, so the failures below meet the DNS API itself.
+        backend.read(OWNER).await.unwrap();
+    }
     for arrange in &attempts {
         arrange();
         let err = backend.read(OWNER).await.unwrap_err();
@@ -619,6 +673,14 @@ async fn the_token_appears_only_in_its_header(kind: &'static str) {
         }
         if kind == "route53" {
             route53_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "google" {
+            google_headers_carry_no_secret(&case, &request);
+            continue;
+        }
+        if kind == "azure" {
+            azure_headers_carry_no_secret(&case, &request);
             continue;
         }
         if kind == "netcup" {
@@ -709,6 +771,44 @@ fn route53_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
     );
 }
 
+/// Google: the token endpoint gets no header credential (the signed JWT is in the form), the API
+/// only access tokens the endpoint issued; the private key goes nowhere.
+fn google_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let key = fakes::google::private_key(&case.fake);
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&body[..40]), "private key in {name}");
+    }
+    if request.path == "/token" {
+        assert_eq!(request.auth, None);
+        return;
+    }
+    let issued = fakes::google::issued(&case.fake);
+    let auth = request.auth.clone().unwrap_or_default();
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+    assert!(issued.iter().any(|t| t == token), "{auth}");
+    for text in [&request.path, &format!("{:?}", request.query)] {
+        assert!(!text.contains(token), "access token in {text}");
+    }
+}
+
+/// Azure: the client secret only in the token request's form, the API only access tokens the
+/// endpoint issued.
+fn azure_headers_carry_no_secret(case: &Case, request: &fakes::Logged) {
+    let secret = fakes::azure::secret(&case.fake);
+    for (name, value) in &request.headers {
+        assert!(!value.contains(&secret), "client secret in {name}");
+    }
+    if request.path.ends_with("/oauth2/v2.0/token") {
+        assert_eq!(request.auth, None);
+        return;
+    }
+    let issued = fakes::azure::issued(&case.fake);
+    let auth = request.auth.clone().unwrap_or_default();
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+    assert!(issued.iter().any(|t| t == token), "{auth}");
+}
+
 macro_rules! each_provider {
     ($($kind:ident),*) => {$(
         mod $kind {
@@ -760,7 +860,7 @@ each_provider!(cloudflare, desec, hetzner, gandi, technitium, ovh);
 // Hosts of issue #16 (European and registrar DNS).
 each_provider!(dnsimple, porkbun, infomaniak, cloudns, netcup, inwx);
 // Cloud providers.
-each_provider!(route53);
+each_provider!(route53, google, azure);
 
 #[tokio::test]
 async fn hetzner_waits_for_actions_and_reports_failed_ones() {

@@ -104,3 +104,136 @@ async fn route53_a_writer_between_our_read_and_write_is_not_overwritten() {
     assert!(err.is_stale(), "{err}");
     assert_eq!(fake.values(OWNER).len(), 4, "nothing removed");
 }
+
+fn google(fake: &Fake, dir: &Dir) -> Box<dyn DnsBackend> {
+    let settings = ProviderSettings::Google(HostedSettings {
+        api_url: Some(fake.url()),
+        token_file: Some(fake.token_file(dir)),
+        token_env: None,
+        zone: None,
+    });
+    build_backend_with("google", &settings, quick_retries()).unwrap()
+}
+
+#[tokio::test]
+async fn google_gets_one_access_token_and_waits_for_done_changes() {
+    let (fake, dir) = (fakes::google::start(&ZONES), Dir::new());
+    let backend = google(&fake, &dir);
+    fake.publish_other(OWNER, &ta(9), 600);
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(
+        backend.remove(OWNER, &ta(9)).await.unwrap(),
+        Outcome::Changed
+    );
+    let log = fake.requests();
+    // One signed JWT exchanged for a token that then serves every call.
+    assert_eq!(
+        log.iter().filter(|r| r.path == "/token").count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(fakes::google::issued(&fake).len(), 1);
+    // Each change polled from `pending` to `done`.
+    let polls = log.iter().filter(|r| r.path.contains("/changes/")).count();
+    assert_eq!(polls, 4, "{log:?}");
+    let rrset = backend.read(OWNER).await.unwrap();
+    assert_eq!(rrset.ttl(), Some(600), "the set keeps its TTL");
+    assert!(rrset.same_records(&TlsaRrset::new(vec![ee(1)], None)));
+
+    // A deletion that no longer matches (someone changed the set) is refused whole: redone.
+    let other = fakes::canonical(&ta(7));
+    fake.before_next_write(move |store| store.add(OWNER, &other, 600));
+    assert_eq!(
+        backend.add(OWNER, &ee(2), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(fake.values(OWNER).len(), 3);
+    assert!(fake.requests().iter().any(|r| r.status == 412));
+}
+
+#[test]
+fn google_config_check_names_a_file_that_is_not_a_service_account_key() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "gcp.json",
+        "{\"type\": \"authorized_user\", \"client_secret\": \"s3cr3t-9f\"}",
+    );
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let settings = ProviderSettings::Google(HostedSettings {
+        api_url: None,
+        token_file: Some(path),
+        token_env: None,
+        zone: None,
+    });
+    let err = settings.check("gcp").unwrap_err().to_string();
+    assert!(
+        err.contains("[dns.gcp]") && err.contains("gcp.json") && err.contains("service_account"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t-9f"), "{err}");
+    let err = build_backend_with("gcp", &settings, quick_retries())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("service account key") && !err.contains("s3cr3t-9f"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn azure_writes_only_with_the_etag_it_read() {
+    let (fake, dir) = (fakes::azure::start(&ZONES), Dir::new());
+    let settings = ProviderSettings::Azure(HostedSettings {
+        api_url: Some(fake.url()),
+        token_file: Some(fake.token_file(&dir)),
+        token_env: None,
+        zone: None,
+    });
+    let backend = build_backend_with("azure", &settings, quick_retries()).unwrap();
+    assert_eq!(
+        backend.add(OWNER, &ee(1), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    // Someone changes the set between our read and our PUT: the ETag no longer matches, Azure
+    // answers 412, and the change is redone on their set.
+    let other = fakes::canonical(&ta(7));
+    fake.before_next_write(move |store| store.add(OWNER, &other, 300));
+    assert_eq!(
+        backend.add(OWNER, &ee(2), 300).await.unwrap(),
+        Outcome::Changed
+    );
+    assert_eq!(fake.values(OWNER).len(), 3);
+    let log = fake.requests();
+    assert!(log.iter().any(|r| r.status == 412), "{log:?}");
+    let puts: Vec<_> = log.iter().filter(|r| r.method == "PUT").collect();
+    assert!(
+        puts.iter().all(|r| r
+            .headers
+            .iter()
+            .any(|(n, _)| n == "if-match" || n == "if-none-match")),
+        "{puts:?}"
+    );
+    // Removing the last records deletes the set, again only with its ETag.
+    for record in [ee(1), ee(2), ta(7)] {
+        assert_eq!(
+            backend.remove(OWNER, &record).await.unwrap(),
+            Outcome::Changed
+        );
+    }
+    assert!(fake.values(OWNER).is_empty());
+    let delete = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "DELETE")
+        .unwrap();
+    assert!(
+        delete.headers.iter().any(|(n, _)| n == "if-match"),
+        "{delete:?}"
+    );
+    // One access token for all of it.
+    assert_eq!(fakes::azure::issued(&fake).len(), 1);
+}

@@ -30,6 +30,8 @@ pub mod netcup;
 pub mod ovh;
 pub mod porkbun;
 // Cloud providers.
+pub mod azure;
+pub mod google;
 pub mod route53;
 mod server;
 mod store;
@@ -140,6 +142,27 @@ impl Fake {
         let shared = Shared::new(zones, token);
         let for_server = Arc::clone(&shared);
         let server = FakeServer::start(prefix, move |request| handler(&for_server, request));
+        Self {
+            server,
+            shared,
+            prefix,
+        }
+    }
+
+    /// [`Fake::start_with_token`] on a listener bound beforehand, so the credential can name
+    /// the fake's own address.
+    fn start_on(
+        listener: std::net::TcpListener,
+        prefix: &'static str,
+        zones: &[&str],
+        token: String,
+        handler: fn(&Shared, &Request) -> Response,
+    ) -> Self {
+        let shared = Shared::new(zones, token);
+        let for_server = Arc::clone(&shared);
+        let server = FakeServer::start_on(listener, prefix, move |request| {
+            handler(&for_server, request)
+        });
         Self {
             server,
             shared,

@@ -139,8 +139,16 @@ impl FakeServer {
         prefix: &'static str,
         handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
     ) -> Self {
-        // invariant: binding an ephemeral port on loopback succeeds on a test machine.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_on(bind(), prefix, handler)
+    }
+
+    /// [`FakeServer::start`] on a listener bound beforehand (a fake whose credential names its
+    /// own URL, like a Google key's `token_uri`).
+    pub fn start_on(
+        listener: std::net::TcpListener,
+        prefix: &'static str,
+        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> Self {
         // invariant: a freshly bound socket has an address and accepts the flag.
         let addr = listener.local_addr().expect("local address");
         listener.set_nonblocking(true).expect("non-blocking");
@@ -180,6 +188,12 @@ impl FakeServer {
         // invariant: as above.
         self.inner.log.lock().expect("log").clone()
     }
+}
+
+/// A listener on an ephemeral loopback port.
+pub fn bind() -> std::net::TcpListener {
+    // invariant: binding an ephemeral port on loopback succeeds on a test machine.
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
 }
 
 impl Drop for FakeServer {
