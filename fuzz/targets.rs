@@ -68,11 +68,9 @@ fn zone() -> &'static Zone {
         let der = data_encoding::HEXLOWER
             .decode(ZONE_KEY_PKCS8.as_bytes())
             .expect("key hex");
-        let key = EcdsaSigningKey::from_pkcs8(
-            &PrivatePkcs8KeyDer::from(der),
-            Algorithm::ECDSAP256SHA256,
-        )
-        .expect("fuzz zone key");
+        let key =
+            EcdsaSigningKey::from_pkcs8(&PrivatePkcs8KeyDer::from(der), Algorithm::ECDSAP256SHA256)
+                .expect("fuzz zone key");
         let dnskey = DNSKEY::with_flags(257, key.to_public_key().expect("public key"));
         let apex = name(APEX);
         let mut answer = vec![Record::from_rdata(
@@ -152,9 +150,14 @@ pub fn dns_answer(data: &[u8]) {
     let _ = judge_soa(&zone.apex, &message);
     let _ = tlsa_records(&owner, &message.answers);
     for rtype in [RecordType::TLSA, RecordType::DS, RecordType::A] {
-        if let Err(problem) =
-            verify_denial(&owner, rtype, nxdomain, &message.authorities, &zone.keys, at)
-        {
+        if let Err(problem) = verify_denial(
+            &owner,
+            rtype,
+            nxdomain,
+            &message.authorities,
+            &zone.keys,
+            at,
+        ) {
             let _ = problem.to_string();
         }
         if let Err(problem) = verify_answer(

@@ -113,7 +113,7 @@ fn an_install_interrupted_between_the_renames_is_finished() {
     prepare(
         &cert_file,
         certificate_pem(&chain.leaf_der).as_bytes(),
-        0o644,
+        Holds::Certificates,
     )
     .unwrap();
     commit(&key_file).unwrap();
@@ -133,7 +133,7 @@ fn an_install_interrupted_between_the_renames_is_finished() {
     prepare(
         &cert_file,
         certificate_pem(&old_chain.leaf_der).as_bytes(),
-        0o644,
+        Holds::Certificates,
     )
     .unwrap();
     assert!(!finish_interrupted(&deploy).unwrap());
