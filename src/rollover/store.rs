@@ -88,6 +88,16 @@ pub struct HostLock {
     file: File,
 }
 
+/// Unlocks explicitly before the file is closed. A flock belongs to the open file description,
+/// which a child forked by another thread of this process (a reload, an ACME client) shares
+/// until it execs; closing our descriptor alone would leave the host locked for that moment, and
+/// the next run in this process would find it busy.
+impl Drop for HostLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
 impl HostLock {
     pub fn host(&self) -> &str {
         &self.host

@@ -393,3 +393,26 @@ fn a_released_lock_lets_another_process_in_and_is_taken_back() {
     lock.reacquire(LockWait::NoWait).unwrap();
     assert!(store.lock(HOST, LockWait::NoWait).is_err());
 }
+
+#[test]
+fn a_dropped_lock_is_free_even_while_a_forked_child_still_shares_its_descriptor() {
+    let dir = temp();
+    let store = Store::open(dir.path()).unwrap();
+    let lock = store.lock("mx1.example.net", LockWait::NoWait).unwrap();
+    // What another thread's `Command::spawn` does between fork and exec: the child holds a copy
+    // of every descriptor, ours included, for a moment. Here that moment is 2 s.
+    // SAFETY: the child only sleeps and exits (async-signal-safe calls).
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        unsafe {
+            libc::sleep(2);
+            libc::_exit(0);
+        }
+    }
+    assert!(child > 0, "fork failed");
+    drop(lock);
+    let again = store.lock("mx1.example.net", LockWait::NoWait);
+    let mut status = 0;
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    again.expect("the lock was dropped; a forked child's copy of the descriptor must not hold it");
+}
