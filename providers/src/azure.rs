@@ -48,7 +48,11 @@ pub const DEFAULT_API_URL: &str = "https://management.azure.com";
 /// Microsoft Entra ID's endpoint (public cloud), when the credential names none.
 const LOGIN_URL: &str = "https://login.microsoftonline.com";
 
-/// The first API version with TLSA record sets.
+/// The first API version with TLSA record sets. The REST reference's record-set pages
+/// (<https://learn.microsoft.com/en-us/rest/api/dns/record-sets/create-or-update>) show the GA
+/// `2018-05-01`, which has no TLSA; TLSA is in the `2023-07-01-preview` models
+/// (<https://learn.microsoft.com/en-us/dotnet/api/microsoft.azure.powershell.cmdlets.dns.models.recordset.tlsarecord?view=az-ps-12>,
+/// `Api20230701Preview`).
 const API_VERSION: &str = "2023-07-01-preview";
 
 /// How Azure DNS signs zones.
@@ -127,10 +131,15 @@ struct RecordSet {
 struct SetProperties {
     #[serde(rename = "TTL")]
     ttl: Option<u32>,
+    /// Serialized as `TLSARecords`
+    /// (<https://learn.microsoft.com/en-us/dotnet/api/microsoft.azure.powershell.cmdlets.dns.models.irecordsetproperties.tlsarecord?view=az-ps-latest>).
     #[serde(rename = "TLSARecords", default)]
     tlsa: Vec<TlsaRecord>,
 }
 
+/// `usage`, `selector`, `matchingType` (numbers) and `certAssociationData` (hex), as
+/// <https://learn.microsoft.com/en-us/dotnet/api/microsoft.azure.powershell.cmdlets.dns.models.api20230701preview.itlsarecord.certassociationdata?view=az-ps-12>
+/// and its sibling pages name them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TlsaRecord {
@@ -377,6 +386,9 @@ impl CasStore for AzureDns {
             let body = json!({ "properties": { "TTL": before.ttl, "TLSARecords": records } });
             Call::new(Method::PUT, path, &zone.name).json(body)
         };
+        // `If-Match`: "the last-seen etag value to prevent accidentally overwriting any
+        // concurrent changes"; `If-None-Match: *`: create, never update an existing set
+        // (<https://learn.microsoft.com/en-us/rest/api/dns/record-sets/create-or-update>).
         call = match &before.etag {
             Some(etag) => call.header("if-match", etag.clone()),
             None => call.header("if-none-match", "*"),

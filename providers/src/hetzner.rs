@@ -135,6 +135,16 @@ fn error_text(body: &serde_json::Value) -> Option<String> {
     })
 }
 
+/// 409 `uniqueness_error` ("one or more of the object's fields must be unique",
+/// <https://docs.hetzner.cloud/reference/cloud#errors>): an add of a value the RRset holds.
+fn already_there(reply: &crate::http::Reply) -> bool {
+    reply.status.as_u16() == 409
+        && serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|b| Some(b.get("error")?.get("code")?.as_str()? == "uniqueness_error"))
+            .unwrap_or(false)
+}
+
 fn zone_ref(zone: &Zone) -> ZoneRef {
     let id = match &zone.id {
         serde_json::Value::String(s) => s.clone(),
@@ -227,6 +237,12 @@ impl Hetzner {
             .json(body)
             .about(owner, Some(record));
         let reply = self.api.send(&call).await?;
+        if action == "add_records" && already_there(&reply) {
+            // The record is in the RRset already (an earlier add that the RRset read does not
+            // show yet: Hetzner applies actions asynchronously). Adding is idempotent, so
+            // this is done; the DNS observer, not this answer, decides when it is served.
+            return Ok(());
+        }
         if !reply.status.is_success() {
             return Err(self.api.fail(&call, &reply).into());
         }

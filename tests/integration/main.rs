@@ -29,6 +29,7 @@ mod probe;
 mod probe_edges;
 mod providers;
 mod providers_cloud;
+mod providers_lag;
 mod records;
 mod records_remove;
 mod reports;

@@ -13,6 +13,7 @@ mod certificates;
 mod rechecks;
 mod refusals;
 mod requests;
+mod unconfirmed;
 
 const A: u8 = 0xA;
 const B: u8 = 0xB;

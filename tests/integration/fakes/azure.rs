@@ -7,7 +7,10 @@
 //! `record-sets/delete` (`If-Match` with the set's ETag, `If-None-Match: *` for a new set; 412
 //! `PreconditionFailed` otherwise, as
 //! <https://learn.microsoft.com/en-us/azure/dns/dns-zones-records#etags> describes), the
-//! `api-version` query parameter every call needs,
+//! `api-version` query parameter every call needs (`2023-07-01-preview`: the REST reference
+//! pages show the GA `2018-05-01`, which has no TLSA; the TLSA shapes are those of the
+//! `Api20230701Preview` models, e.g.
+//! <https://learn.microsoft.com/en-us/dotnet/api/microsoft.azure.powershell.cmdlets.dns.models.api20230701preview.itlsarecord.usage?view=az-ps-12>),
 //! <https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/request-limits-and-throttling>
 //! (429 with `Retry-After`), the `{"error": {"code", "message"}}` body, and
 //! <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>:

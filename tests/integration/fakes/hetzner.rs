@@ -9,6 +9,9 @@
 //! "details"}}` (`unauthorized` 401, `not_found` 404, `invalid_input` 400,
 //! `rate_limit_exceeded` 429 with `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`).
 //!
+//! [`super::Fake::lag_reads`] makes the RRset endpoint lag behind accepted actions (a change
+//! applied asynchronously, after the action says `success`).
+//!
 //! Actions answer `running` first and `success` when polled, so clients must wait for them. The
 //! fake serves at most 2 zones per page, so clients must follow pagination.
 
@@ -126,7 +129,8 @@ fn one_zone(shared: &Shared, id_or_name: &str) -> Response {
 }
 
 fn rrset(shared: &Shared, id_or_name: &str, name: &str) -> Response {
-    shared.with(|store| {
+    // Through `read`: with a lag set, the RRset as it was before recent writes.
+    shared.read(|store| {
         let Some(zone) = find(store, id_or_name) else {
             return error(404, "not_found", "zone not found");
         };

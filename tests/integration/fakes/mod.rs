@@ -61,6 +61,18 @@ pub struct Shared {
     lost: Mutex<VecDeque<Response>>,
     /// Asynchronous actions (Hetzner) by id.
     pub actions: Mutex<Actions>,
+    /// A provider that applies changes asynchronously: its reads lag behind its writes.
+    lag: Mutex<Lag>,
+}
+
+/// Reads that lag behind writes: after a write, the next `reads` reads still see the zone
+/// state as it was before it (a provider whose API answers 200 before its list catches up).
+#[derive(Debug, Default)]
+struct Lag {
+    /// How many reads after each write see the old state; 0: no lag.
+    reads: usize,
+    /// The state before the first write not yet visible, and how many stale reads are left.
+    stale: Option<(Store, usize)>,
 }
 
 /// The statuses of asynchronous actions a fake started.
@@ -82,6 +94,7 @@ impl Shared {
             before: Mutex::new(VecDeque::new()),
             lost: Mutex::new(VecDeque::new()),
             actions: Mutex::new(Actions::default()),
+            lag: Mutex::new(Lag::default()),
         })
     }
 
@@ -89,6 +102,25 @@ impl Shared {
     pub fn with<T>(&self, look: impl FnOnce(&mut Store) -> T) -> T {
         // invariant: no code panics while holding the store lock.
         look(&mut self.store.lock().expect("fake store"))
+    }
+
+    /// Looks at the zone state the way the provider's list or read endpoint serves it: with a
+    /// lag set ([`Fake::lag_reads`]), the state before the writes not yet visible.
+    pub fn read<T>(&self, look: impl FnOnce(&mut Store) -> T) -> T {
+        {
+            // invariant: no code panics while holding the lag lock; it is never held while
+            // taking the store lock (`write` takes them the other way round).
+            let mut lag = self.lag.lock().expect("fake lag");
+            if let Some((stale, left)) = lag.stale.as_mut() {
+                let seen = look(stale);
+                *left -= 1;
+                if *left == 0 {
+                    lag.stale = None;
+                }
+                return seen;
+            }
+        }
+        self.with(look)
     }
 
     /// Handles a write request: runs `change`, then the next queued hook (a concurrent writer),
@@ -99,9 +131,18 @@ impl Shared {
         if let Some(hook) = self.before.lock().expect("fake hooks").pop_front() {
             hook(&mut store);
         }
+        let before = store.clone();
         let response = change(&mut store);
         if !(200..300).contains(&response.status) || response.failed {
             return response;
+        }
+        {
+            // The oldest state not yet visible stays what reads see, for `reads` more reads.
+            let mut lag = self.lag.lock().expect("fake lag");
+            if lag.reads > 0 {
+                let stale = lag.stale.take().map_or(before, |(old, _)| old);
+                lag.stale = Some((stale, lag.reads));
+            }
         }
         if let Some(hook) = self.hooks.lock().expect("fake hooks").pop_front() {
             hook(&mut store);
@@ -234,6 +275,13 @@ impl Fake {
             .lock()
             .expect("fake lost answers")
             .push_back(response);
+    }
+
+    /// Makes the provider apply changes asynchronously: after each accepted write, the next
+    /// `reads` reads of its list still show the zone as it was before.
+    pub fn lag_reads(&self, reads: usize) {
+        // invariant: no code panics while holding this lock.
+        self.shared.lag.lock().expect("fake lag").reads = reads;
     }
 
     /// The TLSA values the fake holds at `owner`.

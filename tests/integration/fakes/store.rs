@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// All zones of the fake account.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Store {
     pub zones: Vec<Zone>,
     next_id: u64,
@@ -11,7 +11,7 @@ pub struct Store {
 
 /// One zone: its name (lower case, no final dot), the provider's id for it and TLSA RRsets by
 /// absolute owner name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Zone {
     pub name: String,
     pub id: String,
