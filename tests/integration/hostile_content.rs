@@ -513,7 +513,7 @@ fn the_engine_does_not_advance_on_a_ch_class_copy_of_the_next_record() {
     // and the engine counted it as serving: the rollover reached `ready` on forged evidence.
     let lab = Lab::shared();
     let dir = Dir::new();
-    let (label, x) = ("hostile-engine", 65);
+    let (label, x) = ("hostile-content-engine", 65);
     let host = format!("mail.{label}.example");
     let mta = Mta::files(&dir, &host);
     let bind = std::net::SocketAddr::new(lab.addr(x, 1).into(), 53);

@@ -98,7 +98,7 @@ fn a_stale_server_only_the_parent_lists_is_polled_and_holds_the_wait() {
     // called safe while resolvers could still fetch the old RRset from it.
     let lab = Lab::shared();
     let (old, new) = (record(0x61), record(0x62));
-    let s = setup(lab, "parent-only", 60, &old, &[("ns1", false)]);
+    let s = setup(lab, "parent-only", 70, &old, &[("ns1", false)]);
     // The proxy plays a secondary that stopped transferring: it serves the old RRset, signed.
     let stale = lab.query(s.bind, &s.owner, RecordType::TLSA);
     s.hostile
@@ -158,7 +158,7 @@ fn a_ttl_lowered_below_the_rrsig_original_ttl_does_not_shorten_the_wait() {
     // covers; a server or an attacker on its path sending TTL 1 made the hold 2 × 1 s.
     let lab = Lab::shared();
     let ours = record(0x63);
-    let s = setup(lab, "low-ttl", 61, &ours, &[("ns1", true)]);
+    let s = setup(lab, "low-ttl", 71, &ours, &[("ns1", true)]);
     runtime().block_on(async {
         let transport = transport();
         let observer = observer(lab, &transport, &s.owner).await;
@@ -216,7 +216,7 @@ fn a_forged_soa_does_not_set_the_negative_ttl() {
     let s = setup(
         lab,
         "forged-soa",
-        62,
+        72,
         &ours,
         &[("ns1", false), ("ns2", true)],
     );
@@ -262,7 +262,7 @@ fn a_forged_soa_does_not_set_the_negative_ttl() {
 fn a_replayed_old_rrset_with_its_valid_rrsig_restarts_that_servers_clock() {
     let lab = Lab::shared();
     let (old, new) = (record(0x65), record(0x66));
-    let s = setup(lab, "replay", 63, &old, &[("ns1", false), ("ns2", true)]);
+    let s = setup(lab, "replay", 73, &old, &[("ns1", false), ("ns2", true)]);
     let replay = lab.query(s.bind, &s.owner, RecordType::TLSA);
     runtime().block_on(async {
         let transport = transport();
