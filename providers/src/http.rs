@@ -541,6 +541,26 @@ impl Api {
 
     /// The generic error for an answer the backend did not expect: 400/422 about a record is
     /// the record rejected, anything else is the request refused.
+    /// Sends `call` and accepts any 2xx; anything else is the provider's rejection.
+    pub async fn send_expecting_success(&self, call: &Call<'_>) -> Result<Reply, ApiError> {
+        let reply = self.send(call).await?;
+        if reply.status.is_success() {
+            Ok(reply)
+        } else {
+            Err(self.fail(call, &reply))
+        }
+    }
+
+    /// Sends the deletion of one record by its id: 2xx, or 404 (someone deleted it first: it
+    /// is gone, which is what was wanted).
+    pub async fn send_delete(&self, call: &Call<'_>) -> Result<(), ApiError> {
+        let reply = self.send(call).await?;
+        match reply.status.as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(self.fail(call, &reply)),
+        }
+    }
+
     pub fn fail(&self, call: &Call<'_>, reply: &Reply) -> ApiError {
         let status = reply.status.as_u16();
         let about_record = matches!(status, 400 | 409 | 422);

@@ -240,24 +240,14 @@ impl RecordStore for Infomaniak {
         let call = Call::new(Method::POST, Self::records_path(zone), &zone.name)
             .json(body)
             .about(owner, Some(record));
-        let reply = self.api.send(&call).await?;
-        if reply.status.is_success() {
-            Ok(())
-        } else {
-            Err(self.api.fail(&call, &reply).into())
-        }
+        self.api.send_expecting_success(&call).await?;
+        Ok(())
     }
 
     async fn delete(&self, zone: &ZoneRef, owner: &str, entry: &Entry) -> Result<(), BackendError> {
         let path = format!("{}/{}", Self::records_path(zone), segment(&entry.id));
         let call = Call::new(Method::DELETE, path, &zone.name).about(owner, Some(&entry.record));
-        let reply = self.api.send(&call).await?;
-        match reply.status.as_u16() {
-            200..=299 => Ok(()),
-            // Someone deleted it first: it is gone, which is what we wanted.
-            404 => Ok(()),
-            _ => Err(self.api.fail(&call, &reply).into()),
-        }
+        Ok(self.api.send_delete(&call).await?)
     }
 }
 

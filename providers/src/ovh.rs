@@ -312,12 +312,8 @@ impl Ovh {
     ) -> Result<(), BackendError> {
         let path = format!("{}/refresh", Self::zone_path(&zone.name));
         let call = Call::new(Method::POST, path, &zone.name).about(owner, Some(record));
-        let reply = self.api.send(&call).await?;
-        if reply.status.is_success() {
-            Ok(())
-        } else {
-            Err(self.api.fail(&call, &reply).into())
-        }
+        self.api.send_expecting_success(&call).await?;
+        Ok(())
     }
 
     async fn delete_id(
@@ -329,13 +325,7 @@ impl Ovh {
     ) -> Result<(), BackendError> {
         let path = format!("{}/record/{}", Self::zone_path(&zone.name), segment(id));
         let call = Call::new(Method::DELETE, path, &zone.name).about(owner, Some(record));
-        let reply = self.api.send(&call).await?;
-        match reply.status.as_u16() {
-            200..=299 => Ok(()),
-            // Someone deleted it first: it is gone, which is what we wanted.
-            404 => Ok(()),
-            _ => Err(self.api.fail(&call, &reply).into()),
-        }
+        Ok(self.api.send_delete(&call).await?)
     }
 }
 
